@@ -1,0 +1,7 @@
+/** Detectors: clients that send encoded tiles to a model endpoint and return its features. */
+export type { Detection, DetectionContext, Detector } from './detector.js';
+export { DetectorError } from './detector-error.js';
+export type { DetectorErrorDetails, DetectorErrorKind } from './detector-error.js';
+export { HttpDetector } from './http-detector.js';
+export type { HttpDetectorOptions } from './http-detector.js';
+export { backoffDelayMs, isRetryableStatus, parseRetryAfterMs, retryDelayMs } from './retry-policy.js';
