@@ -9,7 +9,7 @@ export AWS_EC2_METADATA_DISABLED=true AWS_EMF_ENVIRONMENT=Local
 say() { printf '[setup] %s\n' "$*" >&2; }
 
 # 1. System packages: GDAL headers for gdal-async, codec libraries the Rust module links, the gdal CLI for benches.
-APT_PACKAGES=(libgdal-dev gdal-bin libjpeg62-turbo-dev libpng-dev libdeflate-dev zlib1g-dev libopenjp2-7-dev pkg-config)
+APT_PACKAGES=(libgdal-dev gdal-bin libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libdeflate-dev zlib1g-dev libopenjp2-7-dev pkg-config)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,135 @@
+/**
+ * OSML's ImageRequest (the image-queue message, camelCase JSON; reference §2), validated before any work with one
+ * message per problem that names the field and the reason.
+ */
+import { z } from 'zod';
+import { TILE_COMPRESSIONS, TILE_FORMATS } from '../encoding/tile-encoding.js';
+import { RANGE_ADJUSTMENTS } from '../pixels/range-adjustment.js';
+import { parseRoi } from '../geolocation/roi.js';
+import type { Distillation } from '../selection/index.js';
+
+const arn = z.string().regex(/^arn:/, 'must be an IAM role ARN (arn:...)');
+const positiveInt = z.coerce.number().int('must be an integer').positive('must be greater than 0');
+
+const s3Output = z.object({ type: z.literal('S3'), bucket: z.string().min(1, 'must not be empty'), prefix: z.string(), role: arn.optional() }).strict();
+const kinesisOutput = z
+  .object({ type: z.literal('Kinesis'), stream: z.string().min(1, 'must not be empty'), batchSize: z.number().int().positive().optional(), assumedRole: arn.optional() })
+  .strict();
+/** Tessera's local sink (`tessera run`); not an OSML type. */
+const fileOutput = z.object({ type: z.literal('File'), path: z.string().min(1, 'must not be empty') }).strict();
+const output = z.discriminatedUnion('type', [s3Output, kinesisOutput, fileOutput], {
+  error: (issue) => (issue.code === 'invalid_union' ? 'type must be "S3", "Kinesis" or "File"' : undefined),
+});
+
+const nmsAlgorithm = z.object({ algorithmType: z.literal('NMS'), iouThreshold: z.number().min(0).max(1).default(0.75) }).strict();
+const softNmsAlgorithm = z
+  .object({
+    algorithmType: z.literal('SOFT_NMS'),
+    iouThreshold: z.number().min(0).max(1).default(0.75),
+    skipBoxThreshold: z.number().min(0).max(1).default(0.0001),
+    sigma: z.number().positive().default(0.1),
+  })
+  .strict();
+/** Tessera addition: switch de-duplication off (OSML cannot, §16.11). */
+const noneAlgorithm = z.object({ algorithmType: z.literal('NONE') }).strict();
+const postProcessingStep = z
+  .object({
+    step: z.literal('FEATURE_DISTILLATION'),
+    algorithm: z.discriminatedUnion('algorithmType', [nmsAlgorithm, softNmsAlgorithm, noneAlgorithm], {
+      error: (issue) => (issue.code === 'invalid_union' ? 'algorithmType must be "NMS", "SOFT_NMS" or "NONE"' : undefined),
+    }),
+  })
+  .strict();
+
+export const imageRequestSchema = z
+  .object({
+    jobId: z.string().min(1, 'must not be empty'),
+    jobName: z.string().optional(),
+    imageUrls: z.array(z.string().min(1, 'must not be empty')).min(1, 'must hold one image').max(1, 'must hold exactly one image (Tessera processes one image per request)'),
+    imageReadRole: arn.optional().or(z.literal('')),
+    outputs: z.array(output).optional(),
+    outputBucket: z.string().optional(),
+    outputPrefix: z.string().optional(),
+    imageProcessor: z
+      .object({
+        name: z.string().min(1, 'must not be empty'),
+        type: z.enum(['SM_ENDPOINT', 'HTTP_ENDPOINT'], { error: 'must be "SM_ENDPOINT" or "HTTP_ENDPOINT"' }).default('SM_ENDPOINT'),
+        assumedRole: arn.optional().or(z.literal('')),
+      })
+      .strict(),
+    imageProcessorParameters: z.record(z.string(), z.unknown()).optional().nullable(),
+    imageProcessorTileSize: positiveInt.default(1024),
+    imageProcessorTileOverlap: z.coerce.number().int('must be an integer').min(0, 'must not be negative').default(50),
+    imageProcessorTileFormat: z.enum(TILE_FORMATS, { error: `must be one of ${TILE_FORMATS.join(', ')}` }).default('NITF'),
+    imageProcessorTileCompression: z.enum(TILE_COMPRESSIONS, { error: `must be one of ${TILE_COMPRESSIONS.join(', ')}` }).default('NONE'),
+    /** Tessera addition (OSML has no range adjustment, §16.13). */
+    rangeAdjustment: z.enum(RANGE_ADJUSTMENTS, { error: `must be one of ${RANGE_ADJUSTMENTS.join(', ')}` }).optional(),
+    regionOfInterest: z.string().nullable().optional(),
+    featureProperties: z.array(z.record(z.string(), z.unknown())).default([]),
+    postProcessing: z.array(postProcessingStep).max(1, 'must hold at most one FEATURE_DISTILLATION step').optional().nullable(),
+  })
+  .passthrough()
+  .superRefine((req, ctx) => {
+    if (req.imageProcessorTileOverlap >= req.imageProcessorTileSize) {
+      ctx.addIssue({ code: 'custom', path: ['imageProcessorTileOverlap'], message: `must be smaller than imageProcessorTileSize (${req.imageProcessorTileOverlap} >= ${req.imageProcessorTileSize})` });
+    }
+    if (req.regionOfInterest) {
+      try {
+        parseRoi(req.regionOfInterest);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['regionOfInterest'], message: (err as Error).message.replace(/^region of interest: /, '') });
+      }
+    }
+  });
+
+export type ImageRequestInput = z.input<typeof imageRequestSchema>;
+export type ImageRequest = z.output<typeof imageRequestSchema>;
+export type Output = z.output<typeof output>;
+
+export class InvalidRequestError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid image request: ${problems.join('; ')}`);
+    this.name = 'InvalidRequestError';
+  }
+}
+
+/** Parses a message body (string or object); throws InvalidRequestError listing every problem. */
+export function parseImageRequest(body: unknown): ImageRequest {
+  let value = body;
+  if (typeof body === 'string') {
+    try {
+      value = JSON.parse(body);
+    } catch (err) {
+      throw new InvalidRequestError([`body is not JSON (${(err as Error).message})`]);
+    }
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new InvalidRequestError(['body must be a JSON object']);
+  const parsed = imageRequestSchema.safeParse(value);
+  if (!parsed.success) {
+    throw new InvalidRequestError(parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'request'}: ${i.message}`));
+  }
+  return parsed.data;
+}
+
+/** The outputs of a request, with the legacy outputBucket/outputPrefix folded in (used only when outputs is empty). */
+export function requestOutputs(req: ImageRequest): Output[] {
+  if (req.outputs && req.outputs.length) return req.outputs;
+  if (req.outputBucket) return [{ type: 'S3', bucket: req.outputBucket, prefix: req.outputPrefix ?? '' }];
+  return [];
+}
+
+/** The distillation a request asks for; OSML's default is NMS at 0.75. */
+export function requestDistillation(req: ImageRequest): Distillation {
+  const algorithm = req.postProcessing?.[0]?.algorithm;
+  if (!algorithm) return { algorithm: 'NMS', iouThreshold: 0.75 };
+  switch (algorithm.algorithmType) {
+    case 'NMS': return { algorithm: 'NMS', iouThreshold: algorithm.iouThreshold };
+    case 'SOFT_NMS': return { algorithm: 'SOFT_NMS', iouThreshold: algorithm.iouThreshold, skipBoxThreshold: algorithm.skipBoxThreshold, sigma: algorithm.sigma };
+    case 'NONE': return { algorithm: 'NONE' };
+  }
+}
+
+/** OSML's image id: "<jobId>:<imageUrl>". */
+export function imageIdOf(req: ImageRequest): string {
+  return `${req.jobId}:${req.imageUrls[0]}`;
+}

@@ -1,0 +1,60 @@
+/**
+ * The contract between the main thread and the tile workers: what a worker is configured with once (workerData),
+ * what one tile task carries (a slot handle and a window, never pixels), and what it returns.
+ */
+import type { Georeference } from '../geolocation/georeference.js';
+import type { DataType } from '../pixels/data-type.js';
+import type { Feature } from '../features/geojson.js';
+import type { Window } from '../tiling/window.js';
+import type { SlotHandle } from '../raster/slot-pool.js';
+import type { TileEncoding } from '../encoding/tile-encoding.js';
+
+export interface DetectorConfig {
+  kind: 'http';
+  url: string;
+  customAttributes?: string;
+  headers?: Record<string, string>;
+  timeoutMs: number;
+  maxRetries: number;
+}
+
+export interface PixelConversion {
+  /** Planes in the slot (all bands of the image, band-sequential). */
+  bandCount: number;
+  dataType: DataType;
+  /** 0-based planes to send, in order. */
+  bands: number[];
+  outputType: 'Byte' | 'UInt16' | 'same';
+  /** Per output band [min, max] stretch (range adjustment), computed once per image. */
+  ranges?: Array<[number, number]>;
+}
+
+export interface WorkerConfig {
+  detector: DetectorConfig;
+  georeference: Georeference | null;
+  conversion: PixelConversion;
+  encoding: TileEncoding;
+  /** Source NITF fields carried into NITF tiles. */
+  nitfFields?: { icat?: string; ftitle?: string; idatim?: string };
+}
+
+export interface TileTask {
+  slot: Pick<SlotHandle, 'buffer' | 'control' | 'index' | 'ticket' | 'byteOffset' | 'byteLength'>;
+  window: Window;
+  /** Human label for messages: OSML's "(row, col)(width, height)". */
+  label: string;
+}
+
+export interface TileTimings {
+  convertMs: number;
+  encodeMs: number;
+  invokeMs: number;
+  refineMs: number;
+}
+
+export interface TileResult {
+  features: Feature[];
+  encodedBytes: number;
+  attempts: number;
+  timings: TileTimings;
+}

@@ -1,0 +1,88 @@
+/**
+ * Piscina task: one tile from slot to geolocated features. Pixels are read from the shared slot, converted by the
+ * Rust module into a private buffer, and the slot is released right then, before encoding and the model call, so
+ * the main thread can reuse it while this tile waits on the network.
+ */
+import { workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import { convertTile } from '../src/pixels/native.js';
+import { encodeTile } from '../src/encoding/tile-encoding.js';
+import { HttpDetector } from '../src/detectors/http-detector.js';
+import { createSensorModel, type SensorModel } from '../src/geolocation/sensor-model.js';
+import { refineFeatures } from '../src/features/refine.js';
+import { releaseSlot, slotBytes } from '../src/raster/slot-pool.js';
+import { bytesPerSample } from '../src/pixels/data-type.js';
+import type { TileResult, TileTask, WorkerConfig } from '../src/pipeline/tile-task.js';
+
+const config = workerData as WorkerConfig;
+const detector = new HttpDetector({
+  url: config.detector.url,
+  ...(config.detector.customAttributes ? { customAttributes: config.detector.customAttributes } : {}),
+  ...(config.detector.headers ? { headers: config.detector.headers } : {}),
+  timeoutMs: config.detector.timeoutMs,
+  maxRetries: config.detector.maxRetries,
+});
+let sensorModel: SensorModel | null = null;
+if (config.georeference) {
+  try {
+    sensorModel = createSensorModel(config.georeference);
+  } catch {
+    sensorModel = null; // the main thread already warned and decided; workers just follow
+  }
+}
+const conversion = config.conversion;
+const outSampleType = conversion.outputType === 'same' ? conversion.dataType : conversion.outputType;
+const gt = config.georeference?.kind === 'geotransform' ? config.georeference.geoTransform : null;
+
+export default async function processTile(task: TileTask): Promise<TileResult> {
+  const { window } = task;
+  const t0 = performance.now();
+  let pixels: Uint8Array;
+  try {
+    const source = slotBytes(task.slot, window.width * window.height * conversion.bandCount * bytesPerSample(conversion.dataType));
+    pixels = convertTile(source, {
+      width: window.width,
+      height: window.height,
+      bandCount: conversion.bandCount,
+      dataType: conversion.dataType,
+      bands: conversion.bands,
+      outputType: conversion.outputType,
+      ...(conversion.ranges ? { ranges: conversion.ranges } : {}),
+    });
+  } finally {
+    releaseSlot(task.slot);
+  }
+  const t1 = performance.now();
+  const encoded = encodeTile(
+    {
+      pixels,
+      width: window.width,
+      height: window.height,
+      channels: conversion.bands.length,
+      sampleType: outSampleType,
+      ...(gt ? { geoTransform: [gt[0] + window.x * gt[1] + window.y * gt[2], gt[1], gt[2], gt[3] + window.x * gt[4] + window.y * gt[5], gt[4], gt[5]] } : {}),
+      ...(sensorModel ? { corners: tileCorners(sensorModel, window) } : {}),
+      ...(config.nitfFields ? { nitfFields: config.nitfFields } : {}),
+    },
+    config.encoding,
+  );
+  const t2 = performance.now();
+  const { features: raw, attempts } = await detector.detect(encoded, { tileLabel: task.label });
+  const t3 = performance.now();
+  const features = refineFeatures(raw, { tileX: window.x, tileY: window.y, inferenceTime: Date.now(), sensorModel });
+  const t4 = performance.now();
+  return {
+    features,
+    encodedBytes: encoded.byteLength,
+    attempts,
+    timings: { convertMs: t1 - t0, encodeMs: t2 - t1, invokeMs: t3 - t2, refineMs: t4 - t3 },
+  };
+}
+
+function tileCorners(model: SensorModel, w: { x: number; y: number; width: number; height: number }) {
+  const c = (x: number, y: number): [number, number] => {
+    const [lon, lat] = model.imageToWorld(x, y);
+    return [lon, lat];
+  };
+  return [c(w.x, w.y), c(w.x + w.width, w.y), c(w.x + w.width, w.y + w.height), c(w.x, w.y + w.height)] as [[number, number], [number, number], [number, number], [number, number]];
+}
