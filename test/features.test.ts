@@ -92,6 +92,9 @@ describe('feature refinement (tile pixels -> image pixels -> WGS84)', () => {
 describe('output properties', () => {
   it('builds NITF sourceMetadata from ICAT, FTITLE and IDATIM', () => {
     expect(nitfDateTimeToIso('19961217102630')).toBe('1996-12-17T10:26:30Z');
+    // NITF 2.0 DDhhmmssZMONYY (U_3002A.NTF)
+    expect(nitfDateTimeToIso('01224428ZMAR93')).toBe('1993-03-01T22:44:28Z');
+    expect(nitfDateTimeToIso('--------------')).toBe('--------------');
     expect(nitfSourceMetadata('a.ntf', { NITF_FHDR: 'NITF02.10', NITF_ICAT: 'VIS', NITF_FTITLE: 'Title ', NITF_IDATIM: '19961217102630' })).toEqual({ location: 'a.ntf', format: 'NITF', category: 'VIS', sourceId: 'Title', sourceDT: '1996-12-17T10:26:30Z' });
     expect(nitfSourceMetadata('a.tif', {})).toBeNull();
   });

@@ -23,10 +23,26 @@ export function nitfSourceMetadata(location: string, metadata: Record<string, st
   };
 }
 
+const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
+
+/**
+ * A NITF date-time as CCYYMMDDhhmmss: NITF 2.1 already is; NITF 2.0 writes DDhhmmssZMONYY (e.g. 01224428ZMAR93,
+ * years 70-99 are 19xx, 00-69 are 20xx). Null when the value is neither (NITF allows '-' fill for unknown parts).
+ */
+export function nitfDateTime(value: string): string | null {
+  const v = value.trim();
+  if (/^\d{14}$/.test(v)) return v;
+  const m = /^(\d{2})(\d{2})(\d{2})(\d{2})Z([A-Z]{3})(\d{2})$/.exec(v.toUpperCase());
+  if (!m || !MONTHS.includes(m[5])) return null;
+  const yy = Number(m[6]);
+  const month = String(MONTHS.indexOf(m[5]) + 1).padStart(2, '0');
+  return `${yy >= 70 ? 1900 + yy : 2000 + yy}${month}${m[1]}${m[2]}${m[3]}${m[4]}`;
+}
+
 export function nitfDateTimeToIso(value: string): string {
-  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(value.trim());
-  // NITF allows '-' fill for unknown parts; keep the raw text rather than invent a date.
-  return m ? `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z` : value.trim();
+  const d = nitfDateTime(value);
+  // Keep the raw text rather than invent a date.
+  return d ? `${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6, 8)}T${d.slice(8, 10)}:${d.slice(10, 12)}:${d.slice(12, 14)}Z` : value.trim();
 }
 
 /**
@@ -38,5 +54,12 @@ export function finalizeFeature(feature: Feature, jobId: string, featureProperti
   props.inferenceMetadata = { jobId, inferenceDT: props.inferenceTime };
   for (const extra of featureProperties) Object.assign(props, extra);
   for (const key of DROPPED_PROPERTIES) delete props[key];
-  return feature;
+  // OSML's member order: type, id, bbox, geometry, properties.
+  return {
+    type: 'Feature',
+    ...(feature.id !== undefined ? { id: feature.id } : {}),
+    ...(feature.bbox ? { bbox: feature.bbox } : {}),
+    geometry: feature.geometry,
+    properties: props,
+  };
 }

@@ -22,7 +22,7 @@ import { createSensorModel, type SensorModel } from '../geolocation/sensor-model
 import { parseRoi, roiToBounds } from '../geolocation/roi.js';
 import { distill, type Distillation } from '../selection/index.js';
 import { imageBoundsOf, topClass } from '../features/refine.js';
-import { finalizeFeature, nitfSourceMetadata } from '../features/output.js';
+import { finalizeFeature, nitfDateTime, nitfSourceMetadata } from '../features/output.js';
 import type { Feature } from '../features/geojson.js';
 import { packageRoot } from '../util/package-root.js';
 import type { DetectorConfig, PixelConversion, TileResult, TileTask, WorkerConfig } from './tile-task.js';
@@ -194,7 +194,7 @@ export async function runImage(job: ImageJob, hooks: RunHooks = {}): Promise<Ima
     georeference: info.georeference,
     conversion,
     encoding: job.encoding,
-    ...(info.format === 'NITF' ? { nitfFields: { icat: info.metadata.NITF_ICAT ?? '', ftitle: info.metadata.NITF_FTITLE ?? '', idatim: info.metadata.NITF_IDATIM ?? '' } } : {}),
+    ...(info.format === 'NITF' ? { nitfFields: nitfTileFields(info.metadata) } : {}),
   };
   const pool = new Piscina<TileTask, TileResult>({
     filename: join(packageRoot(), 'dist', 'workers', 'tile-worker.js'),
@@ -335,4 +335,14 @@ export function deduplicate(features: Feature[], plan: TilingPlan, distillation:
     out.push(f);
   }
   return out;
+}
+
+/** Source NITF fields carried into NITF tiles (IDATIM normalised to NITF 2.1's CCYYMMDDhhmmss). */
+function nitfTileFields(metadata: Record<string, string>): { icat?: string; ftitle?: string; idatim?: string } {
+  const idatim = nitfDateTime(metadata.NITF_IDATIM ?? '');
+  return {
+    ...(metadata.NITF_ICAT ? { icat: metadata.NITF_ICAT.trim() } : {}),
+    ...(metadata.NITF_FTITLE ? { ftitle: metadata.NITF_FTITLE } : {}),
+    ...(idatim ? { idatim } : {}),
+  };
 }
