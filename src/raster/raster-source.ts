@@ -3,6 +3,7 @@ import gdal from 'gdal-async';
 import type { Georeference, GroundControlPoint } from '../geolocation/georeference.js';
 import type { DataType } from '../pixels/data-type.js';
 import { DATA_TYPES } from '../pixels/data-type.js';
+import { applyGdalConfig } from './gdal-config.js';
 
 /** Everything the engine needs to know about an image, read once from its header on the main thread. */
 export interface RasterInfo {
@@ -41,6 +42,7 @@ export interface OpenOptions {
 
 /** Opens an image header with GDAL and describes it; every failure names the input and the reason. */
 export async function describeRaster(location: string, options: OpenOptions = {}): Promise<RasterInfo> {
+  applyGdalConfig();
   const isVsi = location.startsWith('/vsi');
   if (!isVsi) {
     try {

@@ -1,0 +1,52 @@
+/**
+ * One benchmark case in its own process (so peak RSS belongs to this case alone): the full pipeline — read,
+ * convert, encode, HTTP call to the loopback model, refine, geolocate, de-duplicate, write — on one fixture.
+ * Usage: node dist/bench/case.js IMAGE TILE OVERLAP FORMAT MODEL_URL [RANGE_ADJUSTMENT]
+ * Prints one JSON line.
+ */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { unlinkSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { runImage } from '../src/pipeline/run-image.js';
+import { writeFeatureCollection } from '../src/sinks/file-sink.js';
+import type { TileFormat } from '../src/encoding/tile-encoding.js';
+import type { RangeAdjustment } from '../src/pixels/range-adjustment.js';
+
+const [image, tile, overlap, format, url, range] = process.argv.slice(2);
+const t0 = performance.now();
+const result = await runImage({
+  jobId: 'bench',
+  image,
+  detector: { kind: 'http', url, timeoutMs: 60_000, maxRetries: 2 },
+  tileSize: Number(tile),
+  overlap: Number(overlap),
+  regionSize: 10240,
+  strategy: 'variable-overlap',
+  encoding: { format: format as TileFormat, compression: 'NONE', quality: 90 },
+  distillation: { algorithm: 'NMS', iouThreshold: 0.75 },
+  featureProperties: [],
+  ...(range ? { rangeAdjustment: range as RangeAdjustment } : {}),
+});
+const w0 = performance.now();
+const out = join(tmpdir(), `tessera-bench-${process.pid}.geojson`);
+await writeFeatureCollection(out, result.features);
+unlinkSync(out);
+const writeMs = performance.now() - w0;
+const seconds = (performance.now() - t0) / 1000;
+const megapixels = (result.plan.coveredBounds.width * result.plan.coveredBounds.height) / 1e6;
+process.stdout.write(
+  JSON.stringify({
+    tiles: result.tiles.total,
+    failedTiles: result.tiles.failed,
+    firstFailure: result.failures[0]?.error,
+    seconds,
+    tilesPerSecond: result.tiles.total / seconds,
+    megapixelsPerSecond: megapixels / seconds,
+    stagesMs: { ...result.stats.stages, writeMs },
+    mainThreadBusy: result.stats.mainThreadBusy,
+    workerUtilization: result.stats.workerUtilization,
+    peakRssMB: process.resourceUsage().maxRSS / 1024,
+    slotPoolMB: result.stats.slotBytes / 2 ** 20,
+  }) + '\n',
+);
