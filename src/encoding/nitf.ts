@@ -1,11 +1,20 @@
-// In-memory NITF 2.1 writer for tiles (runs in worker threads, where GDAL is unavailable): one uncompressed image
-// segment (IC=NC) holding the tile, laid out as GDAL's NITF driver writes it for OSML's `IC=NC` tiles, with the
-// tile corners in IGEOLO (ICORDS=G) when known. Field widths and order follow MIL-STD-2500C tables A-1 and A-3.
+// In-memory NITF 2.1 writer for tiles (runs in worker threads, where GDAL is unavailable): one image segment holding
+// the tile, uncompressed (IC=NC, laid out as GDAL's NITF driver writes it for OSML's `IC=NC` tiles) or JPEG (IC=C3,
+// one libjpeg-turbo JPEG stream per block, IREP=YCbCr601 for 3 bands as GDAL writes C3), with the tile corners in
+// IGEOLO (ICORDS=G) when known. Field widths and order follow MIL-STD-2500C tables A-1 and A-3. IC=C8 (JPEG 2000)
+// waits for a J2K encoder in the native module.
+//
+// Per-tile cost, encodeTile on one core, min of runs (2-core VM shared with other jobs), 3-band Byte:
+//   512²:  NC 0.2 ms | C3 q90 0.8-0.9 ms (14x smaller on aerial imagery, 18x on a smooth synthetic tile)
+//   2048²: NC 3.7 ms | C3 q90 14-15 ms (13x / 20x);  1-band UInt16 NC (byte swap): 0.6 ms at 512², 8.7 ms at 2048²
 
+import { encodeJpeg } from '../pixels/native.js';
 import { checkPixelBuffer, type SampleType, type SampleTypeInfo } from './gtiff.js';
 
-export type NitfImageRepresentation = 'MONO' | 'RGB' | 'MULTI' | 'NODISPLY';
-// Every tile compression the pipeline knows, so its setting can be passed through; only NONE is built so far.
+export type NitfImageRepresentation = 'MONO' | 'RGB' | 'YCbCr601' | 'MULTI' | 'NODISPLY';
+// Every tile compression the pipeline knows, so its setting can be passed through. OSML's mapping: NONE -> IC=NC,
+// JPEG -> IC=C3, J2K -> IC=C8 (IC=NC for Float32/64). C8 needs a JPEG 2000 encoder that is not built yet; LZW and
+// DEFLATE have no NITF compression code (OSML would silently write C8) and fail.
 export type NitfCompression = 'NONE' | 'JPEG' | 'J2K' | 'LZW' | 'DEFLATE';
 
 /** [lon, lat] in degrees. */
@@ -27,9 +36,12 @@ export interface NitfOptions {
   interleave?: 'pixel';
   /** Actual bits per pixel (e.g. 11 for 11-bit data in UInt16); defaults to the sample size. */
   abpp?: number;
-  /** Defaults to MONO for 1 band, RGB for 3 Byte bands, MULTI otherwise. */
+  /**
+   * Defaults to MONO for 1 band, RGB for 3 Byte bands, MULTI otherwise; with compression JPEG, 3 bands default to
+   * YCbCr601 (the JPEG stream is YCbCr, as GDAL writes C3), and RGB may be asked for instead.
+   */
   irep?: NitfImageRepresentation;
-  /** Per-band IREPBANDn (≤ 2 chars); defaults to R,G,B for RGB, M for MONO, blank otherwise. */
+  /** Per-band IREPBANDn (≤ 2 chars); defaults to R,G,B for RGB, Y,Cb,Cr for YCbCr601, M for MONO, blank otherwise. */
   irepband?: string[];
   /** Per-band ISUBCATn (≤ 6 chars); defaults to blank. */
   isubcat?: string[];
@@ -51,6 +63,8 @@ export interface NitfOptions {
   corners?: [LonLat, LonLat, LonLat, LonLat];
   igeoloRounding?: IgeoloRounding;
   compression?: NitfCompression;
+  /** JPEG quality 1..100 for compression JPEG (IC=C3); defaults to 75 like GDAL's QUALITY. */
+  quality?: number;
 }
 
 // NITF blocks hold at most 8192 pixels per side (NPPBH/NPPBV); longer sides are split into equal blocks.
@@ -60,16 +74,15 @@ const DEFAULT_IID1 = 'Missing';
 const DEFAULT_OSTAID = 'TESSERA';
 
 /**
- * Encodes BIP pixels as a NITF 2.1 file with a single uncompressed image segment. Multi-byte samples are written
- * big-endian as NITF requires.
+ * Encodes BIP pixels as a NITF 2.1 file with a single image segment, uncompressed (IC=NC, multi-byte samples written
+ * big-endian as NITF requires) or JPEG (IC=C3: one JPEG interchange stream per block, 8-bit samples, 1 or 3 bands).
  */
 export function encodeNitf(pixels: Uint8Array, opts: NitfOptions): Uint8Array {
-  const compression = opts.compression ?? 'NONE';
-  if (compression !== 'NONE') throw new Error(`NITF compression ${compression} is not supported yet`);
   if (opts.interleave !== undefined && opts.interleave !== 'pixel') {
     throw new Error(`NITF input interleave ${String(opts.interleave)} is not supported`);
   }
   const sample = checkPixelBuffer(pixels, opts);
+  const ic = imageCompression(opts, sample);
   const { width, height, bands } = opts;
   if (width > 99_999_999 || height > 99_999_999) throw new Error(`NITF image ${width}x${height} exceeds NCOLS/NROWS`);
   if (bands > 99_999) throw new Error(`NITF image has ${bands} bands, more than XBANDS allows`);
@@ -79,11 +92,16 @@ export function encodeNitf(pixels: Uint8Array, opts: NitfOptions): Uint8Array {
   const blocksPerRow = Math.ceil(width / blockWidth);
   const blocksPerColumn = Math.ceil(height / blockHeight);
   const pixelBytes = bands * sample.bytes;
-  const imageDataBytes = blocksPerRow * blocksPerColumn * blockWidth * blockHeight * pixelBytes;
+  const blocking = { width, height, pixelBytes, blockWidth, blockHeight, blocksPerRow, blocksPerColumn };
+  const jpegBlocks = ic === 'C3' ? encodeJpegBlocks(pixels, bands as 1 | 3, opts.quality ?? DEFAULT_JPEG_QUALITY, blocking) : undefined;
+  const imageDataBytes = jpegBlocks
+    ? jpegBlocks.reduce((sum, block) => sum + block.byteLength, 0)
+    : blocksPerRow * blocksPerColumn * blockWidth * blockHeight * pixelBytes;
 
   const fdt = opts.fdt ?? currentNitfDateTime();
   const imageSubheader = buildImageSubheader(opts, sample, {
     idatim: opts.idatim ?? fdt,
+    ic,
     blockWidth,
     blockHeight,
     blocksPerRow,
@@ -106,9 +124,73 @@ export function encodeNitf(pixels: Uint8Array, opts: NitfOptions): Uint8Array {
   writeAscii(out, 0, fileHeader);
   writeAscii(out, fileHeaderBytes, imageSubheader);
   const imageData = out.subarray(fileHeaderBytes + imageSubheader.length);
-  const bigEndianPixels = sample.bytes > 1 ? toBigEndian(pixels, sample.bytes) : pixels;
-  writeBlocks(imageData, bigEndianPixels, { width, height, pixelBytes, blockWidth, blockHeight, blocksPerRow, blocksPerColumn });
+  if (jpegBlocks) {
+    let offset = 0;
+    for (const block of jpegBlocks) {
+      imageData.set(block, offset);
+      offset += block.byteLength;
+    }
+  } else {
+    const bigEndianPixels = sample.bytes > 1 ? toBigEndian(pixels, sample.bytes) : pixels;
+    writeBlocks(imageData, bigEndianPixels, blocking);
+  }
   return out;
+}
+
+const DEFAULT_JPEG_QUALITY = 75;
+
+/** The IC this writer uses for a requested compression, or a clear error for what it cannot write. */
+function imageCompression(opts: NitfOptions, sample: SampleTypeInfo): 'NC' | 'C3' {
+  const compression = opts.compression ?? 'NONE';
+  switch (compression) {
+    case 'NONE':
+      return 'NC';
+    case 'JPEG': {
+      if (sample.bytes !== 1 || sample.kind !== 'unsigned') {
+        throw new Error(
+          `NITF tiles with compression JPEG (IC=C3) need 8-bit (Byte) samples, got ${opts.sampleType}: choose a range adjustment, or compression NONE`,
+        );
+      }
+      if (opts.bands !== 1 && opts.bands !== 3) {
+        throw new Error(`NITF tiles with compression JPEG (IC=C3) need 1 or 3 bands, got ${opts.bands}: select bands, or use compression NONE`);
+      }
+      if (opts.abpp !== undefined && opts.abpp !== 8) throw new Error(`NITF compression JPEG (IC=C3) writes ABPP 8, got ${opts.abpp}`);
+      const quality = opts.quality ?? DEFAULT_JPEG_QUALITY;
+      if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new Error(`NITF JPEG quality must be an integer 1..100, got ${quality}`);
+      return 'C3';
+    }
+    case 'J2K':
+      // OSML (GDAL creation options) falls back to uncompressed for floating-point samples.
+      if (sample.kind === 'float') return 'NC';
+      throw new Error(
+        `NITF compression J2K (IC=C8, JPEG 2000) is not supported yet for ${opts.sampleType} samples: Tessera has no JPEG 2000 encoder yet; use compression NONE or JPEG`,
+      );
+    case 'LZW':
+    case 'DEFLATE':
+      throw new Error(`NITF compression ${compression} is not supported: NITF has no ${compression} image compression; use NONE (IC=NC) or JPEG (IC=C3)`);
+    default:
+      throw new Error(`NITF compression ${String(compression)} is not supported (use NONE or JPEG)`);
+  }
+}
+
+/**
+ * IC=C3 image data: one complete JPEG stream (SOI..EOI, libjpeg-turbo baseline, 4:2:0 YCbCr for 3 bands) per block,
+ * blocks in row-major order; edge blocks are padded to the full block size as NITF requires.
+ */
+function encodeJpegBlocks(
+  pixels: Uint8Array,
+  bands: 1 | 3,
+  quality: number,
+  blocking: { width: number; height: number; pixelBytes: number; blockWidth: number; blockHeight: number; blocksPerRow: number; blocksPerColumn: number },
+): Uint8Array[] {
+  const { height, width, blockWidth, blockHeight, blocksPerRow, blocksPerColumn, pixelBytes } = blocking;
+  if (blocksPerRow === 1 && blocksPerColumn === 1) return [encodeJpeg(pixels, width, height, bands, quality)];
+  const blockBytes = blockWidth * blockHeight * pixelBytes;
+  const blocked = new Uint8Array(blocksPerRow * blocksPerColumn * blockBytes);
+  writeBlocks(blocked, pixels, blocking);
+  return Array.from({ length: blocksPerRow * blocksPerColumn }, (_, block) =>
+    encodeJpeg(blocked.subarray(block * blockBytes, (block + 1) * blockBytes), blockWidth, blockHeight, bands, quality),
+  );
 }
 
 /**
@@ -204,7 +286,7 @@ function buildFileHeader(
 function buildImageSubheader(
   opts: NitfOptions,
   sample: SampleTypeInfo,
-  layout: { idatim: string; blockWidth: number; blockHeight: number; blocksPerRow: number; blocksPerColumn: number },
+  layout: { idatim: string; ic: 'NC' | 'C3'; blockWidth: number; blockHeight: number; blocksPerRow: number; blocksPerColumn: number },
 ): string {
   const { width, height, bands } = opts;
   const nbpp = sample.bytes * 8;
@@ -212,11 +294,15 @@ function buildImageSubheader(
   if (!Number.isInteger(abpp) || abpp < 1 || abpp > nbpp) throw new Error(`NITF ABPP ${abpp} must be in 1..${nbpp}`);
   if (sample.kind === 'float' && abpp !== nbpp) throw new Error(`NITF ABPP must equal NBPP (${nbpp}) for real pixels`);
 
-  const irep = opts.irep ?? (bands === 1 ? 'MONO' : bands === 3 && sample.bytes === 1 ? 'RGB' : 'MULTI');
+  const jpeg = layout.ic === 'C3';
+  const irep = opts.irep ?? (bands === 1 ? 'MONO' : bands === 3 && sample.bytes === 1 ? (jpeg ? 'YCbCr601' : 'RGB') : 'MULTI');
   if (irep === 'MONO' && bands !== 1) throw new Error(`NITF IREP MONO needs 1 band, got ${bands}`);
-  if (irep === 'RGB' && bands !== 3) throw new Error(`NITF IREP RGB needs 3 bands, got ${bands}`);
+  if ((irep === 'RGB' || irep === 'YCbCr601') && bands !== 3) throw new Error(`NITF IREP ${irep} needs 3 bands, got ${bands}`);
+  if (irep === 'YCbCr601' && !jpeg) throw new Error('NITF IREP YCbCr601 is only written for JPEG (IC=C3) tiles, whose JPEG stream is YCbCr');
+  if (jpeg && bands === 3 && irep !== 'RGB' && irep !== 'YCbCr601') throw new Error(`NITF JPEG (IC=C3) tiles of 3 bands need IREP YCbCr601 or RGB, got ${irep}`);
+  if (jpeg && bands === 1 && irep !== 'MONO') throw new Error(`NITF JPEG (IC=C3) tiles of 1 band need IREP MONO, got ${irep}`);
   const irepband = opts.irepband ?? Array.from({ length: bands }, (_, band) =>
-    irep === 'RGB' ? 'RGB'[band] : irep === 'MONO' ? 'M' : '',
+    irep === 'RGB' ? 'RGB'[band] : irep === 'YCbCr601' ? ['Y', 'Cb', 'Cr'][band] : irep === 'MONO' ? 'M' : '',
   );
   const isubcat = opts.isubcat ?? new Array<string>(bands).fill('');
   if (irepband.length !== bands) throw new Error(`NITF irepband has ${irepband.length} entries for ${bands} bands`);
@@ -245,7 +331,9 @@ function buildImageSubheader(
     f.raw('ICORDS', ' ', 1);
   }
   f.int('NICOM', 0, 1);
-  f.raw('IC', 'NC', 2);
+  f.raw('IC', layout.ic, 2);
+  // COMRAT for C3: 00.0 = the quantization tables are in the stream, not the standard's default Q1..Q5 tables (as GDAL).
+  if (jpeg) f.raw('COMRAT', '00.0', 4);
   if (bands <= 9) {
     f.int('NBANDS', bands, 1);
   } else {

@@ -22,8 +22,9 @@ export interface TileEncoding {
 const SUPPORTED: Record<TileFormat, readonly TileCompression[]> = {
   PNG: ['NONE', 'DEFLATE'],
   JPEG: ['NONE', 'JPEG'],
-  GTIFF: ['NONE'],
-  NITF: ['NONE'],
+  GTIFF: ['NONE', 'LZW', 'DEFLATE', 'JPEG'],
+  // J2K (IC=C8) waits for a JPEG 2000 encoder in the native module; LZW/DEFLATE have no NITF compression code.
+  NITF: ['NONE', 'JPEG'],
 };
 
 /** Throws a clear error when a format/compression pair is not built (yet). */
@@ -64,11 +65,13 @@ export function encodeTile(input: EncodeInput, encoding: TileEncoding): Uint8Arr
     case 'GTIFF':
       return encodeGeoTiff(pixels, {
         width, height, bands: channels, sampleType, interleave: 'pixel',
+        compression: encoding.compression, quality: encoding.quality,
         ...(input.geoTransform ? { georef: { geoTransform: input.geoTransform, ...(input.epsg ? { epsg: input.epsg } : {}) } } : {}),
       });
     case 'NITF':
       return encodeNitf(pixels, {
         width, height, bands: channels, sampleType,
+        compression: encoding.compression, quality: encoding.quality,
         ...(input.nitfFields ?? {}),
         ...(input.corners ? { corners: input.corners } : {}),
       });
