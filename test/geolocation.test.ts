@@ -78,6 +78,16 @@ describe('sensor model from GCPs', () => {
     expect(lat).toBeCloseTo(affine(123, 321).y, 10);
   });
 
+  it('falls back to an affine fit when corner GCPs coincide after arc-second rounding (cropped_sicd_120.nitf)', async () => {
+    const info = await describeRaster(real('cropped_sicd_120.nitf'));
+    const model = createSensorModel(info.georeference!);
+    // GDAL's GCPs: (0.5,0.5) and (4.5,0.5) -> (12.2277778, 47.8980556); (4.5,4.5) and (0.5,4.5) -> (12.2275, 47.8980556).
+    // Least squares: lon depends on the line only, 12.2277778 at line 0.5 to 12.2275 at line 4.5.
+    const [lon, lat] = model.imageToWorld(2.5, 2.5);
+    expect(lon).toBeCloseTo((12.227777777777778 + 12.227500000000001) / 2, 10);
+    expect(lat).toBeCloseTo(47.89805555555556, 10);
+  });
+
   it('rejects degenerate GCPs (sar_sicd.ntf repeats one point four times)', async () => {
     const info = await describeRaster(real('sar_sicd.ntf'));
     expect(info.georeference?.kind).toBe('gcps');

@@ -70,17 +70,18 @@ export const imageRequestSchema = z
   })
   .passthrough()
   .superRefine((req, ctx) => {
-    if (req.imageProcessorTileOverlap >= req.imageProcessorTileSize) {
+    // Runs even when other fields failed (see `when`), so one answer lists every problem.
+    if (typeof req.imageProcessorTileOverlap === 'number' && typeof req.imageProcessorTileSize === 'number' && req.imageProcessorTileOverlap >= req.imageProcessorTileSize) {
       ctx.addIssue({ code: 'custom', path: ['imageProcessorTileOverlap'], message: `must be smaller than imageProcessorTileSize (${req.imageProcessorTileOverlap} >= ${req.imageProcessorTileSize})` });
     }
-    if (req.regionOfInterest) {
+    if (typeof req.regionOfInterest === 'string' && req.regionOfInterest) {
       try {
         parseRoi(req.regionOfInterest);
       } catch (err) {
         ctx.addIssue({ code: 'custom', path: ['regionOfInterest'], message: (err as Error).message.replace(/^region of interest: /, '') });
       }
     }
-  });
+  }, { when: (payload) => !!payload.value && typeof payload.value === 'object' });
 
 export type ImageRequestInput = z.input<typeof imageRequestSchema>;
 export type ImageRequest = z.output<typeof imageRequestSchema>;

@@ -12,8 +12,8 @@ type Mat3 = [number, number, number, number, number, number, number, number, num
 /** Builds the sensor model for a georeference; throws with the reason when the georeference is unusable. */
 export function createSensorModel(georef: Georeference): SensorModel {
   const toWgs84 = crsConverter(georef.crs);
-  const forward = georef.kind === 'geotransform' ? geoTransformMatrix(georef.geoTransform) : fitProjective(georef.gcps);
-  const inverse = invert3(forward);
+  const forward = georef.kind === 'geotransform' ? geoTransformMatrix(georef.geoTransform) : fitGcps(georef.gcps);
+  let inverse: Mat3 | null = null; // computed on first use: a forward-only model (rounded GCPs) can still geolocate
   return {
     imageToWorld(x, y) {
       const [X, Y] = applyMat(forward, x, y);
@@ -22,6 +22,7 @@ export function createSensorModel(georef: Georeference): SensorModel {
     },
     worldToImage(lon, lat) {
       const [X, Y] = toWgs84 ? toWgs84.inverse([lon, lat]) : [lon, lat];
+      inverse ??= invert3(forward);
       return applyMat(inverse, X, Y);
     },
   };
@@ -51,7 +52,7 @@ function invert3(m: Mat3): Mat3 {
   const [a, b, c, d, e, f, g, h, i] = m;
   const A = e * i - f * h, B = -(d * i - f * g), C = d * h - e * g;
   const det = a * A + b * B + c * C;
-  if (det === 0 || !Number.isFinite(det)) throw new Error('georeference cannot be inverted');
+  if (det === 0 || !Number.isFinite(det)) throw new Error('georeference cannot be inverted (its GCPs do not span both axes)');
   return [
     A / det, -(b * i - c * h) / det, (b * f - c * e) / det,
     B / det, (a * i - c * g) / det, -(a * f - c * d) / det,
@@ -60,11 +61,48 @@ function invert3(m: Mat3): Mat3 {
 }
 
 /**
+ * GCPs: a projective fit when the points determine one, else (e.g. corner GCPs rounded to whole arc-seconds on a
+ * tiny chip, where two corners coincide) a least-squares affine fit.
+ */
+function fitGcps(gcps: { pixel: number; line: number; x: number; y: number }[]): Mat3 {
+  if (gcps.length < 4) throw new Error(`at least 4 GCPs are needed for a sensor model, got ${gcps.length}`);
+  try {
+    const h = fitProjective(gcps);
+    invert3(h);
+    return h;
+  } catch {
+    try {
+      return fitAffine(gcps);
+    } catch {
+      throw new Error('GCPs are degenerate (collinear or repeated): no sensor model');
+    }
+  }
+}
+
+function fitAffine(gcps: { pixel: number; line: number; x: number; y: number }[]): Mat3 {
+  const ata = [[0, 0, 0], [0, 0, 0], [0, 0, 0]];
+  const bx = [0, 0, 0], by = [0, 0, 0];
+  const p0 = gcps[0];
+  for (const g of gcps) {
+    const row = [g.pixel - p0.pixel, g.line - p0.line, 1];
+    for (let r = 0; r < 3; r++) {
+      bx[r] += row[r] * (g.x - p0.x);
+      by[r] += row[r] * (g.y - p0.y);
+      for (let c = 0; c < 3; c++) ata[r][c] += row[r] * row[c];
+    }
+  }
+  const ax = solve(ata, bx), ay = solve(ata, by);
+  // Shift back from the first GCP's origin.
+  const m: Mat3 = [ax[0], ax[1], ax[2] + p0.x - ax[0] * p0.pixel - ax[1] * p0.line, ay[0], ay[1], ay[2] + p0.y - ay[0] * p0.pixel - ay[1] * p0.line, 0, 0, 1];
+  if (ax[0] === 0 && ax[1] === 0 && ay[0] === 0 && ay[1] === 0) throw new Error('all GCPs map to one point');
+  return m;
+}
+
+/**
  * Least-squares homography from pixel/line to GCP coordinates (exact for 4 points). Points are normalised first so
  * the 8x8 normal equations stay well conditioned for gigapixel images.
  */
 function fitProjective(gcps: { pixel: number; line: number; x: number; y: number }[]): Mat3 {
-  if (gcps.length < 4) throw new Error(`at least 4 GCPs are needed for a sensor model, got ${gcps.length}`);
   const norm = (vals: number[]) => {
     const mean = vals.reduce((s, v) => s + v, 0) / vals.length;
     const scale = Math.max(...vals.map((v) => Math.abs(v - mean))) || 1;

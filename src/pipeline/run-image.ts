@@ -119,7 +119,9 @@ export async function prepareImage(job: ImageJob): Promise<PreparedImage> {
   if (info.georeference) {
     try {
       sensorModel = createSensorModel(info.georeference);
+      if (info.georeference.crs === null) checkDegreesWithoutCrs(sensorModel, info.width, info.height);
     } catch (err) {
+      sensorModel = null;
       warnings.push(`${info.location}: georeference unusable (${(err as Error).message}); features will have pixel coordinates only (geometry: null)`);
       info.georeference = null;
     }
@@ -149,12 +151,12 @@ export async function prepareImage(job: ImageJob): Promise<PreparedImage> {
   }
 
   // 8-bit formats need 8-bit samples: non-8-bit sources get a DRA stretch unless the user chose otherwise.
-  const canCarrySource = job.encoding.format === 'NITF' || job.encoding.format === 'GTIFF' || (job.encoding.format === 'PNG' && (info.dataType === 'Byte' || info.dataType === 'UInt16'));
+  const canCarrySource = ((job.encoding.format === 'NITF' || job.encoding.format === 'GTIFF') && job.encoding.compression !== 'JPEG') || (job.encoding.format === 'PNG' && (info.dataType === 'Byte' || info.dataType === 'UInt16'));
   const rangeAdjustment: RangeAdjustment = job.rangeAdjustment ?? (info.dataType === 'Byte' || canCarrySource ? 'NONE' : 'DRA');
   let outputType: PixelConversion['outputType'] = 'same';
   if (rangeAdjustment !== 'NONE') outputType = job.encoding.format === 'PNG' && info.dataType !== 'Byte' && job.rangeAdjustment ? 'UInt16' : 'Byte';
   if (rangeAdjustment === 'NONE' && !canCarrySource && info.dataType !== 'Byte') {
-    throw new JobInputError(`${info.location}: ${info.dataType} samples cannot go into ${job.encoding.format} tiles without a range adjustment (use MINMAX or DRA, or a NITF/GTIFF tile format)`);
+    throw new JobInputError(`${info.location}: ${info.dataType} samples cannot go into ${job.encoding.format}${job.encoding.compression === 'JPEG' ? '/JPEG' : ''} tiles without a range adjustment (use MINMAX or DRA, or a NITF/GTIFF tile format)`);
   }
   if (job.rangeAdjustment === undefined && rangeAdjustment === 'DRA') {
     warnings.push(`${info.location}: ${info.dataType} samples are stretched to 8 bits with DRA for ${job.encoding.format} tiles`);
@@ -203,6 +205,15 @@ export async function runImage(job: ImageJob, hooks: RunHooks = {}): Promise<Ima
     maxThreads: workers,
     concurrentTasksPerWorker: perWorker,
     idleTimeout: 60_000,
+  });
+
+  // A worker that cannot start (missing build, native module that fails to load) is fatal for the run: stop
+  // reading, fail what is queued, and report it instead of leaving tiles waiting forever.
+  let fatal: Error | null = null;
+  pool.on('error', (err: Error) => {
+    if (fatal) return;
+    fatal = new Error(`tile worker failed: ${err.message}`);
+    void pool.destroy();
   });
 
   const elu0 = performance.eventLoopUtilization();
@@ -258,7 +269,7 @@ export async function runImage(job: ImageJob, hooks: RunHooks = {}): Promise<Ima
   // A few concurrent read loops: each takes the next tile, waits for an in-flight place and a slot, reads, dispatches.
   let next = 0;
   const readLoop = async () => {
-    while (next < tiles.length) {
+    while (next < tiles.length && !fatal) {
       const window = tiles[next++];
       const label = regionTupleRepr(window);
       while (inFlight >= maxInFlight) await waitForChange();
@@ -278,8 +289,9 @@ export async function runImage(job: ImageJob, hooks: RunHooks = {}): Promise<Ima
   } finally {
     reader.close();
     slots.close();
-    await pool.destroy();
+    await pool.destroy().catch(() => undefined);
   }
+  if (fatal) throw fatal;
 
   const featuresBeforeDedup = collected.length;
   const d0 = performance.now();
@@ -345,4 +357,14 @@ function nitfTileFields(metadata: Record<string, string>): { icat?: string; ftit
     ...(metadata.NITF_FTITLE ? { ftitle: metadata.NITF_FTITLE } : {}),
     ...(idatim ? { idatim } : {}),
   };
+}
+
+/** Without a CRS the coordinates are taken as WGS84 degrees, which only makes sense when they look like degrees. */
+function checkDegreesWithoutCrs(model: SensorModel, width: number, height: number): void {
+  for (const [x, y] of [[0, 0], [width, 0], [width, height], [0, height]]) {
+    const [lon, lat] = model.imageToWorld(x, y);
+    if (!(Math.abs(lon) <= 180 && Math.abs(lat) <= 90)) {
+      throw new Error(`the geotransform has no CRS and its coordinates (${lon}, ${lat}) are not longitude/latitude`);
+    }
+  }
 }

@@ -18,7 +18,12 @@ export interface Histogram {
 
 export function minMaxRange(h: Histogram): [number, number] {
   const { lo, hi } = occupied(h);
-  return [h.first + lo * h.step, h.first + hi * h.step];
+  return nonDegenerate([h.first + lo * h.step, h.first + hi * h.step]);
+}
+
+/** A constant band has min == max: widen by one so the stretch is defined (the constant maps to 0). */
+function nonDegenerate([min, max]: [number, number]): [number, number] {
+  return max > min ? [min, max] : [min, min + 1];
 }
 
 export function draRange(h: Histogram, minPercentage = 0.02, maxPercentage = 0.98, a = 0.2, b = 0.4): [number, number] {
@@ -38,7 +43,7 @@ export function draRange(h: Histogram, minPercentage = 0.02, maxPercentage = 0.9
   const eMin = h.first + search(total * minPercentage) * h.step;
   const eMax = h.first + search(total * maxPercentage) * h.step;
   const inner = eMax - eMin;
-  return [Math.max(actualMin, eMin - a * inner), Math.min(actualMax, eMax + b * inner)];
+  return nonDegenerate([Math.max(actualMin, eMin - a * inner), Math.min(actualMax, eMax + b * inner)]);
 }
 
 function occupied(h: Histogram): { lo: number; hi: number } {
