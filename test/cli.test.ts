@@ -1,0 +1,143 @@
+// `tessera run` as a user runs it: every bad input gets one clear message naming the input and the reason, the
+// exit status tells what happened, and a failed run never leaves a truncated output in place of a good one.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { existsSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import gdal from 'gdal-async';
+import { runCli, realFixture, tempDir } from './helpers/cli.js';
+import { startModelServer, type ModelServer } from '../src/model-server/index.js';
+
+let server: ModelServer;
+beforeAll(async () => {
+  server = await startModelServer({ port: 0 });
+});
+afterAll(async () => server?.close());
+
+const model = () => ['--model', `${server.url}/invocations`, '--custom-attributes', 'model_selection=centerpoint'];
+
+describe('errors before processing (exit 1, one clear message)', () => {
+  it('a missing image', async () => {
+    const r = await runCli(['run', '/no/such/image.ntf', ...model()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('/no/such/image.ntf: file not found');
+  });
+
+  it('a file that is not a raster', async () => {
+    const r = await runCli(['run', realFixture('MANIFEST.md'), ...model()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/MANIFEST\.md: not a raster image GDAL can read/);
+  });
+
+  it('tile size not larger than the overlap', async () => {
+    const r = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--tile-size', '256', '--overlap', '256']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('--overlap 256 must be smaller than --tile-size 256');
+  });
+
+  it('a model nobody listens to', async () => {
+    const closed = createServer();
+    await new Promise<void>((res) => closed.listen(0, '127.0.0.1', res));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>((res) => closed.close(() => res()));
+    const r = await runCli(['run', realFixture('i_3001a.ntf'), '--model', `http://127.0.0.1:${port}/invocations`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`model endpoint http://127.0.0.1:${port}/invocations cannot be reached: connection refused`);
+  });
+
+  it('an ROI outside the image, bad WKT, unknown options', async () => {
+    const outside = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--roi', 'POLYGON ((10 10, 11 10, 11 11, 10 11, 10 10))']);
+    expect(outside.code).toBe(1);
+    expect(outside.stderr).toContain('region of interest: does not intersect the image');
+    const bad = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--roi', 'POLYGON ((1 2, 3']);
+    expect(bad.stderr).toContain('region of interest: not valid WKT');
+    const fmt = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--tile-format', 'WEBP']);
+    expect(fmt.stderr).toContain('--tile-format must be one of NITF, JPEG, PNG, GTIFF, got "WEBP"');
+    const dedup = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--dedup', 'nms:2']);
+    expect(dedup.stderr).toContain('--dedup nms:2: IOU threshold must be a number between 0 and 1');
+    const band = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--bands', '2']);
+    expect(band.stderr).toContain('bands[0] = 2 is not a band of this image (it has 1');
+    for (const r of [outside, bad, fmt, dedup, band]) expect(r.code).toBe(1);
+  });
+
+  it('a request file with problems lists each field', async () => {
+    const dir = tempDir();
+    const req = join(dir, 'req.json');
+    writeFileSync(req, JSON.stringify({ jobId: '', imageUrls: [], imageProcessor: { name: 'x', type: 'NOPE' }, imageProcessorTileSize: 256, imageProcessorTileOverlap: 300 }));
+    const r = await runCli(['run', '--request', req]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('jobId: must not be empty');
+    expect(r.stderr).toContain('imageUrls: must hold one image');
+    expect(r.stderr).toContain('imageProcessor.type: must be "SM_ENDPOINT" or "HTTP_ENDPOINT"');
+    expect(r.stderr).toContain('imageProcessorTileOverlap: must be smaller than imageProcessorTileSize (300 >= 256)');
+  });
+});
+
+describe('tiles that fail', () => {
+  let flaky: Server;
+  let url: string;
+  beforeAll(async () => {
+    // A model that answers garbage for every tile whose bytes hash odd: some tiles fail, the rest succeed.
+    let n = 0;
+    flaky = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        n++;
+        if (n % 3 === 0) {
+          res.writeHead(200, { 'content-type': 'text/html' });
+          res.end('<html>oops</html>');
+        } else {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ type: 'FeatureCollection', features: [{ type: 'Feature', geometry: null, properties: { imageBBox: [10, 10, 20, 20], featureClasses: [{ iri: 'x', score: 0.5 }] } }] }));
+        }
+      });
+    });
+    await new Promise<void>((res) => flaky.listen(0, '127.0.0.1', res));
+    url = `http://127.0.0.1:${(flaky.address() as { port: number }).port}/invocations`;
+  });
+  afterAll(() => new Promise<void>((res) => flaky.close(() => res())));
+
+  it('some failed tiles: exit 2, the output is written and lists them', async () => {
+    const out = join(tempDir(), 'partial.geojson');
+    const r = await runCli(['run', realFixture('i_3001a.ntf'), '--model', url, '--retries', '0', '--out', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/9 tiles, 3 failed/);
+    expect(r.stderr).toMatch(/not JSON|not valid JSON|JSON/);
+    const fc = JSON.parse(readFileSync(out, 'utf8'));
+    expect(fc.features).toHaveLength(6);
+    expect(fc.tesseraMetadata.status).toBe('PARTIAL');
+    expect(fc.tesseraMetadata.failedTiles).toHaveLength(3);
+  });
+});
+
+describe('output safety', () => {
+  it('a failed run leaves the previous good output untouched and no temporary file behind', async () => {
+    const dir = tempDir();
+    const out = join(dir, 'keep.geojson');
+    writeFileSync(out, '{"good": true}');
+    const r = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--roi', 'POLYGON ((10 10, 11 10, 11 11, 10 11, 10 10))', '--out', out]);
+    expect(r.code).toBe(1);
+    expect(readFileSync(out, 'utf8')).toBe('{"good": true}');
+    expect(readdirSync(dir)).toEqual(['keep.geojson']);
+  });
+
+  it('an ROI limits processing to the pixels under it', async () => {
+    const ds = gdal.open(realFixture('i_3001a.ntf'));
+    const gt = ds.geoTransform!;
+    const at = (x: number, y: number) => `${gt[0] + x * gt[1]} ${gt[3] + y * gt[5]}`;
+    const wkt = `POLYGON ((${at(0, 0)}, ${at(600, 0)}, ${at(600, 520)}, ${at(0, 520)}, ${at(0, 0)}))`;
+    const out = join(tempDir(), 'roi.geojson');
+    const r = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--roi', wkt, '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const fc = JSON.parse(readFileSync(out, 'utf8'));
+    // bounds 600x520: x axis: ceil((600-128)/384)=2 tiles -> O' = 128 + ceil((128+768-600)/1) = 424, stride 88;
+    // y axis: 2 tiles, O' = 128 + ceil(376) = 504, stride 8 -> 2x2 tiles, all inside the ROI box
+    expect(fc.features).toHaveLength(4);
+    for (const f of fc.features) {
+      const [, , x2, y2] = f.properties.imageBBox;
+      expect(x2).toBeLessThanOrEqual(600);
+      expect(y2).toBeLessThanOrEqual(520);
+    }
+    expect(existsSync(out)).toBe(true);
+  });
+});
