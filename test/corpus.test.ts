@@ -6,6 +6,7 @@ import { readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import gdal from 'gdal-async';
 import { runImage, type ImageJob } from '../src/pipeline/run-image.js';
+import { TilePool } from '../src/pipeline/tile-pool.js';
 import { startModelServer, type ModelServer } from '../src/model-server/index.js';
 import { realFixture } from './helpers/cli.js';
 
@@ -27,8 +28,13 @@ function footprint(path: string): [number, number, number, number] | null {
   const ds = gdal.open(path);
   const gcps = ds.getGCPs();
   if (!ds.geoTransform && gcps.length) {
-    // GDAL cannot fit a transform to these rounded chip GCPs either: their lon/lat extent is the footprint.
-    return [Math.min(...gcps.map((g) => g.dfGCPX)), Math.min(...gcps.map((g) => g.dfGCPY)), Math.max(...gcps.map((g) => g.dfGCPX)), Math.max(...gcps.map((g) => g.dfGCPY))];
+    // GDAL cannot fit a transform to these rounded chip GCPs either: their lon/lat extent is the footprint,
+    // widened by the half pixel between the corner-pixel centres (where the GCPs sit) and the image edge.
+    const xs = gcps.map((g) => g.dfGCPX), ys = gcps.map((g) => g.dfGCPY), px = gcps.map((g) => g.dfGCPPixel), ln = gcps.map((g) => g.dfGCPLine);
+    const spanPixels = Math.min(Math.max(...px) - Math.min(...px), Math.max(...ln) - Math.min(...ln));
+    const mx = ((Math.max(...xs) - Math.min(...xs) || Math.max(...ys) - Math.min(...ys)) * 0.5) / spanPixels;
+    const my = ((Math.max(...ys) - Math.min(...ys) || Math.max(...xs) - Math.min(...xs)) * 0.5) / spanPixels;
+    return [Math.min(...xs) - mx, Math.min(...ys) - my, Math.max(...xs) + mx, Math.max(...ys) + my];
   }
   const { x: w, y: h } = ds.rasterSize;
   const input = [[0, 0], [w, 0], [w, h], [0, h], [w / 2, h / 2]].map((p) => p.join(' ')).join('\n');
@@ -38,10 +44,16 @@ function footprint(path: string): [number, number, number, number] | null {
 }
 
 let server: ModelServer;
+// One long-lived worker pool for every run, as the service uses it (workers cache per-image settings by key).
+let pool: TilePool;
 beforeAll(async () => {
   server = await startModelServer({ port: 0 });
+  pool = new TilePool({ workers: 2 });
 });
-afterAll(async () => server?.close());
+afterAll(async () => {
+  await pool?.destroy();
+  await server?.close();
+});
 
 const job = (image: string, format: ImageJob['encoding']['format']): ImageJob => ({
   jobId: 'corpus',
@@ -54,14 +66,13 @@ const job = (image: string, format: ImageJob['encoding']['format']): ImageJob =>
   encoding: { format, compression: 'NONE', quality: 90 },
   distillation: { algorithm: 'NMS', iouThreshold: 0.75 },
   featureProperties: [],
-  workers: 1,
 });
 
 describe.each(images)('%s', (image) => {
   it.each(['NITF', 'GTIFF', 'PNG', 'JPEG'] as const)('processes end to end with %s tiles', async (format) => {
     const ds = gdal.open(realFixture(image));
     const { x: width, y: height } = ds.rasterSize;
-    const result = await runImage(job(image, format));
+    const result = await runImage(job(image, format), { pool });
     expect(result.failures).toEqual([]);
     expect(result.tiles.total).toBeGreaterThanOrEqual(1);
     // centerpoint answers one box per tile; tile centres are >= 256 px apart, so de-duplication keeps them all

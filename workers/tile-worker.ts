@@ -3,10 +3,9 @@
  * Rust module into a private buffer, and the slot is released right then, before encoding and the model call, so
  * the main thread can reuse it while this tile waits on the network.
  */
-import { workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { convertTile } from '../src/pixels/native.js';
-import { encodeTile } from '../src/encoding/tile-encoding.js';
+import { type EncodeInput, checkPayload, encodeTile } from '../src/encoding/tile-encoding.js';
 import { HttpDetector } from '../src/detectors/http-detector.js';
 import { createSensorModel, type SensorModel } from '../src/geolocation/sensor-model.js';
 import { refineFeatures } from '../src/features/refine.js';
@@ -14,28 +13,56 @@ import { releaseSlot, slotBytes } from '../src/raster/slot-pool.js';
 import { bytesPerSample } from '../src/pixels/data-type.js';
 import type { TileResult, TileTask, WorkerConfig } from '../src/pipeline/tile-task.js';
 
-const config = workerData as WorkerConfig;
-const detector = new HttpDetector({
-  url: config.detector.url,
-  ...(config.detector.customAttributes ? { customAttributes: config.detector.customAttributes } : {}),
-  ...(config.detector.headers ? { headers: config.detector.headers } : {}),
-  timeoutMs: config.detector.timeoutMs,
-  maxRetries: config.detector.maxRetries,
-});
-let sensorModel: SensorModel | null = null;
-if (config.georeference) {
-  try {
-    sensorModel = createSensorModel(config.georeference);
-  } catch {
-    sensorModel = null; // the main thread already warned and decided; workers just follow
-  }
+/** What a worker builds from one image's settings, cached by key: the model client and the sensor model. */
+interface ImageContext {
+  config: WorkerConfig;
+  detector: HttpDetector;
+  sensorModel: SensorModel | null;
+  outSampleType: EncodeInput['sampleType'];
+  geoTransform: number[] | null;
 }
-const conversion = config.conversion;
-const outSampleType = conversion.outputType === 'same' ? conversion.dataType : conversion.outputType;
-const gt = config.georeference?.kind === 'geotransform' ? config.georeference.geoTransform : null;
+
+const MAX_CONTEXTS = 8;
+const contexts = new Map<string, ImageContext>();
+
+function contextFor(key: string, config: WorkerConfig): ImageContext {
+  const cached = contexts.get(key);
+  if (cached) return cached;
+  let sensorModel: SensorModel | null = null;
+  if (config.georeference) {
+    try {
+      sensorModel = createSensorModel(config.georeference);
+    } catch {
+      sensorModel = null; // the main thread already warned and decided; workers just follow
+    }
+  }
+  const context: ImageContext = {
+    config,
+    detector: new HttpDetector({
+      url: config.detector.url,
+      ...(config.detector.customAttributes ? { customAttributes: config.detector.customAttributes } : {}),
+      ...(config.detector.headers ? { headers: config.detector.headers } : {}),
+      timeoutMs: config.detector.timeoutMs,
+      maxRetries: config.detector.maxRetries,
+    }),
+    sensorModel,
+    outSampleType: config.conversion.outputType === 'same' ? config.conversion.dataType : config.conversion.outputType,
+    geoTransform: config.georeference?.kind === 'geotransform' ? config.georeference.geoTransform : null,
+  };
+  contexts.set(key, context);
+  // Oldest first: drop images this worker has not seen for a while, closing their connections.
+  while (contexts.size > MAX_CONTEXTS) {
+    const [oldKey, old] = contexts.entries().next().value as [string, ImageContext];
+    contexts.delete(oldKey);
+    void old.detector.close();
+  }
+  return context;
+}
 
 export default async function processTile(task: TileTask): Promise<TileResult> {
   const { window } = task;
+  const { config, detector, sensorModel, outSampleType, geoTransform: gt } = contextFor(task.configKey, task.config);
+  const conversion = config.conversion;
   const t0 = performance.now();
   let pixels: Uint8Array;
   try {
@@ -67,6 +94,7 @@ export default async function processTile(task: TileTask): Promise<TileResult> {
     config.encoding,
   );
   const t2 = performance.now();
+  checkPayload(encoded.byteLength, config.encoding, task.label, window.width * window.height);
   const { features: raw, attempts } = await detector.detect(encoded, { tileLabel: task.label });
   const t3 = performance.now();
   const features = refineFeatures(raw, { tileX: window.x, tileY: window.y, inferenceTime: Date.now(), sensorModel });

@@ -26,6 +26,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--tile-format <FORMAT>', 'NITF (default, as OSML) | PNG | JPEG | GTIFF')
     .option('--compression <C>', 'tile compression: NONE (default) | JPEG | J2K | LZW | DEFLATE')
     .option('--quality <Q>', 'JPEG quality 1..100 (default 90)')
+    .option('--max-payload-mb <MB>', "largest encoded tile the model accepts (default 6, SageMaker's limit; 0 = none)")
     .option('--bands <LIST>', 'bands to send, 1-based, in order (e.g. 3,2,1)')
     .option('--range-adjustment <MODE>', 'NONE | MINMAX | DRA (default: DRA when the tile format cannot carry the source type)')
     .option('--image-segment <N>', 'NITF image segment, 0-based (default 0)')

@@ -10,7 +10,7 @@ import cliProgress from 'cli-progress';
 import { parseImageRequest, requestDistillation, requestOutputs, type ImageRequest } from '../api/image-request.js';
 import { runImage, type ImageJob, type ImageResult } from '../pipeline/run-image.js';
 import type { Distillation } from '../selection/index.js';
-import type { TileCompression, TileFormat } from '../encoding/tile-encoding.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, type TileCompression, type TileFormat } from '../encoding/tile-encoding.js';
 import type { RangeAdjustment } from '../pixels/range-adjustment.js';
 import type { TilingStrategyName } from '../tiling/index.js';
 import { writeFeatureCollection } from '../sinks/file-sink.js';
@@ -44,6 +44,7 @@ export interface RunCliOptions {
   retries?: string;
   out?: string;
   jobId?: string;
+  maxPayloadMb?: string;
   progress: boolean;
 }
 
@@ -68,6 +69,13 @@ export function parseDedup(spec: string): Distillation {
     default:
       throw new UsageError(`--dedup ${spec}: unknown algorithm (expected nms[:IOU], soft-nms[:SIGMA[:SKIP]] or none)`);
   }
+}
+
+function payloadBytes(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_MAX_PAYLOAD_BYTES;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--max-payload-mb must be a number >= 0 (0 = no limit), got ${JSON.stringify(value)}`);
+  return Math.round(n * 2 ** 20);
 }
 
 function integer(value: string, flag: string, min: number): number {
@@ -140,7 +148,7 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
     overlap,
     regionSize: integer(o.regionSize ?? '10240', '--region-size', 1),
     strategy,
-    encoding: { format, compression, quality: integer(o.quality ?? '90', '--quality', 1) },
+    encoding: { format, compression, quality: integer(o.quality ?? '90', '--quality', 1), maxPayloadBytes: payloadBytes(o.maxPayloadMb) },
     distillation,
     featureProperties: request?.featureProperties ?? [],
     ...(bands ? { bands } : {}),

@@ -16,6 +16,25 @@ export interface TileEncoding {
   compression: TileCompression;
   /** JPEG quality 1..100 (JPEG tiles and JPEG-compressed containers). */
   quality: number;
+  /** Largest encoded tile the model accepts, in bytes (SageMaker real-time: 6 MB); 0 = no limit. */
+  maxPayloadBytes?: number;
+}
+
+/** SageMaker real-time endpoints accept at most 6 MB per request. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
+
+export class PayloadTooLargeError extends Error {}
+
+/** Fails a tile before it is sent when its encoding exceeds the model's payload limit, saying what would fit. */
+export function checkPayload(bytes: number, encoding: TileEncoding, tileLabel: string, pixels: number): void {
+  const limit = encoding.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  if (limit <= 0 || bytes <= limit) return;
+  const mb = (n: number) => `${(n / 2 ** 20).toFixed(2)} MB`;
+  const side = Math.floor(Math.sqrt(pixels * (limit / bytes)));
+  const hints = [`a tile size of about ${side} or less`];
+  if (encoding.format !== 'JPEG' && encoding.compression !== 'JPEG') hints.push('JPEG tiles (--tile-format JPEG) or JPEG compression');
+  if (encoding.format === 'GTIFF' && encoding.compression === 'NONE') hints.push('LZW/DEFLATE compression');
+  throw new PayloadTooLargeError(`tile ${tileLabel}: encoded ${encoding.format}${encoding.compression !== 'NONE' ? `/${encoding.compression}` : ''} tile is ${mb(bytes)}, over the model's ${mb(limit)} payload limit; would fit: ${hints.join(', ')} (or raise --max-payload-mb)`);
 }
 
 /** Which compressions each format can carry today; the rest fail before any work with a message naming them. */

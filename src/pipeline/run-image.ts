@@ -5,27 +5,24 @@
  * the worker pool. Two bounds keep memory flat whatever the image size: the slot pool (pixels waiting for a worker)
  * and the in-flight limit (tiles between read and result).
  */
-import { join } from 'node:path';
-import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { Piscina } from 'piscina';
 import { describeRaster, type RasterInfo } from '../raster/raster-source.js';
-import { SlotPool } from '../raster/slot-pool.js';
-import { WindowReader } from '../raster/window-reader.js';
 import { bandHistograms } from '../raster/band-statistics.js';
-import { bytesPerSample } from '../pixels/data-type.js';
 import { selectBands } from '../pixels/band-selection.js';
 import { draRange, minMaxRange, type RangeAdjustment } from '../pixels/range-adjustment.js';
 import { checkTileEncoding, type TileEncoding } from '../encoding/tile-encoding.js';
-import { planTiling, tilesOfRegion, regionTupleRepr, type TilingPlan, type TilingStrategyName, type Window } from '../tiling/index.js';
+import { planTiling, tilesOfRegion, type TilingPlan, type TilingStrategyName, type Window } from '../tiling/index.js';
 import { createSensorModel, type SensorModel } from '../geolocation/sensor-model.js';
 import { parseRoi, roiToBounds } from '../geolocation/roi.js';
 import { distill, type Distillation } from '../selection/index.js';
 import { imageBoundsOf, topClass } from '../features/refine.js';
 import { finalizeFeature, nitfDateTime, nitfSourceMetadata } from '../features/output.js';
 import type { Feature } from '../features/geojson.js';
-import { packageRoot } from '../util/package-root.js';
-import type { DetectorConfig, PixelConversion, TileResult, TileTask, WorkerConfig } from './tile-task.js';
+import type { DetectorConfig, PixelConversion, WorkerConfig } from './tile-task.js';
+import { TilePool } from './tile-pool.js';
+import { processTiles, type StageTotals } from './process-tiles.js';
+
+export type { StageTotals } from './process-tiles.js';
 
 export interface ImageJob {
   jobId: string;
@@ -56,6 +53,8 @@ export interface ImageJob {
 }
 
 export interface RunHooks {
+  /** A long-lived pool to use (service mode); by default the run makes and destroys its own. */
+  pool?: TilePool;
   onPlan?(plan: TilingPlan, tileCount: number, info: RasterInfo): void;
   onTile?(progress: { done: number; failed: number; total: number }): void;
   onWarning?(message: string): void;
@@ -66,14 +65,6 @@ export interface TileFailure {
   error: string;
 }
 
-export interface StageTotals {
-  readMs: number;
-  convertMs: number;
-  encodeMs: number;
-  invokeMs: number;
-  refineMs: number;
-  dedupMs: number;
-}
 
 export interface ImageResult {
   info: RasterInfo;
@@ -184,114 +175,31 @@ export async function runImage(job: ImageJob, hooks: RunHooks = {}): Promise<Ima
   const tiles: Window[] = plan.regions.flatMap((region) => tilesOfRegion(plan, region));
   hooks.onPlan?.(plan, tiles.length, info);
 
-  const cores = availableParallelism();
-  const workers = Math.max(1, job.workers ?? cores);
-  const perWorker = Math.max(1, job.concurrencyPerWorker ?? 8);
-  const slotCount = Math.max(2, job.slots ?? workers * 2 + 2);
-  const maxTile = tiles.reduce((m, t) => Math.max(m, t.width * t.height), 1);
-  const slots = new SlotPool(slotCount, maxTile * info.bandCount * bytesPerSample(info.dataType));
-  const reader = await WindowReader.open(info.gdalPath, info.dataType, info.bandCount, Math.max(1, job.readers ?? 2));
-  const workerConfig: WorkerConfig = {
-    detector: job.detector,
-    georeference: info.georeference,
-    conversion,
-    encoding: job.encoding,
-    ...(info.format === 'NITF' ? { nitfFields: nitfTileFields(info.metadata) } : {}),
-  };
-  const pool = new Piscina<TileTask, TileResult>({
-    filename: join(packageRoot(), 'dist', 'workers', 'tile-worker.js'),
-    workerData: workerConfig,
-    minThreads: workers,
-    maxThreads: workers,
-    concurrentTasksPerWorker: perWorker,
-    idleTimeout: 60_000,
-  });
-
-  // A worker that cannot start (missing build, native module that fails to load) is fatal for the run: stop
-  // reading, fail what is queued, and report it instead of leaving tiles waiting forever.
-  let fatal: Error | null = null;
-  pool.on('error', (err: Error) => {
-    if (fatal) return;
-    fatal = new Error(`tile worker failed: ${err.message}`);
-    void pool.destroy();
-  });
-
-  const elu0 = performance.eventLoopUtilization();
-  const stages: StageTotals = { readMs: 0, convertMs: 0, encodeMs: 0, invokeMs: 0, refineMs: 0, dedupMs: 0 };
+  const pool = hooks.pool ?? new TilePool({ ...(job.workers ? { workers: job.workers } : {}), ...(job.concurrencyPerWorker ? { concurrencyPerWorker: job.concurrencyPerWorker } : {}) });
   const collected: Feature[] = [];
   const failures: TileFailure[] = [];
-  let encodedBytes = 0, done = 0;
-  const maxInFlight = workers * perWorker + slotCount;
-  let inFlight = 0;
-  const waiters: (() => void)[] = [];
-  const waitForChange = () => new Promise<void>((resolve) => waiters.push(resolve));
-  const finishTile = () => {
-    inFlight--;
-    done++;
-    hooks.onTile?.({ done, failed: failures.length, total: tiles.length });
-    for (const wakeUp of waiters.splice(0)) wakeUp();
-  };
-
-  /** Reads a tile into a slot and dispatches it; resolves once dispatched, with the promise of its completion. */
-  const startTile = async (window: Window, label: string): Promise<{ completion: Promise<void> }> => {
-    const slot = await slots.acquire();
-    const r0 = performance.now();
-    try {
-      await reader.read(window, slot);
-    } catch (err) {
-      slots.release(slot);
-      throw err;
-    }
-    stages.readMs += performance.now() - r0;
-    const task: TileTask = {
-      slot: { buffer: slot.buffer, control: slot.control, index: slot.index, ticket: slot.ticket, byteOffset: slot.byteOffset, byteLength: slot.byteLength },
-      window,
-      label,
-    };
-    const completion = pool.run(task).then(
-      (r) => {
-        slots.release(slot); // a no-op unless the worker died before releasing it
-        for (const f of r.features) collected.push(f);
-        encodedBytes += r.encodedBytes;
-        stages.convertMs += r.timings.convertMs;
-        stages.encodeMs += r.timings.encodeMs;
-        stages.invokeMs += r.timings.invokeMs;
-        stages.refineMs += r.timings.refineMs;
-      },
-      (err: unknown) => {
-        slots.release(slot);
-        failures.push({ tile: label, error: String((err as Error)?.message ?? err) });
-      },
-    );
-    return { completion };
-  };
-
-  // A few concurrent read loops: each takes the next tile, waits for an in-flight place and a slot, reads, dispatches.
-  let next = 0;
-  const readLoop = async () => {
-    while (next < tiles.length && !fatal) {
-      const window = tiles[next++];
-      const label = regionTupleRepr(window);
-      while (inFlight >= maxInFlight) await waitForChange();
-      inFlight++;
-      try {
-        const { completion } = await startTile(window, label);
-        void completion.finally(finishTile);
-      } catch (err) {
-        failures.push({ tile: label, error: (err as Error).message });
-        finishTile();
-      }
-    }
-  };
+  const elu0 = performance.eventLoopUtilization();
+  let processed: Awaited<ReturnType<typeof processTiles>>;
   try {
-    await Promise.all(Array.from({ length: Math.max(2, (job.readers ?? 2) * 2) }, readLoop));
-    while (inFlight > 0) await waitForChange();
+    processed = await processTiles({
+      info,
+      config: workerConfigFor(job, prepared),
+      tiles,
+      pool,
+      ...(job.slots ? { slots: job.slots } : {}),
+      ...(job.readers ? { readers: job.readers } : {}),
+      onResult: (_w, _label, r) => {
+        for (const f of r.features) collected.push(f);
+      },
+      onFailure: (_w, tile, error) => {
+        failures.push({ tile, error });
+      },
+      onProgress: (done, total) => hooks.onTile?.({ done, failed: failures.length, total }),
+    });
   } finally {
-    reader.close();
-    slots.close();
-    await pool.destroy().catch(() => undefined);
+    if (!hooks.pool) await pool.destroy();
   }
-  if (fatal) throw fatal;
+  const { stages, encodedBytes } = processed;
 
   const featuresBeforeDedup = collected.length;
   const d0 = performance.now();
@@ -318,8 +226,8 @@ export async function runImage(job: ImageJob, hooks: RunHooks = {}): Promise<Ima
       stages,
       encodedBytes,
       mainThreadBusy: elu.utilization,
-      workerUtilization: Math.min(1, busy / (seconds * 1000 * workers)),
-      slotBytes: slots.totalBytes,
+      workerUtilization: Math.min(1, busy / (seconds * 1000 * pool.workers)),
+      slotBytes: processed.slotBytes,
     },
   };
 }
@@ -367,4 +275,16 @@ function checkDegreesWithoutCrs(model: SensorModel, width: number, height: numbe
       throw new Error(`the geotransform has no CRS and its coordinates (${lon}, ${lat}) are not longitude/latitude`);
     }
   }
+}
+
+/** The settings a worker needs for this image's tiles. */
+export function workerConfigFor(job: Pick<ImageJob, 'detector' | 'encoding'>, prepared: PreparedImage): WorkerConfig {
+  const { info } = prepared;
+  return {
+    detector: job.detector,
+    georeference: info.georeference,
+    conversion: prepared.conversion,
+    encoding: job.encoding,
+    ...(info.format === 'NITF' ? { nitfFields: nitfTileFields(info.metadata) } : {}),
+  };
 }

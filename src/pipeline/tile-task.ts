@@ -39,6 +39,9 @@ export interface WorkerConfig {
 }
 
 export interface TileTask {
+  /** Identifies `config` for the worker's cache (one per image and set of options). */
+  configKey: string;
+  config: WorkerConfig;
   slot: Pick<SlotHandle, 'buffer' | 'control' | 'index' | 'ticket' | 'byteOffset' | 'byteLength'>;
   window: Window;
   /** Human label for messages: OSML's "(row, col)(width, height)". */

@@ -1,0 +1,141 @@
+/**
+ * Runs a list of tiles of one prepared image through the worker pool: each tile is read into a slot of a bounded
+ * SharedArrayBuffer pool on the main thread and handed to a worker as a slot handle. Two bounds keep memory flat
+ * whatever the image size: the slot pool (pixels waiting for a worker) and the in-flight limit (tiles between read
+ * and result). Used for a whole image (`tessera run`) and for one region (service mode).
+ */
+import { performance } from 'node:perf_hooks';
+import { randomUUID } from 'node:crypto';
+import { SlotPool } from '../raster/slot-pool.js';
+import { WindowReader } from '../raster/window-reader.js';
+import { bytesPerSample } from '../pixels/data-type.js';
+import { regionTupleRepr, type Window } from '../tiling/index.js';
+import type { TilePool } from './tile-pool.js';
+import type { TileResult, TileTask, WorkerConfig } from './tile-task.js';
+import type { RasterInfo } from '../raster/raster-source.js';
+
+export interface StageTotals {
+  readMs: number;
+  convertMs: number;
+  encodeMs: number;
+  invokeMs: number;
+  refineMs: number;
+  dedupMs: number;
+}
+
+export interface ProcessTilesOptions {
+  info: RasterInfo;
+  config: WorkerConfig;
+  tiles: Window[];
+  pool: TilePool;
+  /** Tile slots (default: 2 per worker + 2). */
+  slots?: number;
+  /** GDAL handles reading in parallel (default 2). */
+  readers?: number;
+  /** Called on the main thread for every finished tile; may be async (e.g. storing features). */
+  onResult(window: Window, label: string, result: TileResult): void | Promise<void>;
+  onFailure(window: Window, label: string, error: string): void | Promise<void>;
+  onProgress?(done: number, total: number): void;
+}
+
+export interface ProcessTilesStats {
+  stages: StageTotals;
+  encodedBytes: number;
+  slotBytes: number;
+}
+
+export async function processTiles(o: ProcessTilesOptions): Promise<ProcessTilesStats> {
+  const { info, tiles, pool } = o;
+  const stages: StageTotals = { readMs: 0, convertMs: 0, encodeMs: 0, invokeMs: 0, refineMs: 0, dedupMs: 0 };
+  let encodedBytes = 0;
+  if (tiles.length === 0) return { stages, encodedBytes, slotBytes: 0 };
+  const configKey = randomUUID();
+  const slotCount = Math.max(2, o.slots ?? pool.workers * 2 + 2);
+  const maxTile = tiles.reduce((m, t) => Math.max(m, t.width * t.height), 1);
+  const slots = new SlotPool(slotCount, maxTile * info.bandCount * bytesPerSample(info.dataType));
+  const reader = await WindowReader.open(info.gdalPath, info.dataType, info.bandCount, Math.max(1, o.readers ?? 2));
+
+  let fatal: Error | null = pool.fatal;
+  const stopOnFatal = pool.onFatal((err) => {
+    fatal = err;
+    wakeAll();
+  });
+  const maxInFlight = pool.capacity + slotCount;
+  let inFlight = 0, done = 0;
+  const waiters: (() => void)[] = [];
+  const wakeAll = () => {
+    for (const wakeUp of waiters.splice(0)) wakeUp();
+  };
+  const waitForChange = () => new Promise<void>((resolve) => waiters.push(resolve));
+  const finishTile = () => {
+    inFlight--;
+    done++;
+    o.onProgress?.(done, tiles.length);
+    wakeAll();
+  };
+
+  /** Reads a tile into a slot and dispatches it; resolves once dispatched, with the promise of its completion. */
+  const startTile = async (window: Window, label: string): Promise<{ completion: Promise<void> }> => {
+    const slot = await slots.acquire();
+    const r0 = performance.now();
+    try {
+      await reader.read(window, slot);
+    } catch (err) {
+      slots.release(slot);
+      throw err;
+    }
+    stages.readMs += performance.now() - r0;
+    const task: TileTask = {
+      configKey,
+      config: o.config,
+      slot: { buffer: slot.buffer, control: slot.control, index: slot.index, ticket: slot.ticket, byteOffset: slot.byteOffset, byteLength: slot.byteLength },
+      window,
+      label,
+    };
+    const completion = pool.run(task).then(
+      async (r) => {
+        slots.release(slot); // a no-op unless the worker died before releasing it
+        encodedBytes += r.encodedBytes;
+        stages.convertMs += r.timings.convertMs;
+        stages.encodeMs += r.timings.encodeMs;
+        stages.invokeMs += r.timings.invokeMs;
+        stages.refineMs += r.timings.refineMs;
+        await o.onResult(window, label, r);
+      },
+      async (err: unknown) => {
+        slots.release(slot);
+        await o.onFailure(window, label, String((err as Error)?.message ?? err));
+      },
+    );
+    return { completion };
+  };
+
+  // A few concurrent read loops: each takes the next tile, waits for an in-flight place and a slot, reads, dispatches.
+  let next = 0;
+  const readLoop = async () => {
+    while (next < tiles.length && !fatal) {
+      const window = tiles[next++];
+      const label = regionTupleRepr(window);
+      while (inFlight >= maxInFlight && !fatal) await waitForChange();
+      if (fatal) break;
+      inFlight++;
+      try {
+        const { completion } = await startTile(window, label);
+        void completion.catch(() => undefined).finally(finishTile);
+      } catch (err) {
+        await o.onFailure(window, label, (err as Error).message);
+        finishTile();
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.max(2, (o.readers ?? 2) * 2) }, readLoop));
+    while (inFlight > 0) await waitForChange();
+  } finally {
+    stopOnFatal();
+    reader.close();
+    slots.close();
+  }
+  if (fatal) throw fatal;
+  return { stages, encodedBytes, slotBytes: slots.totalBytes };
+}
