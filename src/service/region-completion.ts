@@ -1,0 +1,56 @@
+import type { JobItem, JobTable } from '../state/job-table.js';
+import { imageStatusOf, isImageComplete } from '../state/job-table.js';
+import type { RegionItem, RegionTable } from '../state/region-table.js';
+
+/**
+ * The bookkeeping at the end of a region, in the order that makes redelivery safe (a draft for the service
+ * orchestration; the pipeline supplies the tile results):
+ * 1. complete the region item once (a redelivered, already-final region keeps its first outcome);
+ * 2. count it toward the image once (conditional add to `completed_region_ids`);
+ * 3. aggregate if the image is complete and has not ended, whether or not this delivery did the counting: a
+ *    container that counted the last region and died before aggregating leaves the message to be redelivered,
+ *    and the redelivery must still aggregate.
+ * Only after this returns (and aggregation, if asked for, has finished) may the region message be deleted.
+ */
+export interface RegionFinish {
+  region: RegionItem;
+  job: JobItem;
+  /** This delivery counted the region (false on a redelivery of a counted region). */
+  counted: boolean;
+  /** The image is complete and not ended: the caller should aggregate (under `claimAggregation`). */
+  shouldAggregate: boolean;
+}
+
+export async function finishRegion(jobs: JobTable, regions: RegionTable, imageId: string, regionId: string, totalTiles: number, failureMessage?: string): Promise<RegionFinish> {
+  const { region } = failureMessage === undefined
+    ? await regions.complete(imageId, regionId, totalTiles)
+    : await regions.fail(imageId, regionId, failureMessage, totalTiles);
+  const { counted, job } = await jobs.completeRegion(imageId, regionId, region.region_status === 'SUCCESS' ? 'success' : 'error');
+  return { region, job, counted, shouldAggregate: isImageComplete(job) && job.end_time === undefined };
+}
+
+/**
+ * Runs the image's aggregation at most once at a time across containers: takes the lease (renewed every third of
+ * it while `aggregate` runs), and ends the job with its final status when `aggregate` resolves. Returns false
+ * when another container holds the lease or the job already ended (nothing to do then).
+ */
+export async function aggregateOnce(
+  jobs: JobTable,
+  imageId: string,
+  owner: string,
+  leaseMs: number,
+  aggregate: (job: JobItem) => Promise<{ sinksOk: boolean; message?: string }>,
+): Promise<{ ran: boolean; job?: JobItem }> {
+  if (!(await jobs.claimAggregation(imageId, owner, leaseMs))) return { ran: false };
+  const renew = setInterval(() => void jobs.claimAggregation(imageId, owner, leaseMs).catch(() => undefined), leaseMs / 3);
+  try {
+    const job = (await jobs.get(imageId))!;
+    const result = await aggregate(job);
+    // Sinks that failed make the image FAILED whatever its regions did: its output is not where it was asked to be.
+    const status = result.sinksOk ? imageStatusOf(job) : 'FAILED';
+    const ended = await jobs.end(imageId, status, result.message);
+    return { ran: true, job: ended.job };
+  } finally {
+    clearInterval(renew);
+  }
+}

@@ -1,0 +1,107 @@
+import type { Feature } from '../features/geojson.js';
+import { writeFeatureCollection } from './file-sink.js';
+import { errorDetails, silentLogger, type AwsLogger } from '../aws/logger.js';
+
+/**
+ * Where an image's features go at the end of a job. Each sink reads the features once from a fresh pass over the
+ * source (a function returning a new iterable each call), so the whole set is never needed in memory for a
+ * streaming sink. All requested sinks are attempted, whatever the others did; the outcome says which succeeded
+ * (OSML stops at the first exception and calls a job successful if any sink type worked, §8.3/§16.17).
+ */
+export type FeatureSource = () => AsyncIterable<Feature> | Iterable<Feature>;
+
+export interface SinkContext {
+  jobId: string;
+  /** Foreign members written after `features` by the collection sinks (S3, file). */
+  extra?: Record<string, unknown>;
+}
+
+export interface FeatureError {
+  /** Position of the feature in the source pass. */
+  index: number;
+  id?: string | number;
+  reason: string;
+}
+
+export interface SinkResult {
+  featuresWritten: number;
+  /** Where the output landed: `s3://bucket/key`, `kinesis:stream`, a file path. */
+  location: string;
+  /** Features that could not be written (e.g. over a per-record size limit): the sink is then not ok. */
+  featureErrors?: FeatureError[];
+}
+
+export interface Sink {
+  /** `S3`, `Kinesis`, `File` (OSML's output type names). */
+  readonly type: string;
+  /** Human-readable target, e.g. `s3://bucket/prefix/`. */
+  readonly target: string;
+  write(source: FeatureSource, context: SinkContext): Promise<SinkResult>;
+}
+
+export interface SinkOutcome {
+  type: string;
+  target: string;
+  ok: boolean;
+  featuresWritten: number;
+  location?: string;
+  /** Why the sink failed as a whole. */
+  error?: string;
+  featureErrors?: FeatureError[];
+}
+
+/** Runs every sink in turn over its own pass of the source; never throws, returns one outcome per sink. */
+export async function writeToSinks(sinks: readonly Sink[], source: FeatureSource, context: SinkContext, logger: AwsLogger = silentLogger): Promise<SinkOutcome[]> {
+  const outcomes: SinkOutcome[] = [];
+  for (const sink of sinks) {
+    try {
+      const result = await sink.write(source, context);
+      const ok = !result.featureErrors?.length;
+      outcomes.push({ type: sink.type, target: sink.target, ok, featuresWritten: result.featuresWritten, location: result.location, ...(ok ? {} : { featureErrors: result.featureErrors }) });
+      if (!ok) logger.warn({ jobId: context.jobId, sink: sink.target, failedFeatures: result.featureErrors!.length }, 'sink could not write some features');
+    } catch (err) {
+      logger.error({ jobId: context.jobId, sink: sink.target, ...errorDetails(err) }, 'sink failed');
+      outcomes.push({ type: sink.type, target: sink.target, ok: false, featuresWritten: 0, error: errorDetails(err).error });
+    }
+  }
+  return outcomes;
+}
+
+/** True when at least one sink ran and every sink succeeded. */
+export function allSinksSucceeded(outcomes: readonly SinkOutcome[]): boolean {
+  return outcomes.length > 0 && outcomes.every((o) => o.ok);
+}
+
+/**
+ * The local file sink (`writeFeatureCollection`) behind the Sink interface. That writer takes a synchronous
+ * iterable, so an asynchronous source is gathered first: meant for local runs, not for huge service outputs.
+ */
+export class FileSink implements Sink {
+  readonly type = 'File';
+  constructor(readonly path: string) {}
+
+  get target(): string {
+    return this.path;
+  }
+
+  async write(source: FeatureSource, context: SinkContext): Promise<SinkResult> {
+    const features = source();
+    let list: Iterable<Feature>;
+    if (Symbol.asyncIterator in features) {
+      const gathered: Feature[] = [];
+      for await (const f of features) gathered.push(f);
+      list = gathered;
+    } else {
+      list = features;
+    }
+    let count = 0;
+    const counted = (function* () {
+      for (const f of list) {
+        count++;
+        yield f;
+      }
+    })();
+    await writeFeatureCollection(this.path, counted, context.extra);
+    return { featuresWritten: count, location: this.path };
+  }
+}

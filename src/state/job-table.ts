@@ -1,0 +1,237 @@
+import { GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { fromItem, isConditionalCheckFailed, toItem, type Plain } from './attribute-values.js';
+import { ExpressionBuilder } from './update-expression.js';
+import { DEFAULT_TTL_DAYS, expireTime } from './ttl.js';
+
+/**
+ * The job (image request) table, OSML's JobTable/ImageRequestTable: PK `image_id`, OSML's attributes (times in epoch
+ * ms, `processing_duration` in seconds), plus what correctness needs:
+ * - `start` is a conditional put, so a retried or redelivered image request never wipes a running job's counters;
+ * - `completeRegion` adds the region id to the string set `completed_region_ids` under the condition that it is not
+ *   there yet, and bumps `region_success`/`region_error` in the same update: a region counts exactly once however
+ *   often it is delivered (OSML's plain counters count redeliveries again, §16.5);
+ * - `image_status` records the state machine (OSML derives it and never stores it);
+ * - an aggregation lease, so two containers that both see a completed image do not aggregate it at the same time.
+ */
+export type ImageStatus = 'STARTED' | 'IN_PROGRESS' | 'SUCCESS' | 'PARTIAL' | 'FAILED';
+
+export interface JobItem {
+  image_id: string;
+  job_id?: string;
+  image_url?: string;
+  image_read_role?: string;
+  model_name?: string;
+  model_invoke_mode?: string;
+  /** epoch ms */
+  start_time: number;
+  /** epoch ms; set once, by `end`. */
+  end_time?: number;
+  /** epoch s (TTL) */
+  expire_time: number;
+  region_count?: number;
+  region_success: number;
+  region_error: number;
+  /** Ids of the regions already counted (sorted). */
+  completed_region_ids: string[];
+  width?: number;
+  height?: number;
+  extents?: string;
+  tile_size?: string;
+  tile_overlap?: string;
+  outputs?: string;
+  feature_properties?: string;
+  feature_distillation_option?: string;
+  roi_wkt?: string;
+  /** seconds, as OSML */
+  processing_duration?: number;
+  image_status?: ImageStatus;
+  message?: string;
+  aggregation_owner?: string;
+  aggregation_lease_until?: number;
+  /** Other attributes stored by the caller (e.g. the normalised request). */
+  [attribute: string]: Plain | string[] | undefined;
+}
+
+/** Attributes written when a job starts; image_id is the key (`<jobId>:<imageUrl>`). */
+export interface JobStart {
+  image_id: string;
+  job_id: string;
+  image_url: string;
+  model_name: string;
+  model_invoke_mode: string;
+  [attribute: string]: Plain | undefined;
+}
+
+export type JobUpdate = { [attribute: string]: Plain | undefined };
+
+export interface JobTableOptions {
+  ttlDays?: number;
+  now?: () => number;
+}
+
+const RESERVED = new Set(['image_id', 'region_success', 'region_error', 'completed_region_ids', 'start_time', 'expire_time', 'end_time']);
+
+export class JobTable {
+  private readonly ttlDays: number;
+  private readonly now: () => number;
+
+  constructor(private readonly ddb: DynamoDBClient, readonly tableName: string, options: JobTableOptions = {}) {
+    this.ttlDays = options.ttlDays ?? DEFAULT_TTL_DAYS;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Records a new job (counters 0, status STARTED). If the job already exists, leaves it untouched and returns it. */
+  async start(input: JobStart): Promise<{ created: boolean; job: JobItem }> {
+    const now = this.now();
+    const item = toItem({
+      ...input,
+      start_time: now,
+      expire_time: expireTime(now, this.ttlDays),
+      region_success: 0,
+      region_error: 0,
+      image_status: 'STARTED',
+    });
+    try {
+      await this.ddb.send(new PutItemCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(image_id)' }));
+      return { created: true, job: toJob(item) };
+    } catch (err) {
+      if (!isConditionalCheckFailed(err)) throw err;
+      return { created: false, job: await this.require(input.image_id) };
+    }
+  }
+
+  async get(imageId: string): Promise<JobItem | undefined> {
+    const { Item } = await this.ddb.send(new GetItemCommand({ TableName: this.tableName, Key: toItem({ image_id: imageId }), ConsistentRead: true }));
+    return Item ? toJob(Item) : undefined;
+  }
+
+  /** Sets the given attributes of an existing job (e.g. region_count, width, height, image_status IN_PROGRESS). */
+  async update(imageId: string, fields: JobUpdate): Promise<JobItem> {
+    for (const k of Object.keys(fields)) if (RESERVED.has(k)) throw new Error(`job attribute ${k} is managed by the job table and cannot be updated directly`);
+    const x = new ExpressionBuilder();
+    const sets = x.sets(fields);
+    if (!sets.length) return this.require(imageId);
+    const { Attributes } = await this.ddb.send(new UpdateItemCommand({
+      TableName: this.tableName,
+      Key: toItem({ image_id: imageId }),
+      UpdateExpression: `SET ${sets.join(', ')}`,
+      ConditionExpression: 'attribute_exists(image_id)',
+      ReturnValues: 'ALL_NEW',
+      ...x.params(),
+    })).catch((err) => rethrowMissing(err, imageId));
+    return toJob(Attributes!);
+  }
+
+  /**
+   * Counts a finished region toward its image exactly once. `counted` is false when this region was already
+   * counted (a redelivery); `job` is the job after the update either way, for the completion test.
+   */
+  async completeRegion(imageId: string, regionId: string, outcome: 'success' | 'error'): Promise<{ counted: boolean; job: JobItem }> {
+    const x = new ExpressionBuilder();
+    const ids = x.name('completed_region_ids');
+    const counter = x.name(outcome === 'success' ? 'region_success' : 'region_error');
+    const update = `ADD ${ids} ${x.value(new Set([regionId]))}, ${counter} ${x.value(1)}`;
+    const condition = `attribute_exists(image_id) AND NOT contains(${ids}, ${x.value(regionId)})`;
+    try {
+      const { Attributes } = await this.ddb.send(new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: toItem({ image_id: imageId }),
+        UpdateExpression: update,
+        ConditionExpression: condition,
+        ReturnValues: 'ALL_NEW',
+        ...x.params(),
+      }));
+      return { counted: true, job: toJob(Attributes!) };
+    } catch (err) {
+      if (!isConditionalCheckFailed(err)) throw err;
+      return { counted: false, job: await this.require(imageId) };
+    }
+  }
+
+  /**
+   * Takes (or renews) the right to aggregate a completed image for `leaseMs`. False when the image has ended or
+   * another owner holds an unexpired lease. A container that dies while aggregating loses the lease by expiry, and
+   * the redelivered region message lets another container take over.
+   */
+  async claimAggregation(imageId: string, owner: string, leaseMs: number): Promise<boolean> {
+    const now = this.now();
+    const x = new ExpressionBuilder();
+    const ownerName = x.name('aggregation_owner');
+    const lease = x.name('aggregation_lease_until');
+    const ownerValue = x.value(owner);
+    try {
+      await this.ddb.send(new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: toItem({ image_id: imageId }),
+        UpdateExpression: `SET ${ownerName} = ${ownerValue}, ${lease} = ${x.value(now + leaseMs)}`,
+        ConditionExpression: `attribute_exists(image_id) AND attribute_not_exists(${x.name('end_time')}) AND (attribute_not_exists(${lease}) OR ${lease} < ${x.value(now)} OR ${ownerName} = ${ownerValue})`,
+        ...x.params(),
+      }));
+      return true;
+    } catch (err) {
+      if (isConditionalCheckFailed(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Records the end of a job once: `end_time`, `processing_duration` (s), the final status and an optional message.
+   * `ended` is false if the job had already ended (the stored end is kept).
+   */
+  async end(imageId: string, status: ImageStatus, message?: string): Promise<{ ended: boolean; job: JobItem }> {
+    const job = await this.require(imageId);
+    if (job.end_time !== undefined) return { ended: false, job };
+    const now = this.now();
+    const x = new ExpressionBuilder();
+    const sets = x.sets({ end_time: now, processing_duration: (now - job.start_time) / 1000, image_status: status, message });
+    try {
+      const { Attributes } = await this.ddb.send(new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: toItem({ image_id: imageId }),
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ConditionExpression: `attribute_exists(image_id) AND attribute_not_exists(${x.name('end_time')})`,
+        ReturnValues: 'ALL_NEW',
+        ...x.params(),
+      }));
+      return { ended: true, job: toJob(Attributes!) };
+    } catch (err) {
+      if (!isConditionalCheckFailed(err)) throw err;
+      return { ended: false, job: await this.require(imageId) };
+    }
+  }
+
+  private async require(imageId: string): Promise<JobItem> {
+    const job = await this.get(imageId);
+    if (!job) throw new Error(`job ${imageId} not found in ${this.tableName}`);
+    return job;
+  }
+}
+
+/** Every region of the image has been counted (false while region_count is unknown). */
+export function isImageComplete(job: JobItem): boolean {
+  return job.region_count !== undefined && job.completed_region_ids.length >= job.region_count;
+}
+
+/** OSML's derived image status (§6.6): SUCCESS, PARTIAL or FAILED once complete, IN_PROGRESS before. */
+export function imageStatusOf(job: JobItem): ImageStatus {
+  if (job.region_count === undefined) return job.image_status ?? 'STARTED';
+  if (job.region_success >= job.region_count) return 'SUCCESS';
+  if (!isImageComplete(job)) return 'IN_PROGRESS';
+  return job.region_success > 0 ? 'PARTIAL' : 'FAILED';
+}
+
+function toJob(item: Parameters<typeof fromItem>[0]): JobItem {
+  const plain = fromItem(item);
+  const ids = plain.completed_region_ids;
+  return {
+    ...plain,
+    region_success: Number(plain.region_success ?? 0),
+    region_error: Number(plain.region_error ?? 0),
+    completed_region_ids: ids instanceof Set ? [...ids].sort() : [],
+  } as JobItem;
+}
+
+function rethrowMissing(err: unknown, imageId: string): never {
+  if (isConditionalCheckFailed(err)) throw new Error(`job ${imageId} not found`);
+  throw err;
+}

@@ -1,0 +1,45 @@
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startLocalStack, type LocalStack } from '../src/dev-stack/local-stack.js';
+import { JobTable } from '../src/state/job-table.js';
+import { RegionTable } from '../src/state/region-table.js';
+import { aggregateOnce, finishRegion } from '../src/service/region-completion.js';
+
+let stack: LocalStack;
+beforeAll(async () => {
+  stack = await startLocalStack();
+});
+afterAll(async () => stack?.stop());
+
+test('a redelivered last region still leads to exactly one aggregation', async () => {
+  const jobs = new JobTable(stack.clients.dynamodb, stack.names.jobTable);
+  const regions = new RegionTable(stack.clients.dynamodb, stack.names.regionTable);
+  const imageId = 'job:img';
+  await jobs.start({ image_id: imageId, job_id: 'job', image_url: 'img', model_name: 'm', model_invoke_mode: 'HTTP_ENDPOINT' });
+  await jobs.update(imageId, { region_count: 2, image_status: 'IN_PROGRESS' });
+  for (const r of ['r0', 'r1']) await regions.start({ image_id: imageId, region_id: r, job_id: 'job' });
+  await regions.recordTiles(imageId, 'r0', { succeeded: [{ id: 'a' }, { id: 'b' }] });
+  await regions.recordTiles(imageId, 'r1', { succeeded: [{ id: 'c' }] });
+
+  const first = await finishRegion(jobs, regions, imageId, 'r0', 2);
+  expect(first).toMatchObject({ counted: true, shouldAggregate: false });
+  const last = await finishRegion(jobs, regions, imageId, 'r1', 2);
+  expect(last).toMatchObject({ counted: true, shouldAggregate: true });
+  expect(last.region).toMatchObject({ region_status: 'PARTIAL', failed_tile_count: 1 });
+
+  // The container died before aggregating; the region message comes back.
+  const redelivered = await finishRegion(jobs, regions, imageId, 'r1', 2);
+  expect(redelivered).toMatchObject({ counted: false, shouldAggregate: true });
+  expect(redelivered.job).toMatchObject({ region_success: 1, region_error: 1 });
+
+  let runs = 0;
+  const aggregate = async () => {
+    runs++;
+    return { sinksOk: true };
+  };
+  const [a, b] = await Promise.all([aggregateOnce(jobs, imageId, 'A', 60_000, aggregate), aggregateOnce(jobs, imageId, 'B', 60_000, aggregate)]);
+  expect([a.ran, b.ran].filter(Boolean)).toHaveLength(1);
+  expect(runs).toBe(1);
+  expect((await jobs.get(imageId))!.image_status).toBe('PARTIAL');
+  expect((await finishRegion(jobs, regions, imageId, 'r1', 2)).shouldAggregate).toBe(false);
+  expect((await aggregateOnce(jobs, imageId, 'C', 60_000, aggregate)).ran).toBe(false);
+});

@@ -1,0 +1,153 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startLocalStack, type LocalStack } from '../src/dev-stack/local-stack.js';
+import { StatusPublisher, formatFailedTiles } from '../src/status/sns-status.js';
+import { Metrics, METRICS_NAMESPACE } from '../src/metrics/emf.js';
+import { createSnsClient } from '../src/aws/clients.js';
+
+let stack: LocalStack;
+
+beforeAll(async () => {
+  stack = await startLocalStack();
+});
+afterAll(async () => stack?.stop());
+
+function capturingLogger() {
+  const warnings: { details: object; message: string }[] = [];
+  return { warnings, logger: { info() {}, error() {}, warn: (details: object, message: string) => void warnings.push({ details, message }) } };
+}
+
+const publisher = (extra: Partial<ConstructorParameters<typeof StatusPublisher>[0]> = {}) =>
+  new StatusPublisher({ sns: stack.clients.sns, imageTopicArn: stack.topicArns.image, regionTopicArn: stack.topicArns.region, sleep: async () => undefined, ...extra });
+
+describe('SNS status', () => {
+  test('image status carries OSML attributes, all String, falsy ones omitted', async () => {
+    stack.sns.clear();
+    const p = publisher();
+    expect(await p.publishImageStatus({ status: 'STARTED', jobId: 'job-1', imageId: 'job-1:s3://b/i.ntf', processingDurationSeconds: 0 })).toBe(true);
+    expect(await p.publishImageStatus({ status: 'SUCCESS', jobId: 'job-1', imageId: 'job-1:s3://b/i.ntf', processingDurationSeconds: 12.5 })).toBe(true);
+    const [started, done] = stack.sns.messages(stack.topicArns.image);
+    expect(started.attributes).toEqual({
+      status: { dataType: 'String', stringValue: 'STARTED' },
+      image_status: { dataType: 'String', stringValue: 'STARTED' },
+      job_id: { dataType: 'String', stringValue: 'job-1' },
+      image_id: { dataType: 'String', stringValue: 'job-1:s3://b/i.ntf' },
+    });
+    expect(started.message).toBe('StatusMonitor update: STARTED job-1: Started image request');
+    expect(done.attributes.processing_duration).toEqual({ dataType: 'String', stringValue: '12.5' });
+    expect(done.attributes.image_status.stringValue).toBe('SUCCESS');
+    expect(done.message).toBe('StatusMonitor update: SUCCESS job-1: Completed image processing');
+  });
+
+  test('region status carries region_id, duration in ms and failed tiles', async () => {
+    stack.sns.clear();
+    await publisher().publishRegionStatus({
+      status: 'PARTIAL',
+      jobId: 'job-2',
+      imageId: 'job-2:img',
+      regionId: '(0, 0)(4096, 4096)-job-2',
+      processingDurationMs: 5230,
+      failedTiles: [[[0, 512], [512, 512]], [[512, 0], [512, 512]]],
+    });
+    const [m] = stack.sns.messages(stack.topicArns.region);
+    expect(Object.keys(m.attributes).sort()).toEqual(['failed_tiles', 'image_id', 'job_id', 'processing_duration', 'region_id', 'status']);
+    expect(m.attributes.region_id.stringValue).toBe('(0, 0)(4096, 4096)-job-2');
+    expect(m.attributes.processing_duration.stringValue).toBe('5230');
+    expect(m.attributes.failed_tiles.stringValue).toBe("[{'1': [[0, 512], [512, 512]]}, {'2': [[512, 0], [512, 512]]}]");
+    expect(Object.values(m.attributes).every((a) => a.dataType === 'String')).toBe(true);
+    expect(formatFailedTiles([])).toBe('[]');
+  });
+
+  test('publish failures are retried and never thrown', async () => {
+    stack.sns.clear();
+    const { warnings, logger } = capturingLogger();
+    // One SDK attempt per call, so each injected failure reaches the publisher's own retry.
+    const sns = createSnsClient(stack.config, { maxAttempts: 1 });
+    const p = publisher({ sns, logger, maxAttempts: 3 });
+    stack.sns.failNext(2);
+    expect(await p.publishImageStatus({ status: 'IN_PROGRESS', jobId: 'j', imageId: 'j:i' })).toBe(true);
+    expect(stack.sns.messages()).toHaveLength(1);
+    expect(warnings.map((w) => w.message)).toEqual(['publishing image status failed: retrying', 'publishing image status failed: retrying']);
+
+    warnings.length = 0;
+    stack.sns.failNext(10);
+    expect(await p.publishRegionStatus({ status: 'FAILED', jobId: 'j', imageId: 'j:i', regionId: 'r' })).toBe(false);
+    expect(warnings.at(-1)!.message).toBe('publishing region status failed: giving up');
+    stack.sns.failNext(0);
+
+    // A topic that does not exist fails the same way, without throwing.
+    expect(await publisher({ imageTopicArn: 'arn:aws:sns:us-east-1:000000000000:missing', maxAttempts: 1 }).publishImageStatus({ status: 'FAILED', jobId: 'j', imageId: 'j:i' })).toBe(false);
+    sns.destroy();
+  });
+
+  test('without a topic nothing is published and the gap is logged once', async () => {
+    const { warnings, logger } = capturingLogger();
+    const p = new StatusPublisher({ sns: stack.clients.sns, logger });
+    expect(await p.publishImageStatus({ status: 'STARTED', jobId: 'j', imageId: 'i' })).toBe(false);
+    expect(await p.publishImageStatus({ status: 'SUCCESS', jobId: 'j', imageId: 'i' })).toBe(false);
+    expect(warnings).toHaveLength(1);
+  });
+});
+
+describe('EMF metrics', () => {
+  const capture = () => {
+    const lines: string[] = [];
+    return { lines, metrics: new Metrics({ write: (l) => void lines.push(l) }) };
+  };
+
+  test('events use OSML namespace, metric names, units and dimension sets', async () => {
+    const { lines, metrics } = capture();
+    metrics.record('ImageProcessing', { duration: 12.5, invocations: 1, errors: 0 }, { modelName: 'centerpoint', inputFormat: 'NITF' }, { job_id: 'job-1' });
+    metrics.record('FeatureStorage', { duration: 0.02, invocations: 1 });
+    expect(lines).toHaveLength(0); // nothing is written before a flush
+    await metrics.flush();
+    expect(lines).toHaveLength(2);
+    const [image, storage] = lines.map((l) => JSON.parse(l));
+
+    expect(image._aws.CloudWatchMetrics).toHaveLength(1);
+    const directive = image._aws.CloudWatchMetrics[0];
+    expect(directive.Namespace).toBe(METRICS_NAMESPACE);
+    expect(directive.Dimensions).toEqual([['Operation', 'ModelName', 'InputFormat']]);
+    expect(directive.Metrics).toHaveLength(3);
+    expect(directive.Metrics).toEqual(expect.arrayContaining([
+      { Name: 'Duration', Unit: 'Seconds' },
+      { Name: 'Invocations', Unit: 'Count' },
+      { Name: 'Errors', Unit: 'Count' },
+    ]));
+    expect(typeof image._aws.Timestamp).toBe('number');
+    expect(image).toMatchObject({ Operation: 'ImageProcessing', ModelName: 'centerpoint', InputFormat: 'NITF', Duration: 12.5, Invocations: 1, Errors: 0, job_id: 'job-1' });
+    expect(image).not.toHaveProperty('ServiceName');
+    expect(image).not.toHaveProperty('LogGroup');
+
+    expect(storage._aws.CloudWatchMetrics[0].Dimensions).toEqual([['Operation']]);
+    expect(storage._aws.CloudWatchMetrics[0].Namespace).toBe('OSML/ModelRunner');
+    expect(storage).toMatchObject({ Operation: 'FeatureStorage', Invocations: 1 });
+  });
+
+  test('time() records duration and invocations, and an error when the work throws', async () => {
+    const { lines, metrics } = capture();
+    expect(await metrics.time('ModelInvocation', { modelName: 'http://127.0.0.1:1/invocations' }, async () => 42)).toBe(42);
+    await expect(metrics.time('TileProcessing', { modelName: 'm' }, async () => { throw new Error('boom'); })).rejects.toThrow('boom');
+    await metrics.flush();
+    const [ok, failed] = lines.map((l) => JSON.parse(l));
+    expect(ok).toMatchObject({ Operation: 'ModelInvocation', Invocations: 1 });
+    expect(ok).not.toHaveProperty('Errors');
+    expect(ok.Duration).toBeGreaterThanOrEqual(0);
+    expect(failed).toMatchObject({ Operation: 'TileProcessing', ModelName: 'm', Invocations: 1, Errors: 1 });
+  });
+
+  test('by default lines go to stdout', async () => {
+    const writes: string[] = [];
+    const original = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string) => (writes.push(String(chunk)), true)) as typeof process.stdout.write;
+    try {
+      const metrics = new Metrics();
+      metrics.record('RegionProcessing', { throttles: 1 }, { modelName: 'm', inputFormat: 'GTIFF' });
+      await metrics.flush();
+    } finally {
+      process.stdout.write = original;
+    }
+    const line = writes.find((w) => w.includes('"Throttles"'))!;
+    expect(line.endsWith('\n')).toBe(true);
+    expect(JSON.parse(line)).toMatchObject({ Operation: 'RegionProcessing', Throttles: 1, InputFormat: 'GTIFF' });
+  });
+});
