@@ -1,0 +1,52 @@
+//! Tessera native module: pixel conversion and tile encoders for Node.
+//! Loaded as `native/tessera.node`; the typed API is src/pixels/native.ts.
+//!
+//! Node-API is bound by hand (see napi.rs) because crates.io is unreachable
+//! in the build environment; the build uses no crates at all.
+
+// napi_env / napi_value are opaque handles that Node guarantees valid for the
+// duration of a callback; helpers taking them stay safe fns by design.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+mod napi;
+
+mod convert;
+mod jpeg;
+mod png;
+
+use napi::{napi_env, napi_value};
+
+/// Bumped whenever the JS-visible contract changes, so the TS loader can
+/// refuse a stale build with a clear message instead of misbehaving.
+const ABI_VERSION: u32 = 1;
+
+napi_export!(cb_convert, "convert", convert::js_convert);
+napi_export!(cb_encode_jpeg, "encodeJpeg", jpeg::js_encode_jpeg);
+napi_export!(cb_encode_png, "encodePng", png::js_encode_png);
+
+fn register(env: napi_env, exports: napi_value) -> napi::Result<()> {
+    unsafe {
+        napi::set_function(env, exports, c"convert", cb_convert)?;
+        napi::set_function(env, exports, c"encodeJpeg", cb_encode_jpeg)?;
+        napi::set_function(env, exports, c"encodePng", cb_encode_png)?;
+        napi::set_value(env, exports, c"abiVersion", napi::uint32(env, ABI_VERSION)?)?;
+        napi::set_value(env, exports, c"pngDefaults", napi::string(env, &format!("level={} filter={:?}", png::DEFAULT_LEVEL, png::DEFAULT_FILTER))?)?;
+    }
+    Ok(())
+}
+
+/// Entry point Node looks up after dlopen (context-aware: called once per
+/// environment, i.e. per worker thread).
+///
+/// # Safety
+/// Called by Node with a valid env and exports object.
+#[no_mangle]
+pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_value) -> napi_value {
+    let outcome = std::panic::catch_unwind(|| register(env, exports));
+    match outcome {
+        Ok(Ok(())) => exports,
+        // Returning NULL makes Node throw "Module did not self-register"-style
+        // errors; the pending exception (if any) carries the detail.
+        _ => std::ptr::null_mut(),
+    }
+}
