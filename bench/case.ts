@@ -1,7 +1,7 @@
 /**
  * One benchmark case in its own process (so peak RSS belongs to this case alone): the full pipeline — read,
  * convert, encode, HTTP call to the loopback model, refine, geolocate, de-duplicate, write — on one fixture.
- * Usage: node dist/bench/case.js IMAGE TILE OVERLAP FORMAT MODEL_URL [RANGE_ADJUSTMENT]
+ * Usage: node dist/bench/case.js IMAGE TILE OVERLAP FORMAT MODEL_URL [MODE]   MODE: pipeline (default) | limit | osml
  * Prints one JSON line.
  */
 import { tmpdir } from 'node:os';
@@ -11,9 +11,14 @@ import { performance } from 'node:perf_hooks';
 import { runImage } from '../src/pipeline/run-image.js';
 import { writeFeatureCollection } from '../src/sinks/file-sink.js';
 import type { TileFormat } from '../src/encoding/tile-encoding.js';
-import type { RangeAdjustment } from '../src/pixels/range-adjustment.js';
+import { runLimit, runOsmlWay } from './reference-modes.js';
 
-const [image, tile, overlap, format, url, range] = process.argv.slice(2);
+const [image, tile, overlap, format, url, mode = 'pipeline'] = process.argv.slice(2);
+if (mode !== 'pipeline') {
+  const r = mode === 'limit' ? await runLimit(image, Number(tile), Number(overlap), format as 'JPEG' | 'PNG') : await runOsmlWay(image, Number(tile), Number(overlap), format as 'JPEG' | 'PNG', url);
+  process.stdout.write(JSON.stringify({ ...r, peakRssMB: process.resourceUsage().maxRSS / 1024 }) + '\n');
+  process.exit(0);
+}
 const t0 = performance.now();
 const result = await runImage({
   jobId: 'bench',
@@ -26,7 +31,6 @@ const result = await runImage({
   encoding: { format: format as TileFormat, compression: 'NONE', quality: 90 },
   distillation: { algorithm: 'NMS', iouThreshold: 0.75 },
   featureProperties: [],
-  ...(range ? { rangeAdjustment: range as RangeAdjustment } : {}),
 });
 const w0 = performance.now();
 const out = join(tmpdir(), `tessera-bench-${process.pid}.geojson`);

@@ -20,7 +20,6 @@ interface Case {
   tile: number;
   overlap: number;
   format: 'JPEG' | 'PNG';
-  range?: string;
 }
 
 const cases: Case[] = [];
@@ -37,9 +36,9 @@ function startModel(): Promise<{ url: string; stop(): void }> {
   });
 }
 
-function runCase(image: string, c: Case, url: string): Promise<Record<string, unknown>> {
+function runCase(image: string, c: Case, url: string, mode: 'pipeline' | 'limit' | 'osml' = 'pipeline'): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const args = [join(root, 'dist', 'bench', 'case.js'), image, String(c.tile), String(c.overlap), c.format, url, ...(c.range ? [c.range] : [])];
+    const args = [join(root, 'dist', 'bench', 'case.js'), image, String(c.tile), String(c.overlap), c.format, url, mode];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true', AWS_EMF_ENVIRONMENT: 'Local' } });
     let out = '', err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -55,7 +54,9 @@ try {
     const image = await ensureFixture(FIXTURES[c.fixture], log);
     log(`${FIXTURES[c.fixture].description}: tile ${c.tile}/${c.overlap} ${c.format}`);
     const r = await runCase(image, c, model.url);
-    results.push({ ...c, ...r });
+    // The references only for the ratio cases (the memory fixtures measure memory).
+    const refs = c.fixture === 'quarter' || c.fixture === 'giga' ? {} : { limit: await runCase(image, c, model.url, 'limit'), osml: await runCase(image, c, model.url, 'osml') };
+    results.push({ ...c, ...r, ...refs });
   }
 } finally {
   model.stop();
@@ -63,22 +64,36 @@ try {
 
 const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, gdal: execFileSync('gdal-config', ['--version']).toString().trim() };
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-writeFileSync(join(root, 'bench', 'results', 'latest.json'), JSON.stringify({ date: new Date().toISOString(), machine, fixturesDir: BENCH_DIR, results }, null, 2));
 
 const pad = (s: unknown, n: number) => String(s).padStart(n);
+const num = (v: unknown) => v as number;
 console.log(`\nmachine: ${machine.cpus} cores (${machine.cpuModel}), ${machine.memoryGB} GB, node ${machine.node}, GDAL ${machine.gdal}`);
-console.log(`${'case'.padEnd(34)}${pad('tiles', 7)}${pad('tiles/s', 9)}${pad('MP/s', 8)}${pad('read', 8)}${pad('convert', 9)}${pad('encode', 8)}${pad('invoke', 8)}${pad('main', 6)}${pad('workers', 8)}${pad('RSS MB', 8)}`);
+console.log(`${'case'.padEnd(22)}${pad('tiles', 6)}${pad('tiles/s', 8)}${pad('MP/s', 6)}${pad('read', 6)}${pad('conv', 6)}${pad('enc', 6)}${pad('invoke', 7)}${pad('dedup', 7)}${pad('write', 7)}${pad('main', 6)}${pad('wrk', 5)}${pad('RSS', 6)}${pad('limit/s', 8)}${pad('/limit', 7)}${pad('osml/s', 7)}${pad('/osml', 6)}`);
+const targets: string[] = [];
 for (const r of results) {
   const s = r.stagesMs as Record<string, number>;
-  const per = (ms: number) => (ms / (r.tiles as number)).toFixed(1);
+  const per = (ms: number) => (ms / num(r.tiles)).toFixed(1);
+  const limit = r.limit as Record<string, number> | undefined, osml = r.osml as Record<string, number> | undefined;
+  const vsLimit = limit ? num(r.tilesPerSecond) / limit.tilesPerSecond : NaN, vsOsml = osml ? num(r.tilesPerSecond) / osml.tilesPerSecond : NaN;
+  Object.assign(r, { ratioToLimit: vsLimit, ratioToOsml: vsOsml });
+  const name = `${r.fixture} ${r.tile}/${r.overlap} ${r.format}`;
   console.log(
-    `${`${r.fixture} ${r.tile}/${r.overlap} ${r.format}`.padEnd(34)}${pad(r.tiles, 7)}${pad((r.tilesPerSecond as number).toFixed(0), 9)}${pad((r.megapixelsPerSecond as number).toFixed(0), 8)}` +
-      `${pad(per(s.readMs), 8)}${pad(per(s.convertMs), 9)}${pad(per(s.encodeMs), 8)}${pad(per(s.invokeMs), 8)}${pad(((r.mainThreadBusy as number) * 100).toFixed(0) + '%', 6)}${pad(((r.workerUtilization as number) * 100).toFixed(0) + '%', 8)}${pad((r.peakRssMB as number).toFixed(0), 8)}`,
+    `${name.padEnd(22)}${pad(r.tiles, 6)}${pad(num(r.tilesPerSecond).toFixed(0), 8)}${pad(num(r.megapixelsPerSecond).toFixed(0), 6)}` +
+      `${pad(per(s.readMs), 6)}${pad(per(s.convertMs), 6)}${pad(per(s.encodeMs), 6)}${pad(per(s.invokeMs), 7)}${pad(s.dedupMs.toFixed(0), 7)}${pad(s.writeMs.toFixed(0), 7)}` +
+      `${pad((num(r.mainThreadBusy) * 100).toFixed(0) + '%', 6)}${pad((num(r.workerUtilization) * 100).toFixed(0) + '%', 5)}${pad(num(r.peakRssMB).toFixed(0), 6)}` +
+      `${pad(limit ? limit.tilesPerSecond.toFixed(0) : '-', 8)}${pad(limit ? vsLimit.toFixed(2) : '-', 7)}${pad(osml ? osml.tilesPerSecond.toFixed(0) : '-', 7)}${pad(osml ? vsOsml.toFixed(1) : '-', 6)}`,
   );
+  const check = (ok: boolean, what: string) => targets.push(`${ok ? 'HOLDS ' : 'MISSED'} ${name}: ${what}`);
+  if (r.fixture === 'a' && r.tile === 512 && r.format === 'JPEG') check(vsLimit >= 0.8, `pipeline ${vsLimit.toFixed(2)} of the limit (target >= 0.8)`);
+  if (osml) check(vsOsml >= 5, `pipeline ${vsOsml.toFixed(1)}x the OSML way (target >= 5x)`);
+  check(num(r.peakRssMB) < 600, `peak RSS ${num(r.peakRssMB).toFixed(0)} MB (target < 600 MB)`);
+  check(num(r.mainThreadBusy) < 0.5, `main thread busy ${(num(r.mainThreadBusy) * 100).toFixed(0)} % (target < 50 %)`);
 }
-console.log('(read/convert/encode/invoke: ms per tile summed over threads; main: main-thread busy share; workers: CPU share of worker time)');
+console.log('(read/conv/enc/invoke: ms per tile, summed over threads; dedup/write: ms per run; main: main-thread busy share; wrk: worker CPU share; RSS: peak MB)');
 const quarter = results.find((r) => r.fixture === 'quarter'), giga = results.find((r) => r.fixture === 'giga');
 if (quarter && giga) {
-  const growth = (giga.peakRssMB as number) / (quarter.peakRssMB as number) - 1;
-  console.log(`memory: peak RSS ${(quarter.peakRssMB as number).toFixed(0)} MB at 0.27 GP vs ${(giga.peakRssMB as number).toFixed(0)} MB at 1.07 GP (${(growth * 100).toFixed(1)} %): ${Math.abs(growth) <= 0.1 && (giga.peakRssMB as number) < 600 ? 'HOLDS' : 'MISSED'} (target < 600 MB and within 10 %)`);
+  const growth = num(giga.peakRssMB) / num(quarter.peakRssMB) - 1;
+  targets.push(`${Math.abs(growth) <= 0.1 ? 'HOLDS ' : 'MISSED'} memory: peak RSS ${num(quarter.peakRssMB).toFixed(0)} MB at 0.27 GP vs ${num(giga.peakRssMB).toFixed(0)} MB at 1.07 GP (${(growth * 100).toFixed(1)} %, target within 10 %)`);
 }
+console.log('\ntargets:\n' + targets.map((t) => `  ${t}`).join('\n'));
+writeFileSync(join(root, 'bench', 'results', 'latest.json'), JSON.stringify({ date: new Date().toISOString(), machine, fixturesDir: BENCH_DIR, results, targets }, null, 2));

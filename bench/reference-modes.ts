@@ -1,0 +1,110 @@
+/**
+ * The two reference measurements of `npm run bench`, on the same fixture and tiles as the pipeline:
+ * - limit: the same reads, conversions and encodes with no hand-off, no HTTP and no JavaScript per pixel — one
+ *   process per core, each a plain loop (GDAL read, native convert, native encode) over its share of the tiles;
+ * - osml: OSML's tile factory: one gdal.translate per tile into an in-memory file in the tile format, read back,
+ *   then the same HTTP call (the translate loop is serial on one thread, model calls overlap, as OSML's workers do).
+ */
+import { availableParallelism } from 'node:os';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import gdal from 'gdal-async';
+import { request, Agent } from 'undici';
+import { planTiling, allTiles, type Window } from '../src/tiling/index.js';
+import { convertTile, encodeJpeg, encodePng } from '../src/pixels/native.js';
+import { describeRaster, type RasterInfo } from '../src/raster/raster-source.js';
+import { bandHistograms } from '../src/raster/band-statistics.js';
+import { draRange } from '../src/pixels/range-adjustment.js';
+import { bytesPerSample, typedView } from '../src/pixels/data-type.js';
+import { applyGdalConfig } from '../src/raster/gdal-config.js';
+
+export interface ModeResult {
+  tiles: number;
+  seconds: number;
+  tilesPerSecond: number;
+}
+
+function tilesOf(info: RasterInfo, tile: number, overlap: number): Window[] {
+  const plan = planTiling({ bounds: { x: 0, y: 0, width: info.width, height: info.height }, tileSize: { width: tile, height: tile }, overlap: { width: overlap, height: overlap }, regionSize: { width: 10240, height: 10240 } });
+  return allTiles(plan);
+}
+
+/** The machine's limit: `cores` processes, each a tight read → convert → encode loop over every cores-th tile. */
+export async function runLimit(image: string, tile: number, overlap: number, format: 'JPEG' | 'PNG'): Promise<ModeResult> {
+  const cores = availableParallelism();
+  const info = await describeRaster(image);
+  const ranges = info.dataType === 'Byte' ? null : (await bandHistograms(info, bandsFor(info))).map((h) => draRange(h));
+  const t0 = performance.now();
+  const counts = await Promise.all(
+    Array.from({ length: cores }, (_, k) =>
+      new Promise<number>((resolve, reject) => {
+        const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'limit-child', image, String(tile), String(overlap), format, String(k), String(cores), JSON.stringify(ranges)], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.on('close', (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`limit child ${k} exited ${code}`))));
+      }),
+    ),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  const tiles = counts.reduce((a, b) => a + b, 0);
+  return { tiles, seconds, tilesPerSecond: tiles / seconds };
+}
+
+function bandsFor(info: RasterInfo): number[] {
+  return info.bandCount >= 3 ? [0, 1, 2] : [0];
+}
+
+async function limitChild(image: string, tile: number, overlap: number, format: 'JPEG' | 'PNG', k: number, of: number, ranges: Array<[number, number]> | null) {
+  applyGdalConfig();
+  const info = await describeRaster(image);
+  const ds = gdal.open(info.gdalPath);
+  const bands = bandsFor(info);
+  const bps = bytesPerSample(info.dataType);
+  const mine = tilesOf(info, tile, overlap).filter((_, i) => i % of === k);
+  const src = new Uint8Array(tile * tile * info.bandCount * bps);
+  const out = new Uint8Array(tile * tile * bands.length);
+  for (const w of mine) {
+    const plane = w.width * w.height;
+    for (let b = 0; b < info.bandCount; b++) ds.bands.get(b + 1).pixels.read(w.x, w.y, w.width, w.height, typedView(info.dataType, src.buffer, b * plane * bps, plane));
+    const px = convertTile(src.subarray(0, plane * info.bandCount * bps), { width: w.width, height: w.height, bandCount: info.bandCount, dataType: info.dataType, bands, outputType: 'Byte', ...(ranges ? { ranges } : {}) }, out);
+    if (format === 'JPEG') encodeJpeg(px, w.width, w.height, bands.length as 1 | 3, 90);
+    else encodePng(px, w.width, w.height, bands.length as 1 | 3, 8);
+  }
+  process.stdout.write(`${mine.length}\n`);
+}
+
+/** OSML's way: gdal.translate per tile into /vsimem in the tile format, read back, POST it. */
+export async function runOsmlWay(image: string, tile: number, overlap: number, format: 'JPEG' | 'PNG', url: string, concurrency = 16): Promise<ModeResult> {
+  applyGdalConfig();
+  const info = await describeRaster(image);
+  const ds = await gdal.openAsync(info.gdalPath);
+  const tiles = tilesOf(info, tile, overlap);
+  const agent = new Agent({ connections: concurrency });
+  const bandArgs = info.bandCount >= 3 ? ['-b', '1', '-b', '2', '-b', '3'] : ['-b', '1'];
+  // OSML sends the source type; JPEG/PNG need bytes, so give GDAL the same DRA-free scaling OSML would (-ot Byte -scale).
+  const scaleArgs = info.dataType === 'Byte' ? [] : ['-ot', 'Byte', '-scale'];
+  const inFlight = new Set<Promise<void>>();
+  const t0 = performance.now();
+  let n = 0;
+  for (const w of tiles) {
+    const path = `/vsimem/osml-${n++}.${format === 'JPEG' ? 'jpg' : 'png'}`;
+    const out = await gdal.translateAsync(path, ds, ['-of', format, '-srcwin', String(w.x), String(w.y), String(w.width), String(w.height), ...bandArgs, ...scaleArgs]);
+    out.close();
+    const bytes = gdal.vsimem.release(path);
+    const call = request(url, { method: 'POST', body: bytes, dispatcher: agent, headers: { 'content-type': 'application/octet-stream' } })
+      .then((r) => r.body.text())
+      .then(() => undefined);
+    inFlight.add(call);
+    void call.finally(() => inFlight.delete(call));
+    if (inFlight.size >= concurrency) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  await agent.close();
+  const seconds = (performance.now() - t0) / 1000;
+  return { tiles: tiles.length, seconds, tilesPerSecond: tiles.length / seconds };
+}
+
+if (process.argv[2] === 'limit-child') {
+  const [, , , image, tile, overlap, format, k, of, ranges] = process.argv;
+  await limitChild(image, Number(tile), Number(overlap), format as 'JPEG' | 'PNG', Number(k), Number(of), JSON.parse(ranges));
+}
