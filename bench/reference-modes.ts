@@ -34,19 +34,19 @@ export async function runLimit(image: string, tile: number, overlap: number, for
   const cores = availableParallelism();
   const info = await describeRaster(image);
   const ranges = info.dataType === 'Byte' ? null : (await bandHistograms(info, bandsFor(info))).map((h) => draRange(h));
-  const t0 = performance.now();
-  const counts = await Promise.all(
+  // Each child times its own loop (process start-up and GDAL/native loading excluded); children run at once.
+  const children = await Promise.all(
     Array.from({ length: cores }, (_, k) =>
-      new Promise<number>((resolve, reject) => {
+      new Promise<{ count: number; loopMs: number }>((resolve, reject) => {
         const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'limit-child', image, String(tile), String(overlap), format, String(k), String(cores), JSON.stringify(ranges)], { stdio: ['ignore', 'pipe', 'inherit'] });
         let out = '';
         child.stdout.on('data', (d) => (out += d));
-        child.on('close', (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`limit child ${k} exited ${code}`))));
+        child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim())) : reject(new Error(`limit child ${k} exited ${code}`))));
       }),
     ),
   );
-  const seconds = (performance.now() - t0) / 1000;
-  const tiles = counts.reduce((a, b) => a + b, 0);
+  const seconds = Math.max(...children.map((c) => c.loopMs)) / 1000;
+  const tiles = children.reduce((a, c) => a + c.count, 0);
   return { tiles, seconds, tilesPerSecond: tiles / seconds };
 }
 
@@ -63,6 +63,7 @@ async function limitChild(image: string, tile: number, overlap: number, format: 
   const mine = tilesOf(info, tile, overlap).filter((_, i) => i % of === k);
   const src = new Uint8Array(tile * tile * info.bandCount * bps);
   const out = new Uint8Array(tile * tile * bands.length);
+  const t0 = performance.now();
   for (const w of mine) {
     const plane = w.width * w.height;
     for (let b = 0; b < info.bandCount; b++) ds.bands.get(b + 1).pixels.read(w.x, w.y, w.width, w.height, typedView(info.dataType, src.buffer, b * plane * bps, plane));
@@ -70,7 +71,7 @@ async function limitChild(image: string, tile: number, overlap: number, format: 
     if (format === 'JPEG') encodeJpeg(px, w.width, w.height, bands.length as 1 | 3, 90);
     else encodePng(px, w.width, w.height, bands.length as 1 | 3, 8);
   }
-  process.stdout.write(`${mine.length}\n`);
+  process.stdout.write(JSON.stringify({ count: mine.length, loopMs: performance.now() - t0 }) + '\n');
 }
 
 /** OSML's way: gdal.translate per tile into /vsimem in the tile format, read back, POST it. */

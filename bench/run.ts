@@ -84,6 +84,7 @@ for (const r of results) {
       `${pad(limit ? limit.tilesPerSecond.toFixed(0) : '-', 8)}${pad(limit ? vsLimit.toFixed(2) : '-', 7)}${pad(osml ? osml.tilesPerSecond.toFixed(0) : '-', 7)}${pad(osml ? vsOsml.toFixed(1) : '-', 6)}`,
   );
   const check = (ok: boolean, what: string) => targets.push(`${ok ? 'HOLDS ' : 'MISSED'} ${name}: ${what}`);
+  check(num(r.failedTiles) === 0, `${num(r.failedTiles)} failed tiles${r.firstFailure ? ` (first: ${String(r.firstFailure)})` : ''}`);
   if (r.fixture === 'a' && r.tile === 512 && r.format === 'JPEG') check(vsLimit >= 0.8, `pipeline ${vsLimit.toFixed(2)} of the limit (target >= 0.8)`);
   if (osml) check(vsOsml >= 5, `pipeline ${vsOsml.toFixed(1)}x the OSML way (target >= 5x)`);
   check(num(r.peakRssMB) < 600, `peak RSS ${num(r.peakRssMB).toFixed(0)} MB (target < 600 MB)`);
