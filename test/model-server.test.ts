@@ -5,7 +5,7 @@ import { startModelServer, type ModelServer } from '../src/model-server/index.js
 import { centerBBox, centerPolygon } from '../src/model-server/models/centerpoint.js';
 import { dominantColor } from '../src/model-server/models/failure.js';
 import { floodDetections } from '../src/model-server/models/flood.js';
-import { pythonRound } from '../src/model-server/python-round.js';
+import { pythonRound } from '../src/util/python-round.js';
 import { seededRng } from '../src/model-server/random.js';
 
 const ATTRIBUTES = 'X-Amzn-SageMaker-Custom-Attributes';

@@ -1,3 +1,5 @@
+import { pythonRound } from '../util/python-round.js';
+
 /** The GeoJSON shapes Tessera reads from models and writes out (RFC 7946, with OSML's extra properties). */
 export type Position = number[];
 
@@ -120,24 +122,8 @@ export function centroid(geometry: Geometry): [number, number] | null {
   return [pts.reduce((s, p) => s + p[0], 0) / pts.length, pts.reduce((s, p) => s + p[1], 0) / pts.length];
 }
 
-/**
- * Python's round(x, digits): correctly rounded from the exact binary value, ties to even. OSML's outputs were
- * written with it (the geojson library rounds every geometry to 6 decimals), and compared by exact equality.
- */
-export function roundHalfEven(x: number, digits: number): number {
-  if (!Number.isFinite(x)) return x;
-  const a = Math.abs(x);
-  let s = a.toFixed(digits); // exact value, ties away from zero
-  const exact = a.toFixed(Math.min(100, digits + 14));
-  const tail = exact.slice(exact.indexOf('.') + 1 + digits);
-  if (/^50*$/.test(tail)) {
-    // An exact tie: toFixed rounded up; step back when that made the last digit odd.
-    const lastDigit = Number(s[s.length - 1]);
-    if (lastDigit % 2 === 1) s = (Number(s) - 10 ** -digits).toFixed(digits);
-  }
-  const r = Number(s);
-  return x < 0 ? -r : r;
-}
+/** Python's round(x, digits) (OSML's outputs were written with it and are compared by exact equality). */
+export const roundHalfEven = pythonRound;
 
 export function roundGeometry(geometry: Geometry, digits = 6): Geometry {
   return mapPositions(geometry, (p) => p.map((v) => roundHalfEven(v, digits)));

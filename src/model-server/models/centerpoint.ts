@@ -3,7 +3,7 @@
  * segmentation enabled OSML's 8-vertex hexagon ring (which sits in the lower-right quadrant of the box; expected
  * integration results encode it, so it is reproduced exactly, including Python's rounding).
  */
-import { pythonRound } from '../python-round.js';
+import { pythonRound } from '../../util/python-round.js';
 import type { Rng } from '../random.js';
 import { detectionToFeature, type Position, type TestModelFeatureCollection } from './feature.js';
 import {
