@@ -10,6 +10,8 @@ import { cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 
 import sharp from 'sharp';
+import gdal from 'gdal-async';
+import { encodeTile, type TileCompression, type TileFormat } from '../src/encoding/tile-encoding.js';
 
 import { convertTile, encodeJpeg, encodePng, nativeInfo, type ConvertOptions } from '../src/pixels/native.js';
 
@@ -75,6 +77,33 @@ async function time(fn: () => unknown, minRuns = 5, minMs = 300): Promise<{ ms: 
   return { ms: samples[Math.floor(samples.length / 2)], bestMs: samples[0] };
 }
 
+const CONTAINERS: Array<[TileFormat, TileCompression, string, string[]]> = [
+  ['GTIFF', 'NONE', 'GTiff', []],
+  ['GTIFF', 'LZW', 'GTiff', ['COMPRESS=LZW', 'PREDICTOR=2']],
+  ['GTIFF', 'DEFLATE', 'GTiff', ['COMPRESS=DEFLATE', 'PREDICTOR=2', 'ZLEVEL=1']],
+  ['GTIFF', 'JPEG', 'GTiff', ['COMPRESS=JPEG', 'JPEG_QUALITY=90']],
+  ['NITF', 'NONE', 'NITF', ['IC=NC']],
+  ['NITF', 'JPEG', 'NITF', ['IC=C3', 'QUALITY=90']],
+  ['NITF', 'J2K', 'NITF', ['IC=C8']],
+];
+
+function gdalMemDataset(rgb: Uint8Array, size: number): gdal.Dataset {
+  const ds = gdal.open('mem', 'w', 'MEM', size, size, 3, 'Byte');
+  const plane = new Uint8Array(size * size);
+  for (let b = 0; b < 3; b++) {
+    for (let i = 0; i < plane.length; i++) plane[i] = rgb[i * 3 + b];
+    ds.bands.get(b + 1).pixels.write(0, 0, size, size, plane);
+  }
+  return ds;
+}
+
+let vsimemCounter = 0;
+function gdalEncode(src: gdal.Dataset, format: string, co: string[]): Buffer {
+  const path = `/vsimem/bench-${vsimemCounter++}`;
+  gdal.translate(path, src, ['-of', format, ...co.flatMap((o) => ['-co', o])]).close();
+  return gdal.vsimem.release(path);
+}
+
 export async function benchEncoders(): Promise<Record<string, unknown>> {
   const rows: Row[] = [];
   const previousConcurrency = sharp.concurrency();
@@ -110,6 +139,19 @@ export async function benchEncoders(): Promise<Record<string, unknown>> {
       await measure('PNG RGB 8-bit', 'native level=6 filter=paeth', () => encodePng(rgb, size, size, 3, 8, 6, 'paeth'));
       await measure('PNG RGB 8-bit', 'sharp default', () => sharp(rgb, raw).png().toBuffer());
       await measure('PNG RGB 8-bit', 'sharp compressionLevel:1', () => sharp(rgb, raw).png({ compressionLevel: 1 }).toBuffer());
+      // Container formats: Tessera's writers (run in workers) next to GDAL writing the same tile to /vsimem
+      // (what OSML's tile factory does, on the main thread).
+      const mem = gdalMemDataset(rgb, size);
+      const tile = { width: size, height: size, channels: 3, sampleType: 'Byte' as const };
+      for (const [format, compression, gdalFormat, co] of CONTAINERS) {
+        const encoding = { format, compression, quality: 90, maxPayloadBytes: 0 };
+        try {
+          await measure(`${format} ${compression}`, 'tessera', () => Buffer.from(encodeTile({ pixels: rgb, ...tile }, encoding)));
+        } catch (err) {
+          rows.push({ op: `${format} ${compression}`, size, impl: `tessera: ${(err as Error).message}`, ms: NaN, bestMs: NaN });
+        }
+        await measure(`${format} ${compression}`, 'GDAL translate', () => gdalEncode(mem, gdalFormat, co));
+      }
     }
   } finally {
     sharp.concurrency(previousConcurrency);

@@ -47,6 +47,21 @@ function runCase(image: string, c: Case, url: string, mode: 'pipeline' | 'limit'
   });
 }
 
+// Per-tile cost of pixel conversion and of each encoder (native next to the alternative), then de-duplication at
+// a million detections: both in their own processes, printed as they finish.
+function runScript(script: string, args: string[] = []): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(root, 'dist', 'bench', script), ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${script} exited ${code}`))));
+  });
+}
+if (!quick) {
+  log('encoders and pixel conversion (ms per tile)');
+  await runScript('encoders.js');
+  log('de-duplication of 1,000,000 detections');
+  await runScript('selection.js', ['1000000']);
+}
+
 const model = await startModel();
 const results: Array<Case & Record<string, unknown>> = [];
 try {
