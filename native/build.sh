@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the native module and installs it as native/tessera.node.
-# Offline, no crates; needs libturbojpeg0-dev and libdeflate-dev.
+# Offline, no crates; needs libturbojpeg0-dev, libdeflate-dev and libopenjp2-7-dev.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
@@ -12,9 +12,9 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
   fi
 fi
-for h in /usr/include/turbojpeg.h /usr/include/libdeflate.h; do
+for h in /usr/include/turbojpeg.h /usr/include/libdeflate.h /usr/include/openjpeg-2.5/openjpeg.h; do
   if [[ ! -f "$h" ]]; then
-    echo "native/build.sh: missing $h (apt-get install -y libturbojpeg0-dev libdeflate-dev)" >&2
+    echo "native/build.sh: missing $h (apt-get install -y libturbojpeg0-dev libdeflate-dev libopenjp2-7-dev)" >&2
     exit 1
   fi
 done

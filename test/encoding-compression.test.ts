@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import gdal from 'gdal-async';
 import { encodeGeoTiff, horizontalDifferences, type SampleType } from '../src/encoding/gtiff.js';
-import { encodeNitf, type LonLat } from '../src/encoding/nitf.js';
+import { encodeNitf, j2kComrat, type LonLat } from '../src/encoding/nitf.js';
 import { lzwEncode, lzwMaxEncodedBytes } from '../src/encoding/tiff-lzw.js';
 import {
   checkTileEncoding,
@@ -31,6 +31,7 @@ const SUPPORTED: Array<[TileFormat, TileCompression]> = [
   ['GTIFF', 'JPEG'],
   ['NITF', 'NONE'],
   ['NITF', 'JPEG'],
+  ['NITF', 'J2K'],
 ];
 const isSupported = (format: TileFormat, compression: TileCompression): boolean =>
   SUPPORTED.some(([f, c]) => f === format && c === compression);
@@ -197,10 +198,12 @@ function expectReportedCompression(ds: gdal.Dataset, format: TileFormat, compres
     // GDAL's JPEG driver states COMPRESSION (with SOURCE_COLOR_SPACE) only for colour files; the driver says it all.
     JPEG: { NONE: bands === 3 ? 'JPEG' : undefined, JPEG: bands === 3 ? 'JPEG' : undefined },
     GTIFF: { NONE: undefined, LZW: 'LZW', DEFLATE: 'DEFLATE', JPEG: bands === 3 ? 'YCbCr JPEG' : 'JPEG' },
-    NITF: { NONE: undefined, JPEG: 'JPEG' },
+    NITF: { NONE: undefined, JPEG: 'JPEG', J2K: 'JPEG2000' },
   };
   expect(structure.COMPRESSION).toBe(expected[format][compression]);
-  if (format === 'NITF') expect((ds.getMetadata() as Record<string, string>).NITF_IC).toBe(compression === 'JPEG' ? 'C3' : 'NC');
+  if (format === 'NITF') expect((ds.getMetadata() as Record<string, string>).NITF_IC).toBe({ NONE: 'NC', JPEG: 'C3', J2K: 'C8' }[compression as string]);
+  // JP2OpenJPEG reports the 5/3 wavelet (what Tessera's default lossless C8 uses) this way.
+  if (format === 'NITF' && compression === 'J2K') expect(structure.COMPRESSION_REVERSIBILITY).toBe('LOSSLESS (possibly)');
   if (format === 'GTIFF' && (compression === 'LZW' || compression === 'DEFLATE')) expect(structure.PREDICTOR).toBe('2');
 }
 
@@ -236,6 +239,12 @@ describe('every supported tile format x compression decodes with GDAL', () => {
         const metadata = ds.getMetadata() as Record<string, string>;
         expect(metadata.NITF_IREP).toBe(bands === 3 ? 'YCbCr601' : 'MONO');
         expect(metadata.NITF_IMODE).toBe(bands === 3 ? 'P' : 'B');
+      }
+      if (format === 'NITF' && compression === 'J2K') {
+        const metadata = ds.getMetadata() as Record<string, string>;
+        expect(metadata.NITF_IREP).toBe(bands === 3 ? 'RGB' : 'MONO');
+        expect(metadata.NITF_IMODE).toBe('B');
+        expect(metadata.NITF_ABPP).toBe('08');
       }
     });
   });
@@ -309,9 +318,9 @@ describe('GTIFF LZW and DEFLATE', () => {
     expect([...diff]).toEqual([10, 500, 65533, 65436, 65535, 0, 2, 2]);
   });
 
-  it('smaller DEFLATE levels and predictor 1 are honoured and still decode', () => {
+  it('DEFLATE levels 1..12 (libdeflate) and predictor 1 are honoured and still decode', () => {
     const samples = smooth16(200, 100);
-    for (const deflateLevel of [1, 9]) {
+    for (const deflateLevel of [1, 9, 12]) {
       const bytes = encodeGeoTiff(bytesOf(samples), { width: 200, height: 100, bands: 1, sampleType: 'UInt16', interleave: 'pixel', compression: 'DEFLATE', deflateLevel, predictor: 1 });
       withGdal(bytes, 'tif', (ds) => {
         expect((ds.getMetadata('IMAGE_STRUCTURE') as Record<string, string>).PREDICTOR).toBeUndefined();
@@ -324,6 +333,7 @@ describe('GTIFF LZW and DEFLATE', () => {
     const opts = { width: 2, height: 2, bands: 1, interleave: 'pixel' as const };
     expect(() => encodeGeoTiff(new Uint8Array(16), { ...opts, sampleType: 'Float32', compression: 'LZW', predictor: 2 })).toThrow(/integer samples/);
     expect(() => encodeGeoTiff(new Uint8Array(4), { ...opts, sampleType: 'Byte', compression: 'DEFLATE', deflateLevel: 0 })).toThrow(/deflate level/);
+    expect(() => encodeGeoTiff(new Uint8Array(4), { ...opts, sampleType: 'Byte', compression: 'DEFLATE', deflateLevel: 13 })).toThrow('GTIFF deflate level must be an integer 1..12, got 13');
   });
 });
 
@@ -390,6 +400,116 @@ describe('JPEG inside GTIFF and NITF', () => {
   });
 });
 
+/** The image subheader fields from IC on: IC, COMRAT (when IC is not NC), NBANDS. */
+function icAndComrat(bytes: Uint8Array): { ic: string; comrat: string } {
+  const text = Buffer.from(bytes).toString('latin1');
+  // NICOM is 0 in Tessera's tiles, so IC follows it directly after ICORDS/IGEOLO; find the one IC=C8 occurrence.
+  const at = text.indexOf('0C8', 404);
+  return { ic: text.slice(at + 1, at + 3), comrat: text.slice(at + 3, at + 7) };
+}
+
+describe('NITF JPEG 2000 (IC=C8)', () => {
+  it.each([1, 3])('8-bit %i band(s): one lossless J2K codestream, COMRAT Nxyz, corners', (bands) => {
+    const width = 300;
+    const height = 200;
+    const pixels = noise(width * height * bands, 'Byte') as Uint8Array; // noise: lossless must still be exact
+    const input = tileInput(width, height, bands, pixels, 'Byte');
+    const bytes = encodeTile(input, { format: 'NITF', compression: 'J2K', quality: 90 });
+    // The image data is a raw codestream: SOC then SIZ right after the subheader.
+    const soc = Buffer.from(bytes).indexOf(Buffer.from([0xff, 0x4f, 0xff, 0x51]));
+    expect(soc).toBeGreaterThan(404);
+    const dataBytes = bytes.byteLength - soc;
+    const { ic, comrat } = icAndComrat(bytes);
+    expect(ic).toBe('C8');
+    // Numerically lossless: N then xy.z bits per pixel per band; noise costs a little over 8.
+    expect(comrat).toBe(`N${String(Math.trunc(((dataBytes * 8) / (width * height * bands)) * 10)).padStart(3, '0')}`);
+    withGdal(bytes, 'ntf', (ds) => {
+      const metadata = ds.getMetadata() as Record<string, string>;
+      expect(metadata.NITF_IC).toBe('C8');
+      expect(metadata.NITF_IMODE).toBe('B');
+      expect(ds.bands.count()).toBe(bands);
+      expect(ds.bands.get(1).dataType).toBe('Byte');
+      expect((ds.getMetadata('IMAGE_STRUCTURE') as Record<string, string>).COMPRESSION_REVERSIBILITY).toBe('LOSSLESS (possibly)');
+      expectExact(ds, width, height, bands, pixels);
+      expectCorners(ds, 'NITF', input);
+    });
+  });
+
+  it('16-bit 1 band with ABPP 12: precision 12 in the codestream, pixel-exact', () => {
+    const width = 129;
+    const height = 67;
+    const samples = Uint16Array.from(noise(width * height, 'UInt16') as Uint16Array, (v) => v >> 4); // 0..4095
+    const input = tileInput(width, height, 1, bytesOf(samples), 'UInt16');
+    const bytes = encodeNitf(input.pixels, { width, height, bands: 1, sampleType: 'UInt16', abpp: 12, compression: 'J2K', corners: input.corners! });
+    withGdal(bytes, 'ntf', (ds) => {
+      const metadata = ds.getMetadata() as Record<string, string>;
+      expect(metadata.NITF_IC).toBe('C8');
+      expect(metadata.NITF_ABPP).toBe('12');
+      expect(ds.bands.get(1).dataType).toBe('UInt16');
+      expect((ds.bands.get(1).getMetadata('IMAGE_STRUCTURE') as Record<string, string>).NBITS).toBe('12');
+      expectExact(ds, width, height, 1, samples);
+      expectCorners(ds, 'NITF', input);
+    });
+  });
+
+  it('signed 16-bit I/Q (SICD-like Int16 pairs) stays exact', () => {
+    const samples = noise(40 * 30 * 2, 'Int16') as Int16Array;
+    const bytes = encodeNitf(bytesOf(samples), { width: 40, height: 30, bands: 2, sampleType: 'Int16', compression: 'J2K', isubcat: ['I', 'Q'], irep: 'NODISPLY' });
+    withGdal(bytes, 'ntf', (ds) => {
+      expect(ds.bands.get(1).dataType).toBe('Int16');
+      expect((ds.bands.get(2).getMetadata() as Record<string, string>).NITF_ISUBCAT).toBe('Q');
+      expectExact(ds, 40, 30, 2, samples);
+    });
+  });
+
+  it('a compression ratio makes it lossy: 9/7 wavelet, COMRAT wxyz as GDAL 3.6 writes it', () => {
+    const width = 256;
+    const height = 160;
+    const pixels = gradient(width, height, 3);
+    const bytes = encodeNitf(pixels, { width, height, bands: 3, sampleType: 'Byte', compression: 'J2K', j2k: { compressionRatio: 10 } });
+    const soc = Buffer.from(bytes).indexOf(Buffer.from([0xff, 0x4f, 0xff, 0x51]));
+    const rate = ((bytes.byteLength - soc) * 8) / (width * height * 3);
+    expect(rate).toBeLessThan(1); // 10:1 of 8 bits is 0.8 bpp
+    expect(icAndComrat(bytes).comrat).toBe(String(Math.trunc(rate * 100)).padStart(4, '0'));
+    withGdal(bytes, 'ntf', (ds) => {
+      expect((ds.getMetadata('IMAGE_STRUCTURE') as Record<string, string>).COMPRESSION_REVERSIBILITY).toBe('LOSSY');
+      expectClose(ds, width, height, 3, pixels);
+    });
+  });
+
+  it('COMRAT follows GDAL: truncated wx.yz clamped to 0.01..99.99; N xy.z when lossless', () => {
+    // GDAL 3.6 on a 300x200x3 tile: 18005 bytes -> 0.8002 bpp -> "0080"; 44883 -> 1.9948 -> "0199" (truncated).
+    expect(j2kComrat(18005, 180000, false)).toBe('0080');
+    expect(j2kComrat(44883, 180000, false)).toBe('0199');
+    expect(j2kComrat(1, 1e9, false)).toBe('0001');
+    expect(j2kComrat(1e9, 1, false)).toBe('9999');
+    expect(j2kComrat(52500, 180000, true)).toBe('N023');
+  });
+
+  it('a side over 8192 pixels is one block written as NPPBH 0000', () => {
+    const width = 8200;
+    const height = 24;
+    const pixels = gradient(width, height, 1);
+    const bytes = encodeNitf(pixels, { width, height, bands: 1, sampleType: 'Byte', compression: 'J2K' });
+    // IMODE B, NBPR 0001, NBPC 0001, NPPBH 0000, NPPBV 0024, NBPP 08
+    expect(Buffer.from(bytes).toString('latin1')).toContain('B00010001000000240');
+    withGdal(bytes, 'ntf', (ds) => {
+      expect(ds.rasterSize).toEqual({ x: width, y: height });
+      expectExact(ds, width, height, 1, pixels);
+    });
+  });
+
+  it('refuses samples outside ABPP and 32-bit integers', () => {
+    const over = bytesOf(Uint16Array.of(1, 4096, 3, 4));
+    expect(() => encodeNitf(over, { width: 2, height: 2, bands: 1, sampleType: 'UInt16', abpp: 12, compression: 'J2K' })).toThrow(
+      'encodeJ2k: pixels holds the sample 4096, outside the 12-bit unsigned range 0..4095 given by options.precision',
+    );
+    expect(() => encodeNitf(new Uint8Array(16), { width: 2, height: 2, bands: 1, sampleType: 'Int32', compression: 'J2K' })).toThrow(
+      /NITF compression J2K \(IC=C8, JPEG 2000\) is built for 8- and 16-bit integer samples, got Int32/,
+    );
+  });
+});
+
 describe('combinations that are not built', () => {
   it.each(UNSUPPORTED)('%s with %s fails up front, naming both', (format, compression) => {
     const encoding = { format, compression, quality: 90 };
@@ -398,7 +518,7 @@ describe('combinations that are not built', () => {
 
   it('lists exactly the combinations outside the supported table', () => {
     expect(UNSUPPORTED.map(([f, c]) => `${f}/${c}`)).toEqual([
-      'NITF/J2K', 'NITF/LZW', 'NITF/DEFLATE',
+      'NITF/LZW', 'NITF/DEFLATE',
       'JPEG/J2K', 'JPEG/LZW', 'JPEG/DEFLATE',
       'PNG/JPEG', 'PNG/J2K', 'PNG/LZW',
       'GTIFF/J2K',
@@ -408,7 +528,6 @@ describe('combinations that are not built', () => {
   it('the container encoders refuse them too, naming the compression', () => {
     const opts = { width: 2, height: 2, bands: 1, sampleType: 'Byte' as const };
     expect(() => encodeGeoTiff(new Uint8Array(4), { ...opts, interleave: 'pixel', compression: 'J2K' })).toThrow('GTIFF compression J2K is not supported yet');
-    expect(() => encodeNitf(new Uint8Array(4), { ...opts, compression: 'J2K' })).toThrow(/NITF compression J2K \(IC=C8, JPEG 2000\) is not supported yet for Byte samples/);
     expect(() => encodeNitf(new Uint8Array(4), { ...opts, compression: 'LZW' })).toThrow(/NITF compression LZW is not supported/);
     expect(() => encodeNitf(new Uint8Array(4), { ...opts, compression: 'DEFLATE' })).toThrow(/NITF compression DEFLATE is not supported/);
   });

@@ -333,8 +333,8 @@ describe('encodeNitf', () => {
 
   it('rejects what it cannot write', () => {
     const opts = { width: 2, height: 2, bands: 1, sampleType: 'Byte' as const };
-    // JPEG (IC=C3) is covered by encoding-compression.test.ts.
-    expect(() => encodeNitf(new Uint8Array(4), { ...opts, compression: 'J2K' })).toThrow(/NITF compression J2K \(IC=C8, JPEG 2000\) is not supported yet/);
+    // JPEG (IC=C3) and JPEG 2000 (IC=C8) are covered by encoding-compression.test.ts.
+    expect(() => encodeNitf(new Uint8Array(16), { ...opts, sampleType: 'UInt32', compression: 'J2K' })).toThrow(/NITF compression J2K \(IC=C8, JPEG 2000\) is built for 8- and 16-bit integer samples, got UInt32/);
     expect(() => encodeNitf(new Uint8Array(4), { ...opts, compression: 'LZW' })).toThrow('NITF compression LZW is not supported');
     expect(() => encodeNitf(new Uint8Array(4), { ...opts, ftitle: 'x'.repeat(81) })).toThrow(/FTITLE/);
     expect(() => encodeNitf(new Uint8Array(4), { ...opts, idatim: '2024-01-01' })).toThrow(/IDATIM/);

@@ -1,12 +1,16 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { inflateSync } from 'node:zlib';
 
+import gdal from 'gdal-async';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 
 import {
   BYTES_PER_SAMPLE,
   convertTile,
+  deflateZlib,
+  encodeJ2k,
   encodeJpeg,
   encodePng,
   nativeInfo,
@@ -223,6 +227,107 @@ describe('convertTile: matches the documented formula on random data', () => {
   }
 });
 
+describe('convertTile: complex amplitude', () => {
+  // Planes: I then Q of complex band 0 (then I, Q of band 1 ...). Hand values: |3+4i| = 5, |-5+12i| = 13,
+  // |8-15i| = 17, |0| = 0, |-20+21i| = 29.
+  const I = [3, -5, 8, 0, -20];
+  const Q = [4, 12, -15, 0, 21];
+
+  it('gives sqrt(I² + Q²), rounded and clamped without ranges, for Int16 and Float32 pairs', () => {
+    for (const dataType of ['Int16', 'Float32'] as const) {
+      const src = planes(dataType, [I, Q]);
+      const opts: ConvertOptions = { width: 5, height: 1, bandCount: 2, dataType, bands: [0], outputType: 'Byte', complex: 'amplitude' };
+      expect(Array.from(convertTile(src, opts)), dataType).toEqual([5, 13, 17, 0, 29]);
+      expect(u16(convertTile(src, { ...opts, outputType: 'UInt16' })), dataType).toEqual([5, 13, 17, 0, 29]);
+    }
+  });
+
+  it('stretches known amplitudes with ranges', () => {
+    // range [5, 29]: (13-5)*255/24 = 85; (17-5)*255/24 = 127.5 -> 128 (half up); 5 and 0 -> 0; 29 -> 255
+    const src = planes('Int16', [I, Q]);
+    const out = convertTile(src, { width: 5, height: 1, bandCount: 2, dataType: 'Int16', bands: [0], outputType: 'Byte', complex: 'amplitude', ranges: [[5, 29]] });
+    expect(Array.from(out)).toEqual([0, 85, 128, 0, 255]);
+    // UInt16: (13-5)*65535/24 = 21845; (17-5)*65535/24 = 32767.5 -> 32768
+    const wide = convertTile(src, { width: 5, height: 1, bandCount: 2, dataType: 'Int16', bands: [0], outputType: 'UInt16', complex: 'amplitude', ranges: [[5, 29]] });
+    expect(u16(wide)).toEqual([0, 21845, 32768, 0, 65535]);
+  });
+
+  it('takes the extremes of Int16 and NaN without overflow', () => {
+    const src = planes('Int16', [[32767, -32768], [32767, -32768]]);
+    // sqrt(2)·32767 = 46339.54 -> 46340; sqrt(2)·32768 = 46340.95 -> 46341
+    const out = convertTile(src, { width: 2, height: 1, bandCount: 2, dataType: 'Int16', bands: [0], outputType: 'UInt16', complex: 'amplitude' });
+    expect(u16(out)).toEqual([46340, 46341]);
+    const nan = planes('Float32', [[Number.NaN, 3], [1, Number.NaN]]);
+    expect(Array.from(convertTile(nan, { width: 2, height: 1, bandCount: 2, dataType: 'Float32', bands: [0], outputType: 'Byte', complex: 'amplitude' }))).toEqual([0, 0]);
+  });
+
+  it('names complex bands: [1, 0] of a 4-plane source is |I1+Q1 i| then |I0+Q0 i|, interleaved', () => {
+    // band 0: (3,4) -> 5, (6,8) -> 10; band 1: (5,12) -> 13, (8,15) -> 17
+    const src = planes('Float32', [[3, 6], [4, 8], [5, 8], [12, 15]]);
+    const out = convertTile(src, { width: 2, height: 1, bandCount: 4, dataType: 'Float32', bands: [1, 0], outputType: 'Byte', complex: 'amplitude', ranges: [[13, 17], [0, 10]] });
+    // band 1: 13 -> 0, 17 -> 255; band 0: 5*255/10 = 127.5 -> 128, 10 -> 255
+    expect(Array.from(out)).toEqual([0, 128, 255, 255]);
+  });
+
+  // The definition (ConvertOptions.complex), written independently of the Rust code.
+  let seed = 7;
+  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  for (const dataType of Object.keys(BYTES_PER_SAMPLE) as DataType[]) {
+    it(`matches Math.sqrt(i * i + q * q) and the stretch on random ${dataType} pairs`, () => {
+      const [lo, hi] = { Byte: [0, 255], UInt16: [0, 65535], Int16: [-32768, 32767], UInt32: [0, 2 ** 32 - 1], Int32: [-(2 ** 31), 2 ** 31 - 1], Float32: [-7e4, 7e4], Float64: [-1e6, 1e6] }[dataType];
+      const n = 1500; // several 512-pixel chunks of the fast path
+      const float = dataType.startsWith('Float');
+      const sample = () => {
+        const v = lo + rand() * (hi - lo);
+        return float ? (dataType === 'Float32' ? Math.fround(v) : v) : Math.round(v);
+      };
+      const values = [0, 1, 2, 3].map(() => Array.from({ length: n }, sample));
+      const src = planes(dataType, values);
+      const mags = [0, 1].map((k) => values[2 * k].map((i, j) => Math.sqrt(i * i + values[2 * k + 1][j] * values[2 * k + 1][j])));
+      const top = Math.max(...mags.flat());
+      for (const outputType of ['Byte', 'UInt16'] as const) {
+        const outMax = outputType === 'Byte' ? 255 : 65535;
+        const ranges: Array<[number, number]> = [[top * 0.1, top * 0.7], [0, top]];
+        const out = convertTile(src, { width: 50, height: 30, bandCount: 4, dataType, bands: [1, 0], outputType, complex: 'amplitude', ranges });
+        const got = outputType === 'Byte' ? Array.from(out) : u16(out);
+        const want = Array.from({ length: 2 * n }, (_, j) => {
+          const k = j % 2 === 0 ? 1 : 0;
+          const [min, max] = ranges[j % 2];
+          const x = ((mags[k][Math.floor(j / 2)] - min) * outMax) / (max - min);
+          return Math.floor(Math.min(Math.max(x, 0), outMax) + 0.5);
+        });
+        expect(got, outputType).toEqual(want);
+      }
+    });
+  }
+
+  it('rejects an odd plane count, bands beyond the pairs, outputType same and unknown modes', () => {
+    const src = new Uint8Array(4 * 3 * 2);
+    const base: ConvertOptions = { width: 2, height: 1, bandCount: 2, dataType: 'Int16', bands: [0], outputType: 'Byte', complex: 'amplitude' };
+    expectError(() => convertTile(src, { ...base, bandCount: 3 }), 'RangeError', 'ERR_OUT_OF_RANGE',
+      "convertTile: options.bandCount = 3 is odd, but complex 'amplitude' reads I/Q plane pairs (planes 2k and 2k+1 form complex band k)");
+    expectError(() => convertTile(src, { ...base, bands: [1] }), 'RangeError', 'ERR_OUT_OF_RANGE',
+      'convertTile: options.bands[0] = 1 is out of range for a 2-plane source of 1 complex (I/Q) band(s)');
+    expectError(() => convertTile(src, { ...base, outputType: 'same' }), 'TypeError', 'ERR_INVALID_ARG_VALUE',
+      "convertTile: options.outputType 'same' cannot be used with complex 'amplitude' (the amplitude is not a source sample); use 'Byte' or 'UInt16'");
+    expectError(() => convertTile(src, { ...base, complex: 'phase' as 'amplitude' }), 'TypeError', 'ERR_INVALID_ARG_VALUE',
+      "convertTile: options.complex = 'phase' is not supported; the only value is 'amplitude'");
+    expectError(() => convertTile(src, { ...base, complex: true as unknown as 'amplitude' }), 'TypeError', 'ERR_INVALID_ARG_TYPE',
+      'convertTile: options.complex must be a string (got boolean)');
+    // The native layer says the same on its own.
+    const native = createRequire(import.meta.url)(nativeInfo().path) as { convert(s: unknown, o: unknown, out: unknown): void };
+    const out = new Uint8Array(8);
+    expectError(() => native.convert(src, { ...base, bandCount: 3 }, out), 'RangeError', 'ERR_OUT_OF_RANGE',
+      "convert: options.bandCount = 3 is odd, but complex 'amplitude' reads I/Q plane pairs (planes 2k and 2k+1 form complex band k)");
+    expectError(() => native.convert(src, { ...base, bands: [1] }, out), 'RangeError', 'ERR_OUT_OF_RANGE',
+      'convert: options.bands[0] = 1 is out of range for a 2-plane source of 1 complex (I/Q) band(s)');
+    expectError(() => native.convert(src, { ...base, outputType: 'same' }, out), 'TypeError', 'ERR_INVALID_ARG_VALUE',
+      "convert: options.outputType 'same' cannot be used with complex 'amplitude' (the amplitude is not a source sample); use 'Byte' or 'UInt16'");
+    expectError(() => native.convert(src, { ...base, complex: 'phase' }, out), 'TypeError', 'ERR_INVALID_ARG_VALUE',
+      "convert: options.complex = 'phase' is not supported; the only value is 'amplitude'");
+  });
+});
+
 describe('convertTile: errors', () => {
   const good: ConvertOptions = { width: 2, height: 2, bandCount: 3, dataType: 'Byte', bands: [2, 1, 0], outputType: 'Byte' };
   const src = new Uint8Array(12);
@@ -430,13 +535,134 @@ describe('encodePng', () => {
   });
 });
 
+describe('encodeJ2k', () => {
+  let n = 0;
+  /** Decodes a codestream with GDAL's JP2OpenJPEG driver: band-sequential samples per band. */
+  function decodeJ2k(j2k: Buffer): { driver: string; width: number; height: number; type: string; bands: number[][]; reversibility: string } {
+    const path = `/vsimem/native-test-${process.pid}-${n++}.j2k`;
+    gdal.vsimem.set(j2k, path);
+    try {
+      const ds = gdal.open(path);
+      const { x: width, y: height } = ds.rasterSize;
+      const bands = Array.from({ length: ds.bands.count() }, (_, b) => Array.from(ds.bands.get(b + 1).pixels.read(0, 0, width, height)));
+      const result = {
+        driver: ds.driver.description, width, height, type: ds.bands.get(1).dataType ?? '', bands,
+        reversibility: (ds.getMetadata('IMAGE_STRUCTURE') as Record<string, string>).COMPRESSION_REVERSIBILITY,
+      };
+      ds.close();
+      return result;
+    } finally {
+      gdal.vsimem.release(path);
+    }
+  }
+  const bandOf = (bip: ArrayLike<number>, channels: number, c: number) => Array.from({ length: bip.length / channels }, (_, i) => bip[i * channels + c]);
+
+  for (const channels of [1, 2, 3, 4] as const) {
+    it(`is lossless by default: ${channels} channel(s) of 8-bit noise round-trip exactly`, () => {
+      const [w, h] = [37, 23];
+      const px = noise(w * h * channels, channels);
+      const j2k = encodeJ2k(px, w, h, channels, 8);
+      expect(j2k.subarray(0, 4)).toEqual(Buffer.from([0xff, 0x4f, 0xff, 0x51])); // SOC, SIZ: a raw codestream
+      expect(j2k.subarray(-2)).toEqual(Buffer.from([0xff, 0xd9])); // EOC
+      const d = decodeJ2k(j2k);
+      expect([d.driver, d.width, d.height, d.type, d.bands.length, d.reversibility]).toEqual(['JP2OpenJPEG', w, h, 'Byte', channels, 'LOSSLESS (possibly)']);
+      for (let c = 0; c < channels; c++) expect(d.bands[c]).toEqual(bandOf(px, channels, c));
+    });
+  }
+
+  it('carries 16-bit, 12-bit precision and signed samples exactly', () => {
+    const [w, h] = [19, 11];
+    const u = Uint16Array.from({ length: w * h }, (_, i) => (i * 2654435761) % 65536);
+    expect(decodeJ2k(encodeJ2k(new Uint8Array(u.buffer), w, h, 1, 16)).bands[0]).toEqual(Array.from(u));
+    const twelve = u.map((v) => v >> 4);
+    const d12 = decodeJ2k(encodeJ2k(new Uint8Array(twelve.buffer), w, h, 1, 16, { precision: 12 }));
+    expect([d12.type, d12.bands[0]]).toEqual(['UInt16', Array.from(twelve)]);
+    const s = Int16Array.from({ length: w * h * 2 }, (_, i) => ((i * 40503) % 65536) - 32768);
+    const ds = decodeJ2k(encodeJ2k(new Uint8Array(s.buffer), w, h, 2, 16, { signed: true }));
+    expect(ds.type).toBe('Int16');
+    expect(ds.bands).toEqual([bandOf(s, 2, 0), bandOf(s, 2, 1)]);
+  });
+
+  it('handles images smaller than the resolution pyramid (1×1, 3×200)', () => {
+    for (const [w, h] of [[1, 1], [3, 200]]) {
+      const px = noise(w * h * 3, w + h);
+      const d = decodeJ2k(encodeJ2k(px, w, h, 3, 8));
+      for (let c = 0; c < 3; c++) expect(d.bands[c]).toEqual(bandOf(px, 3, c));
+    }
+  });
+
+  it('a compression ratio gives a lossy codestream of about that ratio', () => {
+    const [w, h] = [160, 96];
+    const px = gradient(w, h, 3);
+    const lossless = encodeJ2k(px, w, h, 3, 8);
+    const lossy = encodeJ2k(px, w, h, 3, 8, { compressionRatio: 20 });
+    expect(lossy.byteLength).toBeLessThan(lossless.byteLength);
+    expect(lossy.byteLength).toBeLessThanOrEqual((px.byteLength / 20) * 1.1);
+    const d = decodeJ2k(lossy);
+    expect(d.reversibility).toBe('LOSSY');
+    let sum = 0;
+    for (let c = 0; c < 3; c++) d.bands[c].forEach((v, i) => (sum += Math.abs(v - px[i * 3 + c])));
+    expect(sum / px.length).toBeLessThan(2);
+    // reversible + ratio: the 5/3 wavelet, truncated
+    expect(decodeJ2k(encodeJ2k(px, w, h, 3, 8, { compressionRatio: 20, reversible: true })).reversibility).toBe('LOSSLESS (possibly)');
+  });
+
+  it('rejects bad arguments, on both layers', () => {
+    expectError(() => encodeJ2k(new Uint8Array(4), 2, 2, 1, 12 as 8), 'RangeError', 'ERR_OUT_OF_RANGE', 'encodeJ2k: bitDepth = 12 is not supported; use 8 or 16');
+    expectError(() => encodeJ2k(new Uint8Array(4), 2, 2, 1, 8, { compressionRatio: 0.5 }), 'RangeError', 'ERR_OUT_OF_RANGE',
+      'encodeJ2k: options.compressionRatio = 0.5 must be at least 1 (e.g. 20 for 20:1)');
+    expectError(() => encodeJ2k(new Uint8Array(4), 2, 2, 1, 8, { precision: 9 }), 'RangeError', 'ERR_OUT_OF_RANGE', 'encodeJ2k: options.precision = 9 is out of range 1..8');
+    expectError(() => encodeJ2k(new Uint8Array(4), 2, 2, 1, 8, { reversible: 'yes' as unknown as boolean }), 'TypeError', 'ERR_INVALID_ARG_TYPE',
+      "encodeJ2k: options.reversible must be a boolean (got string 'yes')");
+    expectError(() => encodeJ2k(new Uint8Array(7), 2, 2, 1, 16), 'RangeError', 'ERR_OUT_OF_RANGE', 'encodeJ2k: pixels is too small: 2×2×1 at 16 bits needs 8 bytes, got 7');
+    expectError(() => encodeJ2k(new Uint8Array(new Uint16Array([1, 2, 4096, 3]).buffer), 2, 2, 1, 16, { precision: 12 }), 'RangeError', 'ERR_OUT_OF_RANGE',
+      'encodeJ2k: pixels holds the sample 4096, outside the 12-bit unsigned range 0..4095 given by options.precision');
+    const native = createRequire(import.meta.url)(nativeInfo().path) as { encodeJ2k(...a: unknown[]): Buffer; deflateZlib(...a: unknown[]): Buffer };
+    expectError(() => native.encodeJ2k(new Uint8Array(4), 2, 2, 1, 8, { compressionRatio: 0.5 }), 'RangeError', 'ERR_OUT_OF_RANGE',
+      'encodeJ2k: options.compressionRatio = 0.5 must be at least 1 (e.g. 20 for 20:1)');
+    expectError(() => native.encodeJ2k(new Uint8Array(4), 2, 2, 1, 8, { signed: 1 }), 'TypeError', 'ERR_INVALID_ARG_TYPE',
+      'encodeJ2k: options.signed must be a boolean (got number 1)');
+    expectError(() => native.encodeJ2k(new Uint8Array(4), 2, 2, 1, 8, 'fast'), 'TypeError', 'ERR_INVALID_ARG_TYPE', 'encodeJ2k: options must be an object (got string)');
+    expectError(() => native.deflateZlib(new Uint8Array(4), 13), 'RangeError', 'ERR_OUT_OF_RANGE', 'deflateZlib: level = 13 is out of range 0..12');
+    expectError(() => native.deflateZlib('abc', 1), 'TypeError', 'ERR_INVALID_ARG_TYPE', 'deflateZlib: bytes must be a Uint8Array (got string)');
+  });
+});
+
+describe('deflateZlib', () => {
+  it('writes a zlib stream that node:zlib inflates, at every level', () => {
+    const data = new Uint8Array(Buffer.concat([Buffer.from(gradient(200, 100, 3)), Buffer.from(noise(5000, 3))]));
+    for (const level of [0, 1, 6, 9, 12]) {
+      const z = deflateZlib(data, level);
+      expect(z[0] & 0x0f, `level ${level}`).toBe(8); // CMF: deflate
+      expect(((z[0] << 8) | z[1]) % 31).toBe(0); // zlib header check bits
+      expect(Buffer.compare(inflateSync(z), Buffer.from(data)), `level ${level}`).toBe(0);
+    }
+    expect(deflateZlib(data, 0).byteLength).toBeGreaterThan(data.byteLength); // stored
+    expect(deflateZlib(data, 9).byteLength).toBeLessThan(deflateZlib(data, 0).byteLength);
+    expect(inflateSync(deflateZlib(new Uint8Array(0), 1)).byteLength).toBe(0);
+  });
+
+  it('reads a SharedArrayBuffer view and rejects bad levels', () => {
+    const sab = new SharedArrayBuffer(1000);
+    const view = new Uint8Array(sab, 3, 900).fill(7);
+    expect(Buffer.compare(inflateSync(deflateZlib(view, 1)), Buffer.from(view))).toBe(0);
+    expectError(() => deflateZlib(view, 1.5), 'RangeError', 'ERR_OUT_OF_RANGE', 'deflateZlib: level = 1.5 must be an integer');
+    expectError(() => deflateZlib(view, -1), 'RangeError', 'ERR_OUT_OF_RANGE', 'deflateZlib: level = -1 is out of range 0..12');
+  });
+});
+
 describe('threads', () => {
   it('loads per worker thread and gives identical results concurrently', async () => {
     const [w, h] = [96, 64];
     const sab = new SharedArrayBuffer(w * h * 3);
     new Uint8Array(sab).set(noise(w * h * 3, 7));
     const px = new Uint8Array(sab);
-    const expected = [encodePng(px, w, h, 3, 8).toString('base64'), encodeJpeg(px, w, h, 3, 80).toString('base64')];
+    const expected = [
+      encodePng(px, w, h, 3, 8).toString('base64'),
+      encodeJpeg(px, w, h, 3, 80).toString('base64'),
+      encodeJ2k(px, w, h, 3, 8).toString('base64'),
+      deflateZlib(px, 6).toString('base64'),
+    ];
     // Plain CommonJS worker: it loads the .node file itself, like a Piscina worker would.
     const code = `
       const { parentPort, workerData } = require('node:worker_threads');
@@ -444,7 +670,12 @@ describe('threads', () => {
       const px = new Uint8Array(workerData.sab);
       const seen = new Set();
       for (let i = 0; i < 25; i++) {
-        seen.add(native.encodePng(px, ${w}, ${h}, 3, 8).toString('base64') + '|' + native.encodeJpeg(px, ${w}, ${h}, 3, 80).toString('base64'));
+        seen.add([
+          native.encodePng(px, ${w}, ${h}, 3, 8).toString('base64'),
+          native.encodeJpeg(px, ${w}, ${h}, 3, 80).toString('base64'),
+          native.encodeJ2k(px, ${w}, ${h}, 3, 8).toString('base64'),
+          native.deflateZlib(px, 6).toString('base64'),
+        ].join('|'));
       }
       parentPort.postMessage([...seen]);`;
     const results = await Promise.all(

@@ -4,7 +4,7 @@
  * the main thread can reuse it while this tile waits on the network.
  */
 import { performance } from 'node:perf_hooks';
-import { convertTile } from '../src/pixels/native.js';
+import { convertTile, outputBytesPerSample } from '../src/pixels/native.js';
 import { type EncodeInput, checkPayload, encodeTile } from '../src/encoding/tile-encoding.js';
 import { HttpDetector } from '../src/detectors/http-detector.js';
 import { createSensorModel, type SensorModel } from '../src/geolocation/sensor-model.js';
@@ -59,6 +59,22 @@ function contextFor(key: string, config: WorkerConfig): ImageContext {
   return context;
 }
 
+/**
+ * One conversion output buffer per worker, reused by every tile: a fresh 2048² buffer costs its page faults on every
+ * tile. Safe although a worker runs several tiles concurrently, because nothing awaits between convertTile and the end
+ * of encodeTile (both synchronous), and no encoder returns bytes that alias its input (they all copy into new
+ * buffers), so the next tile may overwrite it. Keep it that way: no `await` between convertTile and encodeTile.
+ * Tiles needing more than SCRATCH_MAX_BYTES get a buffer of their own, so one huge tile does not pin memory.
+ */
+let scratch = new Uint8Array(0);
+const SCRATCH_MAX_BYTES = 64 << 20;
+
+function conversionOutput(bytes: number): Uint8Array | undefined {
+  if (bytes > SCRATCH_MAX_BYTES) return undefined;
+  if (scratch.byteLength < bytes) scratch = new Uint8Array(bytes);
+  return scratch;
+}
+
 export default async function processTile(task: TileTask): Promise<TileResult> {
   const { window } = task;
   const { config, detector, sensorModel, outSampleType, geoTransform: gt } = contextFor(task.configKey, task.config);
@@ -67,19 +83,26 @@ export default async function processTile(task: TileTask): Promise<TileResult> {
   let pixels: Uint8Array;
   try {
     const source = slotBytes(task.slot, window.width * window.height * conversion.bandCount * bytesPerSample(conversion.dataType));
-    pixels = convertTile(source, {
-      width: window.width,
-      height: window.height,
-      bandCount: conversion.bandCount,
-      dataType: conversion.dataType,
-      bands: conversion.bands,
-      outputType: conversion.outputType,
-      ...(conversion.ranges ? { ranges: conversion.ranges } : {}),
-    });
+    const outputBytes = window.width * window.height * conversion.bands.length * outputBytesPerSample(conversion);
+    pixels = convertTile(
+      source,
+      {
+        width: window.width,
+        height: window.height,
+        bandCount: conversion.bandCount,
+        dataType: conversion.dataType,
+        bands: conversion.bands,
+        outputType: conversion.outputType,
+        ...(conversion.ranges ? { ranges: conversion.ranges } : {}),
+        ...(conversion.complex ? { complex: conversion.complex } : {}),
+      },
+      conversionOutput(outputBytes), // shared scratch: see `scratch` (no await until encodeTile returns)
+    );
   } finally {
     releaseSlot(task.slot);
   }
   const t1 = performance.now();
+  // Synchronous, right after the conversion: `pixels` may be the shared scratch buffer.
   const encoded = encodeTile(
     {
       pixels,

@@ -1,6 +1,7 @@
 //! Pixel conversion: band-sequential planes of any numeric sample type ->
 //! pixel-interleaved 8/16-bit (or same-type) samples, with an optional
-//! per-band linear stretch.
+//! per-band linear stretch. Complex SAR input (SICD I/Q plane pairs) can be
+//! turned into its amplitude sqrt(I² + Q²) on the way (`complex: 'amplitude'`).
 //!
 //! Mapping (documented in src/pixels/native.ts, identical on every path):
 //!   out = round_half_up(clamp((v - min) * outMax / (max - min), 0, outMax))
@@ -12,6 +13,9 @@
 //! the hot loop at one load per sample and is exact by construction. Wider
 //! sources use the f64 formula per sample. Each loop is monomorphised per
 //! band count so the interleave has no per-pixel bounds checks.
+//!
+//! Amplitude: v = sqrt(I*I + Q*Q) in f64 (as `Math.sqrt(i * i + q * q)` in JS;
+//! not hypot, whose rounding differs), then the same mapping as above.
 
 use crate::napi::{self, napi_callback_info, napi_env, napi_value, Error, Result};
 
@@ -69,6 +73,9 @@ pub struct Spec {
     pub output_type: OutputType,
     /// One (min, max) per output band, min <= max, both finite.
     pub ranges: Option<Vec<(f64, f64)>>,
+    /// Planes 2k and 2k+1 are the I and Q of complex band k; `bands` name
+    /// complex bands and each output sample is the amplitude.
+    pub complex: bool,
 }
 
 impl Spec {
@@ -188,10 +195,34 @@ trait Decode {
     type Raw: Copy;
     fn value(raw: Self::Raw) -> f64;
 }
+struct U8;
+struct U16;
+struct I16;
 struct U32;
 struct I32;
 struct F32;
 struct F64;
+impl Decode for U8 {
+    type Raw = [u8; 1];
+    #[inline(always)]
+    fn value(r: [u8; 1]) -> f64 {
+        r[0] as f64
+    }
+}
+impl Decode for U16 {
+    type Raw = [u8; 2];
+    #[inline(always)]
+    fn value(r: [u8; 2]) -> f64 {
+        u16::from_ne_bytes(r) as f64
+    }
+}
+impl Decode for I16 {
+    type Raw = [u8; 2];
+    #[inline(always)]
+    fn value(r: [u8; 2]) -> f64 {
+        i16::from_ne_bytes(r) as f64
+    }
+}
 impl Decode for U32 {
     type Raw = [u8; 4];
     #[inline(always)]
@@ -380,10 +411,73 @@ fn copy_run<const B: usize>(spec: &Spec, src: &[u8], out: &mut [u8]) {
     }
 }
 
+/// The I and Q planes of one complex band.
+type IqPair<'a, R> = (&'a [R], &'a [R]);
+/// (I, Q) planes of each selected complex band.
+type IqPlanes<'a, const B: usize> = Vec<IqPair<'a, [u8; B]>>;
+
+fn iq_planes_of<'a, const B: usize>(spec: &Spec, src: &'a [u8]) -> IqPlanes<'a, B> {
+    let plane = spec.pixels() * B;
+    let at = |p: usize| src[p * plane..(p + 1) * plane].as_chunks::<B>().0;
+    spec.bands.iter().map(|&k| (at(2 * k), at(2 * k + 1))).collect()
+}
+
+/// Amplitude of each selected complex band, mapped like any other sample.
+/// Output band k is written with stride `bands.len()` (pixel-interleaved);
+/// chunks take the fast path and are redone exactly when a sample landed
+/// near a rounding tie, as in `interleave`.
+fn amplitude_run<D: Decode, O: OutSample>(spec: &Spec, pairs: &[IqPair<'_, D::Raw>], out: &mut [O]) {
+    let n = spec.pixels();
+    let nb = pairs.len();
+    let magnitude = |i: D::Raw, q: D::Raw| {
+        let (i, q) = (D::value(i), D::value(q));
+        (i * i + q * q).sqrt()
+    };
+    for (k, &(ip, qp)) in pairs.iter().enumerate() {
+        let lin = linear(spec, k, O::MAX);
+        let chunks = out.chunks_mut(CHUNK * nb).zip(ip[..n].chunks(CHUNK)).zip(qp[..n].chunks(CHUNK));
+        for ((o, ic), qc) in chunks {
+            let mut unsure = false;
+            for ((o, &i), &q) in o.iter_mut().skip(k).step_by(nb).zip(ic).zip(qc) {
+                *o = O::from_u32(lin.fast(magnitude(i, q), O::MAX, &mut unsure));
+            }
+            if unsure {
+                for ((o, &i), &q) in o.iter_mut().skip(k).step_by(nb).zip(ic).zip(qc) {
+                    *o = O::from_u32(lin.exact(magnitude(i, q), O::MAX));
+                }
+            }
+        }
+    }
+}
+
+fn amplitude_to_type<const OB: usize>(spec: &Spec, src: &[u8], out: &mut [[u8; OB]])
+where
+    [u8; OB]: OutSample,
+{
+    use DataType as D;
+    match spec.data_type {
+        D::Byte => amplitude_run::<U8, [u8; OB]>(spec, &iq_planes_of::<1>(spec, src), out),
+        D::UInt16 => amplitude_run::<U16, [u8; OB]>(spec, &iq_planes_of::<2>(spec, src), out),
+        D::Int16 => amplitude_run::<I16, [u8; OB]>(spec, &iq_planes_of::<2>(spec, src), out),
+        D::UInt32 => amplitude_run::<U32, [u8; OB]>(spec, &iq_planes_of::<4>(spec, src), out),
+        D::Int32 => amplitude_run::<I32, [u8; OB]>(spec, &iq_planes_of::<4>(spec, src), out),
+        D::Float32 => amplitude_run::<F32, [u8; OB]>(spec, &iq_planes_of::<4>(spec, src), out),
+        D::Float64 => amplitude_run::<F64, [u8; OB]>(spec, &iq_planes_of::<8>(spec, src), out),
+    }
+}
+
 /// Converts `src` into `out`. Lengths must already be checked (js_convert
 /// does): `src.len() >= source_bytes()`, `out.len() == output_bytes()`.
 pub fn run(spec: &Spec, src: &[u8], out: &mut [u8]) {
     use DataType as D;
+    if spec.complex {
+        match spec.output_type {
+            OutputType::Byte => amplitude_to_type::<1>(spec, src, out.as_chunks_mut::<1>().0),
+            OutputType::UInt16 => amplitude_to_type::<2>(spec, src, out.as_chunks_mut::<2>().0),
+            OutputType::Same => unreachable!("'same' with complex is rejected by validation"),
+        }
+        return;
+    }
     let same_type = matches!(
         (spec.output_type, spec.data_type),
         (OutputType::Same, _) | (OutputType::Byte, D::Byte) | (OutputType::UInt16, D::UInt16)
@@ -432,6 +526,28 @@ fn parse_spec(env: napi_env, opts: napi_value) -> Result<Spec> {
     let dt = napi::short_string(env, get(c"dataType")?, "options.dataType")?;
     let data_type = DataType::parse(&dt).map_err(|why| Error::Value(format!("options.dataType = {why}")))?;
 
+    let complex_value = get(c"complex")?;
+    let complex = if napi::is_undefined(env, complex_value)? {
+        false
+    } else {
+        let c = napi::short_string(env, complex_value, "options.complex")?;
+        if c != "amplitude" {
+            return Err(Error::Value(format!("options.complex = '{c}' is not supported; the only value is 'amplitude'")));
+        }
+        if !band_count.is_multiple_of(2) {
+            return Err(Error::Range(format!(
+                "options.bandCount = {band_count} is odd, but complex 'amplitude' reads I/Q plane pairs (planes 2k and 2k+1 form complex band k)"
+            )));
+        }
+        true
+    };
+    // With complex data `bands` name complex bands (I/Q pairs), not planes.
+    let (band_limit, source_desc) = if complex {
+        (band_count / 2, format!("{band_count}-plane source of {} complex (I/Q) band(s)", band_count / 2))
+    } else {
+        (band_count, format!("{band_count}-band source"))
+    };
+
     let band_values = napi::array(env, get(c"bands")?, "options.bands")?;
     if band_values.len == 0 || band_values.len > 4 {
         return Err(Error::Range(format!("options.bands has {} entries; 1 to 4 are supported", band_values.len)));
@@ -440,8 +556,8 @@ fn parse_spec(env: napi_env, opts: napi_value) -> Result<Spec> {
         .map(|i| {
             let what = format!("options.bands[{i}]");
             let b = napi::number(env, band_values.get(env, i)?, &what)?;
-            if b.fract() != 0.0 || b < 0.0 || b >= band_count as f64 {
-                return Err(Error::Range(format!("{what} = {b} is out of range for a {band_count}-band source")));
+            if b.fract() != 0.0 || b < 0.0 || b >= band_limit as f64 {
+                return Err(Error::Range(format!("{what} = {b} is out of range for a {source_desc}")));
             }
             Ok(b as usize)
         })
@@ -454,6 +570,11 @@ fn parse_spec(env: napi_env, opts: napi_value) -> Result<Spec> {
         "same" => OutputType::Same,
         _ => return Err(Error::Value(format!("options.outputType = '{ot}' is not one of Byte, UInt16, same"))),
     };
+    if complex && output_type == OutputType::Same {
+        return Err(Error::Value(
+            "options.outputType 'same' cannot be used with complex 'amplitude' (the amplitude is not a source sample); use 'Byte' or 'UInt16'".into(),
+        ));
+    }
 
     let ranges_value = get(c"ranges")?;
     let ranges = if napi::is_undefined(env, ranges_value)? {
@@ -486,7 +607,7 @@ fn parse_spec(env: napi_env, opts: napi_value) -> Result<Spec> {
         }
         Some(out)
     };
-    Ok(Spec { width, height, band_count, data_type, bands, output_type, ranges })
+    Ok(Spec { width, height, band_count, data_type, bands, output_type, ranges, complex })
 }
 
 /// `convert(source, options, output) -> undefined`

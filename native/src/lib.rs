@@ -11,6 +11,8 @@
 mod napi;
 
 mod convert;
+mod deflate;
+mod j2k;
 mod jpeg;
 mod png;
 
@@ -18,17 +20,21 @@ use napi::{napi_env, napi_value};
 
 /// Bumped whenever the JS-visible contract changes, so the TS loader can
 /// refuse a stale build with a clear message instead of misbehaving.
-const ABI_VERSION: u32 = 1;
+const ABI_VERSION: u32 = 2;
 
 napi_export!(cb_convert, "convert", convert::js_convert);
 napi_export!(cb_encode_jpeg, "encodeJpeg", jpeg::js_encode_jpeg);
 napi_export!(cb_encode_png, "encodePng", png::js_encode_png);
+napi_export!(cb_encode_j2k, "encodeJ2k", j2k::js_encode_j2k);
+napi_export!(cb_deflate_zlib, "deflateZlib", deflate::js_deflate_zlib);
 
 fn register(env: napi_env, exports: napi_value) -> napi::Result<()> {
     unsafe {
         napi::set_function(env, exports, c"convert", cb_convert)?;
         napi::set_function(env, exports, c"encodeJpeg", cb_encode_jpeg)?;
         napi::set_function(env, exports, c"encodePng", cb_encode_png)?;
+        napi::set_function(env, exports, c"encodeJ2k", cb_encode_j2k)?;
+        napi::set_function(env, exports, c"deflateZlib", cb_deflate_zlib)?;
         napi::set_value(env, exports, c"abiVersion", napi::uint32(env, ABI_VERSION)?)?;
         napi::set_value(env, exports, c"pngDefaults", napi::string(env, &format!("level={} filter={:?}", png::DEFAULT_LEVEL, png::DEFAULT_FILTER))?)?;
     }

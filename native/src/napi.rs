@@ -87,6 +87,7 @@ extern "C" {
     ) -> napi_status;
     fn napi_get_array_length(env: napi_env, value: napi_value, result: *mut u32) -> napi_status;
     fn napi_get_element(env: napi_env, object: napi_value, index: u32, result: *mut napi_value) -> napi_status;
+    fn napi_get_value_bool(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
     fn napi_get_value_double(env: napi_env, value: napi_value, result: *mut f64) -> napi_status;
     fn napi_get_value_string_utf8(env: napi_env, value: napi_value, buf: *mut c_char, bufsize: usize, result: *mut usize) -> napi_status;
     fn napi_create_buffer_copy(
@@ -311,6 +312,15 @@ pub fn number(env: napi_env, v: napi_value, what: &str) -> Result<f64> {
     let mut x = 0.0;
     unsafe { check(env, napi_get_value_double(env, v, &mut x), what)? };
     Ok(x)
+}
+
+pub fn boolean(env: napi_env, v: napi_value, what: &str) -> Result<bool> {
+    if type_of(env, v)? != T_BOOLEAN {
+        return Err(Error::Type(format!("{what} must be a boolean (got {})", describe(env, v))));
+    }
+    let mut b = false;
+    unsafe { check(env, napi_get_value_bool(env, v, &mut b), what)? };
+    Ok(b)
 }
 
 pub fn finite(env: napi_env, v: napi_value, what: &str) -> Result<f64> {

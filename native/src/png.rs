@@ -4,21 +4,15 @@
 //! streaming cost more than the whole encode here.
 
 use std::cell::RefCell;
-use std::ffi::{c_int, c_void};
+use std::ffi::c_void;
 
+use crate::deflate::{self, MAX_LEVEL};
 use crate::napi::{self, napi_callback_info, napi_env, napi_value, Error, Result};
 
 #[link(name = "deflate")]
 extern "C" {
-    fn libdeflate_alloc_compressor(level: c_int) -> *mut c_void;
-    fn libdeflate_free_compressor(c: *mut c_void);
-    fn libdeflate_zlib_compress(c: *mut c_void, input: *const c_void, in_len: usize, out: *mut c_void, out_avail: usize) -> usize;
-    fn libdeflate_zlib_compress_bound(c: *mut c_void, in_len: usize) -> usize;
     fn libdeflate_crc32(crc: u32, buf: *const c_void, len: usize) -> u32;
 }
-
-/// libdeflate levels (0 = stored ... 12 = slowest); 1..9 behave like zlib's.
-pub const MAX_LEVEL: u32 = 12;
 
 /// Measured on a 1024² RGB photo and on noise+gradient: libdeflate level 1
 /// is 2-4x faster than levels 2-6 for 1-6% larger output, and Paeth gives the
@@ -51,27 +45,12 @@ impl Filter {
 }
 
 struct Scratch {
-    /// One compressor per level, allocated on first use (they are up to
-    /// ~1 MB each and take longer to set up than a small tile takes to encode).
-    compressors: [*mut c_void; MAX_LEVEL as usize + 1],
     filtered: Vec<u8>,
     png: Vec<u8>,
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        for &c in &self.compressors {
-            if !c.is_null() {
-                unsafe { libdeflate_free_compressor(c) };
-            }
-        }
-    }
-}
-
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = const {
-        RefCell::new(Scratch { compressors: [std::ptr::null_mut(); MAX_LEVEL as usize + 1], filtered: Vec::new(), png: Vec::new() })
-    };
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new(Scratch { filtered: Vec::new(), png: Vec::new() }) };
 }
 
 /// Scratch buffers are kept per thread only up to this size.
@@ -177,15 +156,6 @@ pub fn encode<T>(pixels: &[u8], p: &PngParams, f: impl FnOnce(&[u8]) -> T) -> Re
     SCRATCH.with(|cell| {
         let mut s = cell.borrow_mut();
         let s = &mut *s;
-        let level = p.level as usize;
-        if s.compressors[level].is_null() {
-            let c = unsafe { libdeflate_alloc_compressor(level as c_int) };
-            if c.is_null() {
-                return Err(Error::Internal(format!("libdeflate_alloc_compressor({level}) failed (out of memory?)")));
-            }
-            s.compressors[level] = c;
-        }
-        let comp = s.compressors[level];
 
         filter_image(pixels, row_bytes, p.height as usize, bpp, p.sixteen, p.filter, &mut s.filtered);
 
@@ -207,24 +177,13 @@ pub fn encode<T>(pixels: &[u8], p: &PngParams, f: impl FnOnce(&[u8]) -> T) -> Re
         push_chunk(png, b"IHDR", &ihdr);
 
         // IDAT: compress straight into the output after the chunk header.
-        let bound = unsafe { libdeflate_zlib_compress_bound(comp, s.filtered.len()) };
         let header_at = png.len();
         png.extend_from_slice(&[0, 0, 0, 0]);
         png.extend_from_slice(b"IDAT");
-        png.reserve(bound + 4 + 12);
-        let data_at = png.len();
-        // SAFETY: capacity reserved above; libdeflate writes at most `bound`.
-        let n = unsafe {
-            libdeflate_zlib_compress(comp, s.filtered.as_ptr().cast(), s.filtered.len(), png.as_mut_ptr().add(data_at).cast(), bound)
-        };
-        if n == 0 {
-            return Err(Error::Internal("libdeflate_zlib_compress failed (output bound too small)".into()));
-        }
+        let n = deflate::zlib_compress_into(&s.filtered, p.level, png)?;
         if n > i32::MAX as usize {
             return Err(Error::Range(format!("compressed image data is {n} bytes; PNG chunks are limited to 2^31-1")));
         }
-        // SAFETY: libdeflate initialised `n` bytes past `data_at`.
-        unsafe { png.set_len(data_at + n) };
         png[header_at..header_at + 4].copy_from_slice(&(n as u32).to_be_bytes());
         let crc = unsafe { libdeflate_crc32(0, png[header_at + 4..].as_ptr().cast(), 4 + n) };
         png.extend_from_slice(&crc.to_be_bytes());

@@ -42,8 +42,8 @@ const SUPPORTED: Record<TileFormat, readonly TileCompression[]> = {
   PNG: ['NONE', 'DEFLATE'],
   JPEG: ['NONE', 'JPEG'],
   GTIFF: ['NONE', 'LZW', 'DEFLATE', 'JPEG'],
-  // J2K (IC=C8) waits for a JPEG 2000 encoder in the native module; LZW/DEFLATE have no NITF compression code.
-  NITF: ['NONE', 'JPEG'],
+  // J2K is IC=C8 (lossless JPEG 2000, openjpeg); LZW/DEFLATE have no NITF compression code.
+  NITF: ['NONE', 'JPEG', 'J2K'],
 };
 
 /** Throws a clear error when a format/compression pair is not built (yet). */

@@ -21,6 +21,7 @@ import type { Feature } from '../features/geojson.js';
 import type { DetectorConfig, PixelConversion, WorkerConfig } from './tile-task.js';
 import { TilePool } from './tile-pool.js';
 import { processTiles, type StageTotals } from './process-tiles.js';
+import { planAmplitude } from './complex-amplitude.js';
 
 export type { StageTotals } from './process-tiles.js';
 
@@ -132,6 +133,14 @@ export async function prepareImage(job: ImageJob): Promise<PreparedImage> {
     plan = planTiling({ bounds, tileSize: size(job.tileSize), overlap: size(job.overlap), regionSize: size(job.regionSize), strategy: job.strategy });
   } catch (err) {
     throw new JobInputError((err as Error).message);
+  }
+
+  // Complex SAR (SICD I/Q) into tiles that cannot carry it: amplitude with a range adjustment (complex-amplitude.ts).
+  const amplitude = await planAmplitude(job, info);
+  if (amplitude && 'inputError' in amplitude) throw new JobInputError(amplitude.inputError);
+  if (amplitude) {
+    warnings.push(amplitude.warning);
+    return { info, plan, sensorModel, conversion: amplitude.conversion, rangeAdjustment: amplitude.rangeAdjustment, warnings };
   }
 
   let bands: number[];

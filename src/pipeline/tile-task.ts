@@ -27,6 +27,8 @@ export interface PixelConversion {
   outputType: 'Byte' | 'UInt16' | 'same';
   /** Per output band [min, max] stretch (range adjustment), computed once per image. */
   ranges?: Array<[number, number]>;
+  /** Complex I/Q input: planes 2k, 2k+1 are complex band k, `bands` name complex bands, tiles carry the amplitude. */
+  complex?: 'amplitude';
 }
 
 export interface WorkerConfig {

@@ -1,7 +1,7 @@
 /**
  * Typed surface over the Rust N-API module (`native/tessera.node`, built by
- * `native/build.sh`): tile pixel conversion and JPEG/PNG encoding on the hot
- * path. Options are validated here with precise messages before the native
+ * `native/build.sh`): tile pixel conversion (with complex I/Q amplitude) and
+ * JPEG/PNG/JPEG 2000 encoding and zlib deflate on the hot path. Options are validated here with precise messages before the native
  * call; the native side re-validates (it must never trust JS), so both layers
  * throw the same kinds of errors:
  *   TypeError  code ERR_INVALID_ARG_TYPE   wrong JS type
@@ -44,6 +44,13 @@ export interface ConvertOptions {
   /** 'same' copies samples exactly (no clamping, no ranges). */
   outputType: OutputType;
   /**
+   * Complex SAR input (SICD I/Q): planes 2k and 2k+1 are the I and Q of complex band k, `bandCount` counts planes
+   * (so it must be even) and `bands` name complex bands k (0 <= k < bandCount / 2). Each output sample is the
+   * amplitude v = Math.sqrt(I * I + Q * Q) in double precision, then `ranges` (or round-and-clamp) as below;
+   * outputType 'same' is refused (the amplitude is not a source sample).
+   */
+  complex?: 'amplitude';
+  /**
    * Optional per-output-band linear stretch, one [min, max] (min <= max) per entry of `bands`:
    *   out = round(clamp((v - min) * outMax / (max - min), 0, outMax))
    * with outMax 255 (Byte) or 65535 (UInt16), evaluated in double precision exactly as that JS
@@ -55,7 +62,7 @@ export interface ConvertOptions {
 }
 
 /** Contract version shared with native/src/lib.rs (ABI_VERSION). */
-const ABI_VERSION = 1;
+const ABI_VERSION = 2;
 
 interface NativeModule {
   abiVersion: number;
@@ -71,6 +78,8 @@ interface NativeModule {
     level: number | undefined,
     filter: PngFilter | undefined,
   ): Buffer;
+  encodeJ2k(pixels: Uint8Array, width: number, height: number, channels: number, bitDepth: number, options: J2kOptions | undefined): Buffer;
+  deflateZlib(bytes: Uint8Array, level: number): Buffer;
 }
 
 let loaded: { module: NativeModule; path: string } | undefined;
@@ -173,6 +182,21 @@ function checkConvertOptions(options: unknown): ConvertOptions {
     fail('ERR_INVALID_ARG_VALUE', `${fn}: options.dataType = '${dataType}' is not one of ${Object.keys(BYTES_PER_SAMPLE).join(', ')}`);
   }
 
+  const complex = o.complex;
+  if (complex !== undefined) {
+    if (typeof complex !== 'string') fail('ERR_INVALID_ARG_TYPE', `${fn}: options.complex must be a string (got ${describe(complex)})`);
+    if (complex !== 'amplitude') fail('ERR_INVALID_ARG_VALUE', `${fn}: options.complex = '${complex}' is not supported; the only value is 'amplitude'`);
+    if (bandCount % 2 !== 0) {
+      fail(
+        'ERR_OUT_OF_RANGE',
+        `${fn}: options.bandCount = ${bandCount} is odd, but complex 'amplitude' reads I/Q plane pairs (planes 2k and 2k+1 form complex band k)`,
+      );
+    }
+  }
+  // With complex data `bands` name complex bands (I/Q pairs), not planes.
+  const bandLimit = complex === undefined ? bandCount : bandCount / 2;
+  const sourceDesc = complex === undefined ? `${bandCount}-band source` : `${bandCount}-plane source of ${bandLimit} complex (I/Q) band(s)`;
+
   const bands = o.bands;
   if (!Array.isArray(bands)) fail('ERR_INVALID_ARG_TYPE', `${fn}: options.bands must be an Array (got ${describe(bands)})`);
   if (bands.length < 1 || bands.length > 4) {
@@ -180,8 +204,8 @@ function checkConvertOptions(options: unknown): ConvertOptions {
   }
   bands.forEach((b: unknown, i) => {
     if (typeof b !== 'number') fail('ERR_INVALID_ARG_TYPE', `${fn}: options.bands[${i}] must be a number (got ${describe(b)})`);
-    if (!Number.isInteger(b) || b < 0 || b >= bandCount) {
-      fail('ERR_OUT_OF_RANGE', `${fn}: options.bands[${i}] = ${b} is out of range for a ${bandCount}-band source`);
+    if (!Number.isInteger(b) || b < 0 || b >= bandLimit) {
+      fail('ERR_OUT_OF_RANGE', `${fn}: options.bands[${i}] = ${b} is out of range for a ${sourceDesc}`);
     }
   });
 
@@ -189,6 +213,12 @@ function checkConvertOptions(options: unknown): ConvertOptions {
   if (typeof outputType !== 'string') fail('ERR_INVALID_ARG_TYPE', `${fn}: options.outputType must be a string (got ${describe(outputType)})`);
   if (!(OUTPUT_TYPES as readonly string[]).includes(outputType)) {
     fail('ERR_INVALID_ARG_VALUE', `${fn}: options.outputType = '${outputType}' is not one of ${OUTPUT_TYPES.join(', ')}`);
+  }
+  if (complex !== undefined && outputType === 'same') {
+    fail(
+      'ERR_INVALID_ARG_VALUE',
+      `${fn}: options.outputType 'same' cannot be used with complex 'amplitude' (the amplitude is not a source sample); use 'Byte' or 'UInt16'`,
+    );
   }
 
   const ranges = o.ranges;
@@ -216,7 +246,16 @@ function checkConvertOptions(options: unknown): ConvertOptions {
       }
     });
   }
-  return { width, height, bandCount, dataType: dataType as DataType, bands, outputType: outputType as OutputType, ranges };
+  return {
+    width,
+    height,
+    bandCount,
+    dataType: dataType as DataType,
+    bands,
+    outputType: outputType as OutputType,
+    ...(ranges !== undefined ? { ranges } : {}),
+    ...(complex !== undefined ? { complex: 'amplitude' as const } : {}),
+  };
 }
 
 // ------------------------------------------------------------------ API
@@ -319,4 +358,85 @@ export function encodePng(
     );
   }
   return native().encodePng(pixels, width, height, channels, bitDepth, level, filter);
+}
+
+export interface J2kOptions {
+  /**
+   * 5/3 reversible wavelet: numerically lossless when no compressionRatio truncates the codestream. Defaults to
+   * true without a compressionRatio and false (9/7 irreversible wavelet) with one.
+   */
+  reversible?: boolean;
+  /** Target compression ratio, e.g. 20 for 20:1 (one quality layer); >= 1. Without it every coefficient is kept. */
+  compressionRatio?: number;
+  /** Bits actually used per sample (the codestream's component precision, e.g. 12 for 12-bit data in 16); default bitDepth. */
+  precision?: number;
+  /** Two's-complement samples (Int8/Int16); default false. */
+  signed?: boolean;
+}
+
+/**
+ * A raw JPEG 2000 codestream (J2K: SOC..EOC, no JP2 boxes, as NITF IC=C8 carries) via openjpeg: one tile, up to 6
+ * resolution levels, the RGB->YCC transform for 3 channels; 1 to 16384 channels (JPEG 2000's limit). `pixels` are BIP,
+ * native-endian for 16 bits. Every
+ * sample must fit `precision` bits (checked; a RangeError names the first offending value).
+ */
+export function encodeJ2k(
+  pixels: Uint8Array,
+  width: number,
+  height: number,
+  channels: number,
+  bitDepth: 8 | 16,
+  options?: J2kOptions,
+): Buffer {
+  const fn = 'encodeJ2k';
+  checkBytes(fn, 'pixels', pixels);
+  checkInt(fn, 'width', width, 1, 1 << 20);
+  checkInt(fn, 'height', height, 1, 1 << 20);
+  checkInt(fn, 'channels', channels, 1, 16384);
+  if (bitDepth !== 8 && bitDepth !== 16) {
+    if (typeof bitDepth !== 'number') fail('ERR_INVALID_ARG_TYPE', `${fn}: bitDepth must be a number (got ${describe(bitDepth)})`);
+    fail('ERR_OUT_OF_RANGE', `${fn}: bitDepth = ${String(bitDepth)} is not supported; use 8 or 16`);
+  }
+  let checked: J2kOptions | undefined;
+  if (options !== undefined) {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      fail('ERR_INVALID_ARG_TYPE', `${fn}: options must be an object (got ${describe(options)})`);
+    }
+    const { reversible, compressionRatio, precision, signed } = options as Record<string, unknown>;
+    for (const [name, value] of [['reversible', reversible], ['signed', signed]] as const) {
+      if (value !== undefined && typeof value !== 'boolean') fail('ERR_INVALID_ARG_TYPE', `${fn}: options.${name} must be a boolean (got ${describe(value)})`);
+    }
+    if (compressionRatio !== undefined) {
+      if (typeof compressionRatio !== 'number') fail('ERR_INVALID_ARG_TYPE', `${fn}: options.compressionRatio must be a number (got ${describe(compressionRatio)})`);
+      if (!Number.isFinite(compressionRatio)) fail('ERR_OUT_OF_RANGE', `${fn}: options.compressionRatio = ${compressionRatio} must be a finite number`);
+      if (compressionRatio < 1) fail('ERR_OUT_OF_RANGE', `${fn}: options.compressionRatio = ${compressionRatio} must be at least 1 (e.g. 20 for 20:1)`);
+    }
+    if (precision !== undefined) checkInt(fn, 'options.precision', precision, 1, bitDepth);
+    if (signed === true && precision === 1) fail('ERR_OUT_OF_RANGE', `${fn}: options.precision = 1 cannot hold signed samples; use 2 or more`);
+    checked = {
+      ...(reversible !== undefined ? { reversible: reversible as boolean } : {}),
+      ...(compressionRatio !== undefined ? { compressionRatio: compressionRatio as number } : {}),
+      ...(precision !== undefined ? { precision: precision as number } : {}),
+      ...(signed !== undefined ? { signed: signed as boolean } : {}),
+    };
+  }
+  const need = width * height * channels * (bitDepth / 8);
+  if (pixels.byteLength < need) {
+    fail(
+      'ERR_OUT_OF_RANGE',
+      `${fn}: pixels is too small: ${width}×${height}×${channels} at ${bitDepth} bits needs ${need} bytes, got ${pixels.byteLength}`,
+    );
+  }
+  return native().encodeJ2k(pixels, width, height, channels, bitDepth, checked);
+}
+
+/**
+ * One zlib stream (RFC 1950: deflate with the zlib header and Adler-32), what PNG's IDAT and TIFF's Adobe deflate
+ * (Compression=8) hold, via libdeflate. `level` is a libdeflate level 0..12 (0 = stored; 1..9 behave like zlib's).
+ */
+export function deflateZlib(bytes: Uint8Array, level: number): Buffer {
+  const fn = 'deflateZlib';
+  checkBytes(fn, 'bytes', bytes);
+  checkInt(fn, 'level', level, 0, 12);
+  return native().deflateZlib(bytes, level);
 }
