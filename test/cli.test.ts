@@ -73,6 +73,32 @@ describe('errors before processing (exit 1, one clear message)', () => {
   });
 });
 
+describe('NITF image segments and payload limits', () => {
+  it('processes the segment asked for and refuses one the file does not have', async () => {
+    // U_1122A.NTF: segment 0 is 1024x1024 (9 tiles at 512/128), segments 1-4 are 231x191 (one partial tile each)
+    const out = join(tempDir(), 'seg.geojson');
+    const r = await runCli(['run', realFixture('U_1122A.NTF'), ...model(), '--image-segment', '2', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const fc = JSON.parse(readFileSync(out, 'utf8'));
+    expect(fc.features).toHaveLength(1);
+    // centerpoint: a box of 0.1 of the tile size each side of the centre: 115.5 ± 23.1, 95.5 ± 19.1
+    const expected = [92.4, 76.4, 138.6, 114.6];
+    (fc.features[0].properties.imageBBox as number[]).forEach((v, i) => expect(v).toBeCloseTo(expected[i], 9));
+    const bad = await runCli(['run', realFixture('U_1122A.NTF'), ...model(), '--image-segment', '7']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('image segment 7 requested but the file has 5 image segment(s)');
+  });
+
+  it('a tile over the payload limit fails before it is sent, saying what would fit', async () => {
+    // 512x512 8-bit NITF tiles are ~262 KB uncompressed; a 0.1 MB limit fails all 9 tiles.
+    const out = join(tempDir(), 'payload.geojson');
+    const r = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--max-payload-mb', '0.1', '--out', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/encoded NITF tile is 0\.25 MB, over the model's 0\.10 MB payload limit; would fit: a tile size of about \d+ or less, JPEG tiles/);
+    expect(JSON.parse(readFileSync(out, 'utf8')).tesseraMetadata.status).toBe('FAILED');
+  });
+});
+
 describe('tiles that fail', () => {
   let flaky: Server;
   let url: string;
