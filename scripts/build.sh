@@ -9,7 +9,7 @@ if [ ! -f native/tessera.node ] || [ -n "$(find native/src native/Cargo.toml nat
 fi
 if [ ! -f dist/.tsbuild ] || [ -n "$(find src workers bench tsconfig.json package.json -newer dist/.tsbuild -name '*.ts' -o -newer dist/.tsbuild -name '*.json' 2>/dev/null | head -1)" ]; then
   echo "[build] typescript" >&2
-  rm -rf dist
+  # No `rm -rf dist`: running tests, benches and services keep importing from it while it rebuilds.
   npx tsc -p tsconfig.json
   touch dist/.tsbuild
 fi
