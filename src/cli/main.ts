@@ -5,6 +5,8 @@
 import { Command, Option } from 'commander';
 import { runCommand, UsageError, EXIT_INPUT_ERROR, type RunCliOptions } from './run-command.js';
 import { startModelServer } from '../model-server/index.js';
+import { serveCommand, type ServeCliOptions } from './serve-command.js';
+import { devStackCommand, type DevStackCliOptions } from './dev-stack-command.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('tessera')
@@ -57,6 +59,24 @@ export async function main(argv: string[]): Promise<number> {
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+    });
+
+  program
+    .command('serve')
+    .description('the queue-driven service: image and region requests from SQS, state in DynamoDB, status on SNS (configured by environment, OSML names)')
+    .option('--health-port <N>', 'port of GET /health on 127.0.0.1 (default TESSERA_HEALTH_PORT or 8090; 0 = any free port)')
+    .action(async (options: ServeCliOptions) => {
+      exitCode = await serveCommand(options);
+    });
+
+  program
+    .command('dev-stack')
+    .description('start local stand-ins for SQS, DynamoDB, S3, Kinesis and SNS on 127.0.0.1 and print the environment for tessera serve')
+    .option('--data-dir <DIR>', 'keep DynamoDB, Kinesis and S3 data here across restarts')
+    .option('--visibility-timeout <S>', 'default visibility timeout of the work queues, seconds (default 30)')
+    .option('--max-receive-count <N>', 'receives before SQS moves a message to its dead-letter queue (default 5)')
+    .action(async (options: DevStackCliOptions) => {
+      exitCode = await devStackCommand(options);
     });
 
   try {

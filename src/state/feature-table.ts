@@ -94,8 +94,10 @@ export class FeatureTable {
    * are queried at once (OSML uses 10 threads), each one page ahead of the consumer, so memory stays bounded by
    * a few pages while round trips overlap.
    */
-  async *itemsOfImage(imageId: string, readAhead = 8): AsyncGenerator<{ tileId: string; rangeKey: string; features: string[] }> {
+  async *itemsOfImage(imageId: string, readAhead = 8, onlyShards?: Iterable<number>): AsyncGenerator<{ tileId: string; rangeKey: string; features: string[] }> {
     type Page = { items: Record<string, AttributeValue>[]; next?: Record<string, AttributeValue> };
+    // `onlyShards`: the caller knows which shards can hold the image's tiles (e.g. from its tiling plan) and skips the rest.
+    const shards = onlyShards ? [...new Set(onlyShards)].filter((s) => s >= 1 && s <= FEATURE_SHARDS).sort((a, b) => a - b) : Array.from({ length: FEATURE_SHARDS }, (_, i) => i + 1);
     const query = (shard: number, start?: Record<string, AttributeValue>): Promise<Page> => {
       const page = this.ddb.send(new QueryCommand({
         TableName: this.tableName,
@@ -110,17 +112,17 @@ export class FeatureTable {
       return page;
     };
     const firstPages = new Map<number, Promise<Page>>();
-    const startShard = (shard: number) => {
-      if (shard <= FEATURE_SHARDS && !firstPages.has(shard)) firstPages.set(shard, query(shard));
+    const startShard = (index: number) => {
+      if (index < shards.length && !firstPages.has(index)) firstPages.set(index, query(shards[index]));
     };
-    for (let shard = 1; shard <= Math.min(readAhead, FEATURE_SHARDS); shard++) startShard(shard);
-    for (let shard = 1; shard <= FEATURE_SHARDS; shard++) {
-      let pending: Promise<Page> | undefined = firstPages.get(shard)!;
-      firstPages.delete(shard);
+    for (let i = 0; i < Math.min(readAhead, shards.length); i++) startShard(i);
+    for (let i = 0; i < shards.length; i++) {
+      let pending: Promise<Page> | undefined = firstPages.get(i)!;
+      firstPages.delete(i);
       while (pending) {
         const page: Page = await pending;
-        pending = page.next ? query(shard, page.next) : undefined;
-        if (!pending) startShard(shard + readAhead);
+        pending = page.next ? query(shards[i], page.next) : undefined;
+        if (!pending) startShard(i + readAhead);
         for (const item of page.items) {
           yield { tileId: item.tile_id?.S ?? '', rangeKey: item.range_key.S!, features: (item.features?.L ?? []).map((v) => v.S ?? '') };
         }

@@ -1,0 +1,234 @@
+/**
+ * The end of an image: read its features back from the feature table, de-duplicate them with the request's
+ * post-processing, finalise them and write every requested output. Two streaming passes so the whole feature set
+ * is never in memory: pass 1 keeps only what distillation needs (bounds, label, score) and where each feature is
+ * stored; after distillation, every sink reads its own pass 2, which re-reads the table and yields only the kept
+ * features, finalised. The S3 sink uploads multipart from that stream and the Kinesis sink sends it in batches.
+ */
+import { performance } from 'node:perf_hooks';
+import type { ImageRequest } from '../api/image-request.js';
+import { requestDistillation, requestOutputs } from '../api/image-request.js';
+import type { Feature } from '../features/geojson.js';
+import { imageBoundsOf, topClass } from '../features/refine.js';
+import { finalizeFeature } from '../features/output.js';
+import { distill, type PackedDetections } from '../selection/index.js';
+import { sinksForOutputs } from '../sinks/sink-factory.js';
+import { allSinksSucceeded, writeToSinks, type SinkOutcome } from '../sinks/sink.js';
+import { aggregateOnce } from './region-completion.js';
+import type { JobItem } from '../state/job-table.js';
+import type { ServiceContext } from './context.js';
+import { planOf, tileIdOf, type TilingSpec } from './region-request.js';
+import { allTiles } from '../tiling/index.js';
+import { FEATURE_SHARDS, featureShard } from '../state/feature-table.js';
+
+/** Job-item attributes (beyond OSML's) that let any container aggregate the image without opening it. */
+export interface StoredJobSpec {
+  request: ImageRequest;
+  tiling: TilingSpec;
+  /** The request's featureProperties plus OSML's sourceMetadata entry for NITF inputs. */
+  featureProperties: Record<string, unknown>[];
+  inputFormat?: string;
+}
+
+export function storedJobSpec(job: JobItem): StoredJobSpec {
+  const parse = <T>(name: string): T => {
+    const v = job[name];
+    if (typeof v !== 'string') throw new Error(`job ${job.image_id} has no ${name} attribute: it was not started by tessera serve`);
+    return JSON.parse(v) as T;
+  };
+  return {
+    request: parse<ImageRequest>('image_request'),
+    tiling: parse<TilingSpec>('tiling'),
+    featureProperties: parse<Record<string, unknown>[]>('feature_properties'),
+    ...(typeof job.input_format === 'string' ? { inputFormat: job.input_format } : {}),
+  };
+}
+
+export interface AggregationResult {
+  sinksOk: boolean;
+  message: string;
+  outcomes: SinkOutcome[];
+  featuresStored: number;
+  featuresKept: number;
+}
+
+/** Pass 1 + distillation + sinks for one job; the caller holds the aggregation lease. */
+export async function aggregateFeatures(ctx: ServiceContext, job: JobItem): Promise<AggregationResult> {
+  const spec = storedJobSpec(job);
+  const { request } = spec;
+  const imageId = job.image_id;
+  const plan = planOf(spec.tiling);
+  const distillation = requestDistillation(request);
+  const model = { modelName: request.imageProcessor.name, ...(spec.inputFormat ? { inputFormat: spec.inputFormat } : {}) };
+
+  // Pass 1: compact detections (typed arrays) and where each feature is stored (item index, index within the item).
+  const t1 = performance.now();
+  const pass1 = new CompactDetections();
+  const itemIndex = new Map<string, number>();
+  const itemShards: number[] = [];
+  // Only the shards the plan's tiles hash to can hold the image's features (all 50 for any sizeable image).
+  const planShards = new Set(allTiles(plan).map((t) => featureShard(tileIdOf(t))));
+  for await (const item of ctx.features.itemsOfImage(imageId, 8, planShards.size < FEATURE_SHARDS ? planShards : undefined)) {
+    const idx = itemIndex.size;
+    itemIndex.set(item.rangeKey, idx);
+    itemShards.push(featureShard(item.tileId));
+    item.features.forEach((json, pos) => {
+      const f = JSON.parse(json) as Feature;
+      const { label, score } = topClass(f);
+      pass1.push(imageBoundsOf(f) ?? [0, 0, 0, 0], label, score, idx, pos);
+    });
+  }
+  ctx.metrics.record('FeatureAggregation', { duration: (performance.now() - t1) / 1000, invocations: 1 }, {}, { imageId });
+
+  const t2 = performance.now();
+  const { keep, scores } = distill(pass1.packed(), plan, distillation);
+  // kept[item] = position → final score
+  const kept = new Map<number, Map<number, number>>();
+  const keptShards = new Set<number>();
+  for (let k = 0; k < keep.length; k++) {
+    const i = keep[k];
+    const item = pass1.itemOf[i];
+    keptShards.add(itemShards[item]);
+    let m = kept.get(item);
+    if (!m) kept.set(item, (m = new Map()));
+    m.set(pass1.posOf[i], scores[k]);
+  }
+  const featuresStored = pass1.count;
+  const featuresKept = keep.length;
+  ctx.metrics.record('FeatureSelection', { duration: (performance.now() - t2) / 1000, invocations: 1 }, {}, { imageId });
+
+  const jobId = request.jobId;
+  const softNms = distillation.algorithm === 'SOFT_NMS';
+  // Pass 2, once per sink: the kept features, finalised as `tessera run` finalises them.
+  const source = async function* (): AsyncGenerator<Feature> {
+    for await (const item of ctx.features.itemsOfImage(imageId, 8, keptShards)) {
+      const idx = itemIndex.get(item.rangeKey);
+      const keptHere = idx === undefined ? undefined : kept.get(idx);
+      if (!keptHere) continue;
+      for (let pos = 0; pos < item.features.length; pos++) {
+        const score = keptHere.get(pos);
+        if (score === undefined) continue;
+        const f = JSON.parse(item.features[pos]) as Feature;
+        if (softNms) applyDecayedScore(f, score);
+        yield finalizeFeature(f, jobId, spec.featureProperties);
+      }
+    }
+  };
+
+  const t3 = performance.now();
+  const sinks = sinksForOutputs(requestOutputs(request), ctx.sinkClients);
+  const outcomes = await writeToSinks(sinks, source, { jobId }, ctx.logger);
+  const sinksOk = allSinksSucceeded(outcomes);
+  ctx.metrics.record('FeatureDissemination', { duration: (performance.now() - t3) / 1000, invocations: 1, errors: sinksOk ? 0 : 1 }, model, { imageId });
+
+  const message = `${featuresKept} features (${featuresStored} before de-duplication); outputs: ${outcomes
+    .map((o) => `${o.type} ${o.location ?? o.target} ${o.ok ? `ok (${o.featuresWritten})` : `FAILED (${o.error ?? `${o.featureErrors?.length ?? 0} features not written`})`}`)
+    .join('; ')}`;
+  await ctx.jobs.update(imageId, {
+    feature_count: featuresKept,
+    feature_count_before_dedup: featuresStored,
+    output_outcomes: JSON.stringify(outcomes.map(({ featureErrors, ...o }) => ({ ...o, ...(featureErrors ? { featureErrors: featureErrors.slice(0, 20), featureErrorCount: featureErrors.length } : {}) }))),
+  });
+  return { sinksOk, message, outcomes, featuresStored, featuresKept };
+}
+
+/** Soft-NMS keeps the original score as rawScore and reports the decayed one (as `tessera run` does). */
+function applyDecayedScore(f: Feature, score: number): void {
+  const { label, score: original } = topClass(f);
+  if (score === original) return;
+  const classes = f.properties.featureClasses as { iri: string; score: number; rawScore?: number }[] | undefined;
+  const top = classes?.find((c) => c.iri === label && c.score === original);
+  if (top) {
+    top.rawScore = top.score;
+    top.score = score;
+  }
+}
+
+/**
+ * Aggregates a complete image at most once across containers and publishes its final status. Returns whether this
+ * call ran the aggregation (false: another container holds the lease, or the job had already ended).
+ */
+export async function aggregateImage(ctx: ServiceContext, imageId: string, options: { finalAttempt?: boolean } = {}): Promise<boolean> {
+  const started = performance.now();
+  let result: AggregationResult | undefined;
+  let ran: boolean;
+  let job: JobItem | undefined;
+  try {
+    ({ ran, job } = await aggregateOnce(ctx.jobs, imageId, ctx.owner, ctx.config.aggregationLeaseMs, async (j) => {
+      result = await aggregateFeatures(ctx, j);
+      return { sinksOk: result.sinksOk, message: result.message };
+    }));
+  } catch (err) {
+    // Worth another delivery (the tables did not answer ...), unless this was the last: then the job ends FAILED.
+    if (!options.finalAttempt) throw err;
+    const reason = `aggregation failed: ${(err as Error).message}`;
+    const ended = await ctx.jobs.end(imageId, 'FAILED', reason);
+    if (ended.ended) await publishEnd(ctx, ended.job, reason);
+    return false;
+  }
+  if (!ran || !job) {
+    ctx.logger.info({ image_id: imageId }, 'image complete: aggregation is with another container or already done');
+    return false;
+  }
+  ctx.logger.info({ image_id: imageId, job_id: job.job_id, status: job.image_status, seconds: ((performance.now() - started) / 1000).toFixed(2), message: job.message }, 'image finished');
+  await publishEnd(ctx, job, result?.sinksOk === false ? `Completed image processing; ${job.message}` : undefined);
+  return true;
+}
+
+async function publishEnd(ctx: ServiceContext, job: JobItem, reason?: string): Promise<void> {
+  const status = job.image_status ?? 'FAILED';
+  if (reason && status === 'FAILED') ctx.logger.error({ image_id: job.image_id, job_id: job.job_id, reason }, 'image failed');
+  await ctx.status.publishImageStatus({ status, jobId: job.job_id ?? '', imageId: job.image_id, processingDurationSeconds: job.processing_duration, ...(reason ? { reason } : {}) });
+  ctx.metrics.record(
+    'ImageProcessing',
+    { duration: job.processing_duration, invocations: 1, errors: status === 'SUCCESS' ? 0 : 1 },
+    { modelName: job.model_name, ...(typeof job.input_format === 'string' ? { inputFormat: job.input_format } : {}) },
+    { jobId: job.job_id, imageId: job.image_id },
+  );
+}
+
+/** Growable typed arrays: 44 bytes per feature, whatever the size of its GeoJSON. */
+class CompactDetections {
+  count = 0;
+  private boxes = new Float64Array(4 * 1024);
+  private scores = new Float64Array(1024);
+  private labels = new Int32Array(1024);
+  itemOf = new Int32Array(1024);
+  posOf = new Int32Array(1024);
+  private readonly labelIds = new Map<string, number>();
+  private readonly labelNames: string[] = [];
+
+  push(bounds: readonly number[], label: string, score: number, item: number, pos: number): void {
+    if (this.count === this.scores.length) this.grow();
+    const i = this.count++;
+    for (let k = 0; k < 4; k++) this.boxes[i * 4 + k] = bounds[k];
+    this.scores[i] = score;
+    let id = this.labelIds.get(label);
+    if (id === undefined) {
+      id = this.labelNames.length;
+      this.labelIds.set(label, id);
+      this.labelNames.push(label);
+    }
+    this.labels[i] = id;
+    this.itemOf[i] = item;
+    this.posOf[i] = pos;
+  }
+
+  packed(): PackedDetections {
+    return { count: this.count, boxes: this.boxes.subarray(0, this.count * 4), scores: this.scores.subarray(0, this.count), labels: this.labels.subarray(0, this.count), labelNames: this.labelNames };
+  }
+
+  private grow(): void {
+    const n = this.scores.length * 2;
+    const g = <T extends Float64Array | Int32Array>(a: T, size: number): T => {
+      const b = new (a.constructor as new (n: number) => T)(size);
+      b.set(a);
+      return b;
+    };
+    this.boxes = g(this.boxes, n * 4);
+    this.scores = g(this.scores, n);
+    this.labels = g(this.labels, n);
+    this.itemOf = g(this.itemOf, n);
+    this.posOf = g(this.posOf, n);
+  }
+}

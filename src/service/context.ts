@@ -1,0 +1,91 @@
+/** What the service's handlers share: configuration, AWS clients, tables, queues, status, metrics and the tile pool. */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { AwsClients, createKinesisClient, createS3Client } from '../aws/clients.js';
+import { assumedRoleCredentials } from '../aws/assume-role.js';
+import type { AwsLogger } from '../aws/logger.js';
+import { JobTable } from '../state/job-table.js';
+import { RegionTable } from '../state/region-table.js';
+import { FeatureTable } from '../state/feature-table.js';
+import { SqsQueue } from '../queues/sqs-queue.js';
+import { StatusPublisher } from '../status/sns-status.js';
+import { Metrics } from '../metrics/emf.js';
+import { TilePool } from '../pipeline/tile-pool.js';
+import type { SinkClients } from '../sinks/sink-factory.js';
+import type { RasterInfo } from '../raster/raster-source.js';
+import type { ServiceConfig } from './config.js';
+
+export interface ServiceLogger extends AwsLogger {
+  debug(details: object, message: string): void;
+}
+
+export interface ServiceContext {
+  config: ServiceConfig;
+  clients: AwsClients;
+  jobs: JobTable;
+  regions: RegionTable;
+  features: FeatureTable;
+  regionQueue: SqsQueue;
+  imageDlq: SqsQueue;
+  regionDlq?: SqsQueue;
+  status: StatusPublisher;
+  metrics: Metrics;
+  pool: TilePool;
+  logger: ServiceLogger;
+  /** This process, as the owner of aggregation leases. */
+  owner: string;
+  sinkClients: SinkClients;
+  /** Image headers already read by this process (a region re-opens its image; the header does not change). */
+  rasterInfo: Map<string, RasterInfo>;
+}
+
+export interface ContextOptions {
+  metricsWrite?: (line: string) => void;
+  pool?: TilePool;
+}
+
+export function createServiceContext(config: ServiceConfig, logger: ServiceLogger, options: ContextOptions = {}): ServiceContext {
+  const clients = new AwsClients(config.aws);
+  const tableOptions = { ttlDays: config.ttlDays };
+  const s3ByRole = new Map<string, S3Client>();
+  const kinesisByRole = new Map<string, KinesisClient>();
+  const sinkClients: SinkClients = {
+    s3: (role) => {
+      if (!role) return clients.s3;
+      let c = s3ByRole.get(role);
+      if (!c) s3ByRole.set(role, (c = createS3Client(config.aws, { credentials: assumedRoleCredentials(clients.sts, role) })));
+      return c;
+    },
+    kinesis: (role) => {
+      if (!role) return clients.kinesis;
+      let c = kinesisByRole.get(role);
+      if (!c) kinesisByRole.set(role, (c = createKinesisClient(config.aws, { credentials: assumedRoleCredentials(clients.sts, role) })));
+      return c;
+    },
+  };
+  return {
+    config,
+    clients,
+    jobs: new JobTable(clients.dynamodb, config.tables.job, tableOptions),
+    regions: new RegionTable(clients.dynamodb, config.tables.region, tableOptions),
+    features: new FeatureTable(clients.dynamodb, config.tables.feature, tableOptions),
+    regionQueue: new SqsQueue(clients.sqs, config.queues.region),
+    imageDlq: new SqsQueue(clients.sqs, config.queues.imageDlq),
+    ...(config.queues.regionDlq ? { regionDlq: new SqsQueue(clients.sqs, config.queues.regionDlq) } : {}),
+    status: new StatusPublisher({ sns: clients.sns, imageTopicArn: config.topics.image, regionTopicArn: config.topics.region, logger }),
+    metrics: new Metrics(options.metricsWrite ? { write: options.metricsWrite } : {}),
+    pool: options.pool ?? new TilePool({ workers: config.workerThreads, concurrencyPerWorker: config.concurrencyPerWorker }),
+    logger,
+    owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+    sinkClients,
+    rasterInfo: new Map(),
+  };
+}
+
+/** Closes what the context opened (the pool, client connection pools). */
+export async function closeServiceContext(ctx: ServiceContext): Promise<void> {
+  await ctx.pool.destroy();
+  ctx.clients.destroy();
+}

@@ -1,0 +1,226 @@
+/**
+ * The image-queue message handler (OSML's ImageRequestHandler, reference §1.3): validate → record the job →
+ * open the image header and plan it → queue every region but the first → process the first region here → the
+ * completion path (aggregation when this made the image complete).
+ *
+ * Outcomes:
+ * - invalid request: to the image dead-letter queue with the reason (naming the field), message deleted, no job;
+ * - input problem (image missing or unreadable, ROI outside it, ...): job FAILED, status published, message to the
+ *   dead-letter queue with the reason;
+ * - anything else (the tables or queues not answering ...): the message is left for redelivery, which resumes
+ *   where this one stopped (a conditional job start, regions queued once); after TESSERA_MAX_DELIVERIES the job is
+ *   recorded as FAILED instead.
+ */
+import { InvalidRequestError, imageIdOf, requestDistillation, requestOutputs, type ImageRequest } from '../api/image-request.js';
+import { prepareImage, workerConfigFor, JobInputError } from '../pipeline/run-image.js';
+import { nitfSourceMetadata } from '../features/output.js';
+import { errorDetails } from '../aws/logger.js';
+import { sendToDeadLetterQueue, type QueueMessage } from '../queues/sqs-queue.js';
+import type { MessageContext, MessageDisposition } from '../queues/message-worker.js';
+import { isRegionFinal } from '../state/region-table.js';
+import type { JobItem } from '../state/job-table.js';
+import type { ServiceContext } from './context.js';
+import { fieldOfProblem, imageJobFromRequest, parseServiceRequest, resolveImagePath } from './image-job.js';
+import { planOf, regionIdOf, toBounds, type RegionRequest, type TilingSpec } from './region-request.js';
+import { failRegion, isInputError, processRegion, type RegionWork } from './region-handler.js';
+
+let warnedReadRole = false;
+
+export async function handleImageMessage(ctx: ServiceContext, message: QueueMessage, context: MessageContext): Promise<MessageDisposition | void> {
+  let request: ImageRequest;
+  try {
+    request = parseServiceRequest(message.body);
+  } catch (err) {
+    if (!(err instanceof InvalidRequestError)) throw err;
+    const field = fieldOfProblem(err.problems[0]);
+    ctx.logger.warn({ messageId: message.id, problems: err.problems }, 'invalid image request: sent to the dead-letter queue');
+    await sendToDeadLetterQueue(ctx.imageDlq, message.body, err.message, { ...(field ? { field } : {}), sourceQueueUrl: ctx.config.queues.image });
+    return 'delete';
+  }
+  const imageId = imageIdOf(request);
+  let prepared: Awaited<ReturnType<typeof startImage>>;
+  try {
+    prepared = await startImage(ctx, request, imageId);
+  } catch (err) {
+    if (context.signal.aborted) throw err;
+    const permanent = isInputError(err) || err instanceof InvalidRequestError;
+    if (!permanent && message.receiveCount < ctx.config.maxDeliveries) throw err;
+    const reason = permanent ? errorDetails(err).error : `gave up after ${message.receiveCount} deliveries: ${errorDetails(err).error}`;
+    await failImage(ctx, request, imageId, message, reason);
+    return 'delete';
+  }
+  if (!prepared) return 'delete';
+
+  // The first region, here (OSML processes it in the same thread). Failures are retried with the image message.
+  const finalAttempt = message.receiveCount >= ctx.config.maxDeliveries;
+  try {
+    await processRegion(ctx, prepared, context.signal, finalAttempt);
+  } catch (err) {
+    if (context.signal.aborted || !finalAttempt) throw err;
+    await failRegion(ctx, prepared.request, `gave up after ${message.receiveCount} deliveries: ${errorDetails(err).error}`, context.signal, true);
+  }
+  return 'delete';
+}
+
+/**
+ * Records the job, opens and plans the image, queues regions 2..n and returns the first region's work; undefined
+ * when the job had already ended (a late redelivery). Input problems throw (the caller fails the job).
+ */
+async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: string): Promise<RegionWork | undefined> {
+  const { config } = ctx;
+  const url = request.imageUrls[0];
+  const log = { job_id: request.jobId, image_id: imageId };
+  const { created, job } = await ctx.jobs.start({
+    image_id: imageId,
+    job_id: request.jobId,
+    image_url: url,
+    model_name: request.imageProcessor.name,
+    model_invoke_mode: request.imageProcessor.type,
+    ...(request.imageReadRole ? { image_read_role: request.imageReadRole } : {}),
+    ...(request.jobName ? { job_name: request.jobName } : {}),
+  });
+  if (job.end_time !== undefined) {
+    ctx.logger.info({ ...log, status: job.image_status }, 'image request for a job that has already ended: nothing to do');
+    return undefined;
+  }
+  if (created) {
+    ctx.logger.info({ ...log, image_url: url }, 'image started');
+    await ctx.status.publishImageStatus({ status: 'STARTED', jobId: request.jobId, imageId });
+  } else {
+    ctx.logger.info({ ...log, status: job.image_status }, 'image request redelivered: resuming');
+  }
+  if (request.imageReadRole && !warnedReadRole) {
+    warnedReadRole = true;
+    ctx.logger.warn({ ...log }, 'imageReadRole is not applied to GDAL reads yet: images are read with the service credentials');
+  }
+
+  const path = await resolveImagePath(url, () => ctx.clients.s3);
+  const { width: rw, height: rh } = config.regionSize;
+  const imageJob = imageJobFromRequest(request, {
+    image: path,
+    regionSize: Math.max(rw, rh),
+    strategy: config.tilingStrategy,
+    quality: config.tiles.quality,
+    maxPayloadBytes: config.tiles.maxPayloadBytes,
+    timeoutMs: config.model.timeoutMs,
+    maxRetries: config.model.maxRetries,
+  });
+  const prepared = await prepareImage(imageJob);
+  for (const w of prepared.warnings) ctx.logger.warn({ ...log }, w);
+  const { info } = prepared;
+  const size = (n: number) => ({ width: n, height: n });
+  const tiling: TilingSpec = {
+    strategy: config.tilingStrategy,
+    bounds: prepared.plan.bounds,
+    tileSize: size(imageJob.tileSize),
+    overlap: size(imageJob.overlap),
+    regionSize: config.regionSize,
+  };
+  let plan;
+  try {
+    plan = planOf(tiling);
+  } catch (err) {
+    throw new JobInputError(`tiling: ${(err as Error).message} (REGION_SIZE ${rw}x${rh})`);
+  }
+  const source = nitfSourceMetadata(url, info.metadata);
+  const featureProperties = source ? [...request.featureProperties, { sourceMetadata: [source] }] : request.featureProperties;
+
+  const base: Omit<RegionRequest, 'region_bounds' | 'region_id'> = {
+    image_id: imageId,
+    job_id: request.jobId,
+    image_url: url,
+    ...(request.imageReadRole ? { image_read_role: request.imageReadRole } : {}),
+    model_name: request.imageProcessor.name,
+    ...(request.imageProcessor.assumedRole ? { model_invocation_role: request.imageProcessor.assumedRole } : {}),
+    model_invoke_mode: request.imageProcessor.type,
+    model_endpoint_parameters: request.imageProcessorParameters ?? null,
+    tile_size: [imageJob.tileSize, imageJob.tileSize],
+    tile_overlap: [imageJob.overlap, imageJob.overlap],
+    tile_format: imageJob.encoding.format,
+    tile_compression: imageJob.encoding.compression,
+    image_extension: info.format,
+    image_path: path,
+    tile_quality: imageJob.encoding.quality,
+    max_payload_bytes: imageJob.encoding.maxPayloadBytes ?? 0,
+    tiling_strategy: tiling.strategy,
+    processing_bounds: toBounds(tiling.bounds),
+    region_size: [tiling.regionSize.width, tiling.regionSize.height],
+    geolocate: info.georeference !== null,
+    pixel_conversion: {
+      bands: prepared.conversion.bands,
+      output_type: prepared.conversion.outputType,
+      range_adjustment: prepared.rangeAdjustment,
+      ...(prepared.conversion.ranges ? { ranges: prepared.conversion.ranges } : {}),
+    },
+  };
+  const regionRequests: RegionRequest[] = plan.regions.map((region) => ({ ...base, region_bounds: toBounds(region), region_id: regionIdOf(region, request.jobId) }));
+
+  if (job.image_status === 'STARTED' || job.region_count === undefined) {
+    await ctx.jobs.update(imageId, {
+      image_status: 'IN_PROGRESS',
+      region_count: plan.regions.length,
+      width: info.width,
+      height: info.height,
+      tile_size: `(${imageJob.tileSize}, ${imageJob.tileSize})`,
+      tile_overlap: `(${imageJob.overlap}, ${imageJob.overlap})`,
+      outputs: JSON.stringify(requestOutputs(request)),
+      feature_properties: JSON.stringify(featureProperties),
+      feature_distillation_option: JSON.stringify(osmlDistillationOption(request)),
+      ...(request.regionOfInterest ? { roi_wkt: request.regionOfInterest } : {}),
+      // Tessera: what any container needs to aggregate the image without opening it.
+      image_request: JSON.stringify(request),
+      tiling: JSON.stringify(tiling),
+      input_format: info.format,
+      image_path: path,
+    });
+    ctx.logger.info({ ...log, regions: plan.regions.length, width: info.width, height: info.height, format: info.format }, 'image in progress');
+    await ctx.status.publishImageStatus({ status: 'IN_PROGRESS', jobId: request.jobId, imageId });
+  }
+  if (!job.regions_queued) await queueRegions(ctx, job, regionRequests.slice(1), created);
+
+  return { request: regionRequests[0], info, workerConfig: workerConfigFor(imageJob, prepared), plan, region: plan.regions[0] };
+}
+
+/**
+ * Sends the region messages (a few at a time). On a redelivered image request, regions already finished are not
+ * queued again; a region queued twice is harmless (its processing is idempotent), a region never queued would
+ * leave the image incomplete forever, so when in doubt it is queued.
+ */
+async function queueRegions(ctx: ServiceContext, job: JobItem, requests: RegionRequest[], firstDelivery: boolean): Promise<void> {
+  let pending = requests;
+  if (!firstDelivery) {
+    const finals = await Promise.all(requests.map(async (r) => {
+      const item = await ctx.regions.get(r.image_id, r.region_id);
+      return item !== undefined && isRegionFinal(item);
+    }));
+    pending = requests.filter((_, i) => !finals[i]);
+  }
+  for (let i = 0; i < pending.length; i += 10) {
+    await Promise.all(pending.slice(i, i + 10).map((r) => ctx.regionQueue.send(r)));
+  }
+  await ctx.jobs.update(job.image_id, { regions_queued: true });
+  if (pending.length) ctx.logger.info({ job_id: job.job_id, image_id: job.image_id, queued: pending.length }, 'regions queued');
+}
+
+/** OSML's stored distillation option: `{"algorithm_type": "NMS", "iou_threshold": 0.75}`. */
+function osmlDistillationOption(request: ImageRequest): Record<string, unknown> {
+  const d = requestDistillation(request);
+  switch (d.algorithm) {
+    case 'NMS': return { algorithm_type: 'NMS', iou_threshold: d.iouThreshold };
+    case 'SOFT_NMS': return { algorithm_type: 'SOFT_NMS', iou_threshold: d.iouThreshold, skip_box_threshold: d.skipBoxThreshold, sigma: d.sigma };
+    case 'NONE': return { algorithm_type: 'NONE' };
+  }
+}
+
+/** The job ends FAILED with the reason, the failure is published, the request goes to the dead-letter queue. */
+async function failImage(ctx: ServiceContext, request: ImageRequest, imageId: string, message: QueueMessage, reason: string): Promise<void> {
+  ctx.logger.error({ job_id: request.jobId, image_id: imageId, reason }, 'image failed');
+  await ctx.jobs.start({ image_id: imageId, job_id: request.jobId, image_url: request.imageUrls[0], model_name: request.imageProcessor.name, model_invoke_mode: request.imageProcessor.type });
+  const { ended, job } = await ctx.jobs.end(imageId, 'FAILED', reason);
+  if (ended) {
+    await ctx.status.publishImageStatus({ status: 'FAILED', jobId: request.jobId, imageId, processingDurationSeconds: job.processing_duration, reason });
+    ctx.metrics.record('ImageProcessing', { duration: job.processing_duration, invocations: 1, errors: 1 }, { modelName: request.imageProcessor.name }, { jobId: request.jobId, imageId });
+  }
+  const field = fieldOfProblem(reason);
+  await sendToDeadLetterQueue(ctx.imageDlq, message.body, reason, { ...(field ? { field } : {}), sourceQueueUrl: ctx.config.queues.image });
+}

@@ -1,0 +1,128 @@
+/**
+ * From a validated ImageRequest to the engine's ImageJob, and the service-level checks a request must pass on top
+ * of the schema (what this service can actually run).
+ */
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { InvalidRequestError, parseImageRequest, requestDistillation, requestOutputs, type ImageRequest } from '../api/image-request.js';
+import type { ImageJob } from '../pipeline/run-image.js';
+import type { DetectorConfig } from '../pipeline/tile-task.js';
+import type { TilingStrategyName } from '../tiling/index.js';
+
+export interface JobDefaults {
+  /** Square region size given to the engine (the service re-plans non-square REGION_SIZE itself). */
+  regionSize: number;
+  strategy: TilingStrategyName;
+  quality: number;
+  maxPayloadBytes: number;
+  timeoutMs: number;
+  maxRetries: number;
+}
+
+/** An input problem found while resolving or opening the image: the job fails with this reason (not retried). */
+export class ImageInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ImageInputError';
+  }
+}
+
+/**
+ * The detector for a request: HTTP endpoints get `CustomAttributes` as the SageMaker custom-attributes header and
+ * every other string parameter as a header of that name (OSML's HTTP detector, §2.1).
+ */
+export function detectorFor(invokeMode: string, modelName: string, parameters: Record<string, unknown> | null | undefined, o: { timeoutMs: number; maxRetries: number }): DetectorConfig {
+  if (invokeMode !== 'HTTP_ENDPOINT') {
+    throw new InvalidRequestError([`imageProcessor.type: ${invokeMode} is not supported by this Tessera build's tile workers; use HTTP_ENDPOINT`]);
+  }
+  const customAttributes = typeof parameters?.CustomAttributes === 'string' ? parameters.CustomAttributes : undefined;
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(parameters ?? {})) if (k !== 'CustomAttributes' && typeof v === 'string') headers[k] = v;
+  return {
+    kind: 'http',
+    url: modelName,
+    ...(customAttributes ? { customAttributes } : {}),
+    ...(Object.keys(headers).length ? { headers } : {}),
+    timeoutMs: o.timeoutMs,
+    maxRetries: o.maxRetries,
+  };
+}
+
+/** The ImageJob the engine runs for a request; `image` is the path GDAL opens (a local path or /vsis3/...). */
+export function imageJobFromRequest(request: ImageRequest, o: JobDefaults & { image: string }): ImageJob {
+  return {
+    jobId: request.jobId,
+    image: o.image,
+    detector: detectorFor(request.imageProcessor.type, request.imageProcessor.name, request.imageProcessorParameters, o),
+    tileSize: request.imageProcessorTileSize,
+    overlap: request.imageProcessorTileOverlap,
+    regionSize: o.regionSize,
+    strategy: o.strategy,
+    encoding: { format: request.imageProcessorTileFormat, compression: request.imageProcessorTileCompression, quality: o.quality, maxPayloadBytes: o.maxPayloadBytes },
+    distillation: requestDistillation(request),
+    featureProperties: request.featureProperties,
+    ...(request.rangeAdjustment ? { rangeAdjustment: request.rangeAdjustment } : {}),
+    ...(request.regionOfInterest ? { roi: request.regionOfInterest } : {}),
+  };
+}
+
+/**
+ * Parses an image-queue message body and checks what the schema cannot: the request must name somewhere for its
+ * features to go, and the model must be one this service can call. Throws InvalidRequestError (every problem,
+ * each naming its field).
+ */
+export function parseServiceRequest(body: string): ImageRequest {
+  const request = parseImageRequest(body);
+  const problems: string[] = [];
+  if (requestOutputs(request).length === 0) problems.push('outputs: the request has no outputs (and no outputBucket): nothing would receive its features');
+  if (request.imageProcessor.type === 'HTTP_ENDPOINT') {
+    let ok = false;
+    try {
+      const u = new URL(request.imageProcessor.name);
+      ok = u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      ok = false;
+    }
+    if (!ok) problems.push(`imageProcessor.name: must be an http(s) URL for an HTTP_ENDPOINT, got ${JSON.stringify(request.imageProcessor.name)}`);
+  } else {
+    problems.push(`imageProcessor.type: ${request.imageProcessor.type} is not supported by this Tessera build's tile workers; use HTTP_ENDPOINT`);
+  }
+  if (problems.length) throw new InvalidRequestError(problems);
+  return request;
+}
+
+/** The field named by the first problem of an invalid request ("outputs.0.bucket: ..." → "outputs.0.bucket"). */
+export function fieldOfProblem(problem: string | undefined): string | undefined {
+  if (!problem) return undefined;
+  const m = /^([A-Za-z_][\w.]*):/.exec(problem);
+  return m ? m[1] : problem.startsWith('body') ? 'body' : undefined;
+}
+
+/** `s3://bucket/key` → `{ bucket, key }`, or null for anything else. */
+export function parseS3Url(url: string): { bucket: string; key: string } | null {
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(url);
+  return m ? { bucket: m[1], key: m[2] } : null;
+}
+
+/**
+ * The path GDAL opens for an image URL: `s3://bucket/key` becomes `/vsis3/bucket/key` after a HEAD of the object
+ * (as OSML), so a missing or forbidden object is a clear input error rather than a GDAL message; anything else is
+ * a local path. A HEAD that fails for another reason (network, throttling) is rethrown as is: worth a retry.
+ */
+export async function resolveImagePath(url: string, s3: () => S3Client): Promise<string> {
+  if (url.startsWith('s3:')) {
+    const loc = parseS3Url(url);
+    if (!loc) throw new ImageInputError(`imageUrls.0: ${JSON.stringify(url)} is not an s3://bucket/key URL`);
+    try {
+      await s3().send(new HeadObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
+    } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      const name = (err as Error).name;
+      if (status === 404 || name === 'NotFound' || name === 'NoSuchKey' || name === 'NoSuchBucket') throw new ImageInputError(`image ${url} does not exist`);
+      if (status === 403 || name === 'AccessDenied' || name === 'Forbidden') throw new ImageInputError(`image ${url} cannot be read: access denied`);
+      throw err;
+    }
+    return `/vsis3/${loc.bucket}/${loc.key}`;
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) throw new ImageInputError(`imageUrls.0: ${JSON.stringify(url)}: only s3:// URLs and local paths are supported`);
+  return url;
+}

@@ -1,0 +1,264 @@
+/**
+ * One region of an image, in whichever container receives it (and the first region of an image in the container
+ * that took the image request). Safe to run again for the same region at any point:
+ * - tiles already recorded as succeeded are not sent to the model again;
+ * - a tile's features are stored under keys derived from the tile, so re-running it replaces them;
+ * - a tile is recorded as succeeded only after its features are stored;
+ * - the region is completed and counted toward its image once (finishRegion), and the image aggregated at most once
+ *   at a time (aggregateOnce), by whichever delivery finds it complete and not ended.
+ */
+import { performance } from 'node:perf_hooks';
+import { describeRaster, RasterInputError, type RasterInfo } from '../raster/raster-source.js';
+import { processTiles } from '../pipeline/process-tiles.js';
+import { workerConfigFor, JobInputError, type PreparedImage } from '../pipeline/run-image.js';
+import type { WorkerConfig } from '../pipeline/tile-task.js';
+import { tilesOfRegion, windowsEqual, type TilingPlan, type Window } from '../tiling/index.js';
+import { FeatureTooLargeError } from '../state/feature-table.js';
+import { isRegionFinal, type PixelBounds, type RegionItem, type TileRecord, type RegionTable } from '../state/region-table.js';
+import { RoiError } from '../geolocation/roi.js';
+import { errorDetails } from '../aws/logger.js';
+import { sendToDeadLetterQueue, type QueueMessage } from '../queues/sqs-queue.js';
+import type { MessageContext, MessageDisposition } from '../queues/message-worker.js';
+import type { ServiceContext } from './context.js';
+import { finishRegion } from './region-completion.js';
+import { aggregateImage } from './aggregation.js';
+import { detectorFor, ImageInputError } from './image-job.js';
+import { fromBounds, InvalidRegionRequestError, parseRegionRequest, planOf, tileIdOf, tilingSpecOf, type RegionRequest } from './region-request.js';
+
+/** Everything needed to run a region's tiles. */
+export interface RegionWork {
+  request: RegionRequest;
+  info: RasterInfo;
+  workerConfig: WorkerConfig;
+  plan: TilingPlan;
+  region: Window;
+}
+
+/** Input problems: retrying cannot help, the failure is recorded. */
+export function isInputError(err: unknown): boolean {
+  return err instanceof JobInputError || err instanceof RasterInputError || err instanceof RoiError || err instanceof ImageInputError;
+}
+
+
+const toPixelBounds = (w: Window): PixelBounds => [[w.y, w.x], [w.width, w.height]];
+
+/** Opens (or recalls) the image header and rebuilds what a region needs from its message. */
+export async function regionWorkFromRequest(ctx: ServiceContext, request: RegionRequest): Promise<RegionWork> {
+  // Keyed by job as well: the object behind a URL may be replaced between jobs, never within one.
+  const key = `${request.image_id}#${request.image_path}#${request.image_segment ?? 0}`;
+  let info = ctx.rasterInfo.get(key);
+  if (!info) {
+    info = await describeRaster(request.image_path, request.image_segment !== undefined ? { imageSegment: request.image_segment } : {});
+    if (ctx.rasterInfo.size >= 16) ctx.rasterInfo.delete(ctx.rasterInfo.keys().next().value!);
+    ctx.rasterInfo.set(key, info);
+  }
+  // The image handler decided whether the georeference is usable; follow it rather than deciding again.
+  const regionInfo: RasterInfo = request.geolocate ? info : { ...info, georeference: null };
+  const c = request.pixel_conversion;
+  if (c.bands.some((b) => b >= info.bandCount)) throw new RasterInputError(request.image_url, `region asks for band ${Math.max(...c.bands) + 1} but the image has ${info.bandCount}`);
+  const plan = planOf(tilingSpecOf(request));
+  const prepared: PreparedImage = {
+    info: regionInfo,
+    plan,
+    sensorModel: null,
+    conversion: { bandCount: info.bandCount, dataType: info.dataType, bands: c.bands, outputType: c.output_type, ...(c.ranges ? { ranges: c.ranges } : {}) },
+    rangeAdjustment: c.range_adjustment,
+    warnings: [],
+  };
+  const detector = detectorFor(request.model_invoke_mode, request.model_name, request.model_endpoint_parameters, ctx.config.model);
+  const workerConfig = workerConfigFor({ detector, encoding: { format: request.tile_format, compression: request.tile_compression, quality: request.tile_quality, maxPayloadBytes: request.max_payload_bytes } }, prepared);
+  const region = fromBounds(request.region_bounds);
+  if (!plan.regions.some((r) => windowsEqual(r, region))) {
+    throw new InvalidRegionRequestError([`region_bounds: ${JSON.stringify(request.region_bounds)} is not a region of the image's tiling plan`]);
+  }
+  return { request, info: regionInfo, workerConfig, plan, region };
+}
+
+/** Records tile outcomes in batches while tiles keep finishing (one conditional update per batch, not per tile). */
+class TileRecorder {
+  private succeeded: TileRecord[] = [];
+  private failed: TileRecord[] = [];
+  private running: Promise<void> | undefined;
+  private error: unknown;
+
+  constructor(private readonly regions: RegionTable, private readonly imageId: string, private readonly regionId: string) {}
+
+  add(state: 'succeeded' | 'failed', tile: TileRecord): void {
+    (state === 'succeeded' ? this.succeeded : this.failed).push(tile);
+    this.running ??= this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    while (this.succeeded.length || this.failed.length) {
+      const succeeded = this.succeeded.splice(0);
+      const failed = this.failed.splice(0);
+      try {
+        await this.regions.recordTiles(this.imageId, this.regionId, { succeeded, failed });
+      } catch (err) {
+        this.error ??= err;
+      }
+    }
+    this.running = undefined;
+  }
+
+  async close(): Promise<void> {
+    while (this.running) await this.running;
+    if (this.error) throw this.error;
+  }
+}
+
+export interface RegionOutcome {
+  region: RegionItem;
+  aggregated: boolean;
+}
+
+/**
+ * Runs a region (skipping tiles already done), then completes it, publishes its status and aggregates the image
+ * when this region made it complete. Throws, without completing the region, on anything worth a retry
+ * (feature storage, the tables, an aborted delivery): the message is then redelivered and resumes.
+ */
+export async function processRegion(ctx: ServiceContext, work: RegionWork, signal?: AbortSignal, finalAttempt = false): Promise<RegionOutcome> {
+  const { request: r, info, region } = work;
+  const log = { job_id: r.job_id, image_id: r.image_id, region_id: r.region_id };
+  const started = performance.now();
+  const { region: item, created } = await ctx.regions.start({
+    image_id: r.image_id,
+    region_id: r.region_id,
+    job_id: r.job_id,
+    region_bounds: r.region_bounds,
+    tile_size: r.tile_size,
+    tile_overlap: r.tile_overlap,
+    tile_format: r.tile_format,
+    tile_compression: r.tile_compression,
+    ...(r.image_read_role ? { image_read_role: r.image_read_role } : {}),
+    region_request: JSON.stringify(r),
+  });
+  const tiles = tilesOfRegion(work.plan, region);
+  const dims = { modelName: r.model_name, inputFormat: info.format };
+  if (isRegionFinal(item)) {
+    ctx.logger.info({ ...log, status: item.region_status }, 'region already finished: only its bookkeeping is checked');
+  } else {
+    const done = new Set(item.succeeded_tile_ids);
+    const todo = tiles.filter((t) => !done.has(tileIdOf(t)));
+    ctx.logger.info({ ...log, tiles: tiles.length, skipped: tiles.length - todo.length, delivery: created ? 1 : item.region_retry_count + 1 }, 'region started');
+    const recorder = new TileRecorder(ctx.regions, r.image_id, r.region_id);
+    const storageErrors: unknown[] = [];
+    let featureCount = 0;
+    const s0 = performance.now();
+    await processTiles({
+      info,
+      config: work.workerConfig,
+      tiles: todo,
+      pool: ctx.pool,
+      onResult: async (window, label, result) => {
+        if (signal?.aborted) return;
+        const t = result.timings;
+        ctx.metrics.record('TileProcessing', { duration: (t.convertMs + t.encodeMs + t.invokeMs + t.refineMs) / 1000, invocations: 1, retries: Math.max(0, result.attempts - 1) }, { modelName: r.model_name });
+        try {
+          await ctx.features.writeTileFeatures(r.image_id, label, result.features);
+          featureCount += result.features.length;
+          recorder.add('succeeded', { id: label, bounds: toPixelBounds(window) });
+        } catch (err) {
+          if (err instanceof FeatureTooLargeError) {
+            recorder.add('failed', { id: label, bounds: toPixelBounds(window) });
+            ctx.logger.warn({ ...log, tile: label, ...errorDetails(err) }, 'tile failed');
+          } else {
+            storageErrors.push(err);
+          }
+        }
+      },
+      onFailure: (window, label, error) => {
+        if (signal?.aborted) return;
+        ctx.metrics.record('TileProcessing', { invocations: 1, errors: 1 }, { modelName: r.model_name });
+        ctx.logger.warn({ ...log, tile: label, error }, 'tile failed');
+        recorder.add('failed', { id: label, bounds: toPixelBounds(window) });
+      },
+    });
+    await recorder.close();
+    ctx.metrics.record('FeatureStorage', { duration: (performance.now() - s0) / 1000, invocations: 1, errors: storageErrors.length ? 1 : 0 }, {}, { imageId: r.image_id });
+    if (signal?.aborted) throw signal.reason ?? new Error('region handling aborted');
+    if (storageErrors.length) {
+      throw new Error(`storing the features of ${storageErrors.length} tile(s) failed (${errorDetails(storageErrors[0]).error}); the region will resume from its recorded tiles`);
+    }
+    ctx.logger.info({ ...log, features: featureCount, seconds: ((performance.now() - started) / 1000).toFixed(2) }, 'region tiles done');
+  }
+  return finishAndReport(ctx, r, tiles, dims, started, signal, undefined, finalAttempt);
+}
+
+/** Completes the region (or records its failure), publishes its status once, aggregates if the image is complete. */
+async function finishAndReport(ctx: ServiceContext, r: RegionRequest, tiles: Window[], dims: { modelName: string; inputFormat?: string }, started: number, signal?: AbortSignal, failureMessage?: string, finalAttempt = false): Promise<RegionOutcome> {
+  const log = { job_id: r.job_id, image_id: r.image_id, region_id: r.region_id };
+  const finish = await finishRegion(ctx.jobs, ctx.regions, r.image_id, r.region_id, tiles.length, failureMessage);
+  const region = finish.region;
+  if (finish.counted) {
+    const succeeded = new Set(region.succeeded_tile_ids);
+    const failedTiles = failureMessage === undefined ? tiles.filter((t) => !succeeded.has(tileIdOf(t))).map(toPixelBounds) : [];
+    ctx.logger.info({ ...log, status: region.region_status, failed_tiles: region.failed_tile_count, regions_done: finish.job.completed_region_ids.length, region_count: finish.job.region_count }, 'region finished');
+    await ctx.status.publishRegionStatus({
+      status: region.region_status as 'SUCCESS' | 'PARTIAL' | 'FAILED',
+      jobId: r.job_id,
+      imageId: r.image_id,
+      regionId: r.region_id,
+      processingDurationMs: region.processing_duration,
+      failedTiles,
+      ...(failureMessage ? { reason: failureMessage } : {}),
+    });
+    ctx.metrics.record('RegionProcessing', { duration: (performance.now() - started) / 1000, invocations: 1, errors: region.region_status === 'SUCCESS' ? 0 : 1 }, dims, { jobId: r.job_id, imageId: r.image_id, regionId: r.region_id });
+  }
+  let aggregated = false;
+  if (finish.shouldAggregate) {
+    if (signal?.aborted) throw signal.reason ?? new Error('region handling aborted');
+    aggregated = await aggregateImage(ctx, r.image_id, { finalAttempt });
+  }
+  return { region, aggregated };
+}
+
+/** Records a region that cannot be processed (its image cannot be opened, or its deliveries ran out). */
+export async function failRegion(ctx: ServiceContext, r: RegionRequest, reason: string, signal?: AbortSignal, finalAttempt = false): Promise<RegionOutcome> {
+  await ctx.regions.start({ image_id: r.image_id, region_id: r.region_id, job_id: r.job_id, region_bounds: r.region_bounds, region_request: JSON.stringify(r) });
+  ctx.logger.error({ job_id: r.job_id, image_id: r.image_id, region_id: r.region_id, reason }, 'region failed');
+  let tiles: Window[] = [];
+  try {
+    tiles = tilesOfRegion(planOf(tilingSpecOf(r)), fromBounds(r.region_bounds));
+  } catch {
+    tiles = [];
+  }
+  return finishAndReport(ctx, r, tiles, { modelName: r.model_name }, performance.now(), signal, reason, finalAttempt);
+}
+
+/** The region-queue message handler. */
+export async function handleRegionMessage(ctx: ServiceContext, message: QueueMessage, context: MessageContext): Promise<MessageDisposition | void> {
+  let request: RegionRequest;
+  try {
+    request = parseRegionRequest(message.body);
+  } catch (err) {
+    if (!(err instanceof InvalidRegionRequestError)) throw err;
+    ctx.logger.error({ messageId: message.id, problems: err.problems }, 'invalid region request');
+    if (!ctx.regionDlq) throw err; // left to the queue's redrive policy
+    await sendToDeadLetterQueue(ctx.regionDlq, message.body, err.message, { sourceQueueUrl: ctx.config.queues.region });
+    return 'delete';
+  }
+  const log = { job_id: request.job_id, image_id: request.image_id, region_id: request.region_id };
+  const job = await ctx.jobs.get(request.image_id);
+  if (!job) {
+    const reason = `job ${request.image_id} not found in ${ctx.config.tables.job} (expired, or never started)`;
+    ctx.logger.error({ ...log }, reason);
+    if (ctx.regionDlq) await sendToDeadLetterQueue(ctx.regionDlq, message.body, reason, { sourceQueueUrl: ctx.config.queues.region });
+    return 'delete';
+  }
+  if (job.end_time !== undefined) {
+    ctx.logger.info({ ...log, status: job.image_status }, 'region message for a job that has ended: nothing to do');
+    return 'delete';
+  }
+  try {
+    const work = await regionWorkFromRequest(ctx, request);
+    await processRegion(ctx, work, context.signal, message.receiveCount >= ctx.config.maxDeliveries);
+  } catch (err) {
+    if (context.signal.aborted) throw err;
+    // The image opened fine for the image handler, so a read failure here is more likely passing: retried like the rest.
+    const permanent = err instanceof InvalidRegionRequestError;
+    if (!permanent && message.receiveCount < ctx.config.maxDeliveries) throw err;
+    const reason = permanent ? errorDetails(err).error : `gave up after ${message.receiveCount} deliveries: ${errorDetails(err).error}`;
+    await failRegion(ctx, request, reason, context.signal, message.receiveCount >= ctx.config.maxDeliveries);
+  }
+}

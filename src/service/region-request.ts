@@ -1,0 +1,108 @@
+/**
+ * The region-queue message: OSML's RegionRequest (snake_case, reference §3.1) plus what a region needs so every
+ * container processes it identically without re-deriving image-wide decisions: the processing bounds and tiling,
+ * the pixel conversion (band choice and the range-adjustment stretch computed once from the image's histogram),
+ * the tile encoding, and whether the image is geolocated.
+ */
+import { z } from 'zod';
+import { TILE_COMPRESSIONS, TILE_FORMATS } from '../encoding/tile-encoding.js';
+import { RANGE_ADJUSTMENTS } from '../pixels/range-adjustment.js';
+import { TILING_STRATEGIES, planTiling, regionTupleRepr, type Size, type TilingPlan, type TilingStrategyName, type Window } from '../tiling/index.js';
+
+const pair = z.tuple([z.number().int(), z.number().int()]);
+const bounds = z.tuple([pair, pair]);
+
+export const regionRequestSchema = z.object({
+  // OSML §3.1
+  image_id: z.string().min(1),
+  region_id: z.string().min(1),
+  job_id: z.string().min(1),
+  image_url: z.string().min(1),
+  image_read_role: z.string().optional(),
+  model_name: z.string().min(1),
+  model_invocation_role: z.string().optional(),
+  model_invoke_mode: z.enum(['SM_ENDPOINT', 'HTTP_ENDPOINT']),
+  model_endpoint_parameters: z.record(z.string(), z.unknown()).nullable().optional(),
+  tile_size: pair,
+  tile_overlap: pair,
+  tile_format: z.enum(TILE_FORMATS),
+  tile_compression: z.enum(TILE_COMPRESSIONS),
+  region_bounds: bounds,
+  image_extension: z.string().optional(),
+  // Tessera
+  image_path: z.string().min(1),
+  image_segment: z.number().int().min(0).optional(),
+  tile_quality: z.number().int().min(1).max(100),
+  max_payload_bytes: z.number().int().min(0),
+  tiling_strategy: z.enum(TILING_STRATEGIES as unknown as [TilingStrategyName, ...TilingStrategyName[]]),
+  processing_bounds: bounds,
+  region_size: pair,
+  geolocate: z.boolean(),
+  pixel_conversion: z.object({
+    bands: z.array(z.number().int().min(0)).min(1),
+    output_type: z.enum(['Byte', 'UInt16', 'same']),
+    range_adjustment: z.enum(RANGE_ADJUSTMENTS),
+    ranges: z.array(z.tuple([z.number(), z.number()])).optional(),
+  }),
+});
+
+export type RegionRequest = z.output<typeof regionRequestSchema>;
+
+export class InvalidRegionRequestError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid region request: ${problems.join('; ')}`);
+    this.name = 'InvalidRegionRequestError';
+  }
+}
+
+export function parseRegionRequest(body: string): RegionRequest {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch (err) {
+    throw new InvalidRegionRequestError([`body is not JSON (${(err as Error).message})`]);
+  }
+  const parsed = regionRequestSchema.safeParse(value);
+  if (!parsed.success) throw new InvalidRegionRequestError(parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'body'}: ${i.message}`));
+  return parsed.data;
+}
+
+/** OSML's region id: "(row, col)(width, height)-<jobId>". */
+export function regionIdOf(region: Window, jobId: string): string {
+  return `(${region.y}, ${region.x})(${region.width}, ${region.height})-${jobId}`;
+}
+
+/** `[[row, col], [w, h]]` ⇄ Window. */
+export function toBounds(w: Window): [[number, number], [number, number]] {
+  return [[w.y, w.x], [w.width, w.height]];
+}
+
+export function fromBounds(b: readonly [readonly [number, number], readonly [number, number]]): Window {
+  return { x: b[0][1], y: b[0][0], width: b[1][0], height: b[1][1] };
+}
+
+/** The tiling inputs that fully determine an image's plan (stored on the job item and carried by regions). */
+export interface TilingSpec {
+  strategy: TilingStrategyName;
+  bounds: Window;
+  tileSize: Size;
+  overlap: Size;
+  regionSize: Size;
+}
+
+export function planOf(spec: TilingSpec): TilingPlan {
+  return planTiling({ bounds: spec.bounds, tileSize: spec.tileSize, overlap: spec.overlap, regionSize: spec.regionSize, strategy: spec.strategy });
+}
+
+export function tilingSpecOf(r: RegionRequest): TilingSpec {
+  return {
+    strategy: r.tiling_strategy,
+    bounds: fromBounds(r.processing_bounds),
+    tileSize: { width: r.tile_size[0], height: r.tile_size[1] },
+    overlap: { width: r.tile_overlap[0], height: r.tile_overlap[1] },
+    regionSize: { width: r.region_size[0], height: r.region_size[1] },
+  };
+}
+
+/** The id a tile is stored and recorded under: OSML's "(row, col)(w, h)" label, unique within the image. */
+export const tileIdOf = (tile: Window): string => regionTupleRepr(tile);

@@ -1,0 +1,223 @@
+/**
+ * `tessera serve`: the queue-driven model runner. One tile worker pool for the process; one MessageWorker on the
+ * region queue and one on the image queue, sharing a gate so region work has priority (as OSML: an image request
+ * is taken only when this process has no region in hand, and an image's handling includes its first region);
+ * `GET /health` on 127.0.0.1; graceful stop (stop taking work, finish or hand back in-flight messages, flush
+ * metrics).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { pino } from 'pino';
+import { SqsQueue, type QueueMessage, type ReceiveOptions } from '../queues/sqs-queue.js';
+import { MessageWorker, type MessageHandler } from '../queues/message-worker.js';
+import { errorDetails } from '../aws/logger.js';
+import type { ServiceConfig } from './config.js';
+import { closeServiceContext, createServiceContext, type ServiceContext, type ServiceLogger } from './context.js';
+import { handleImageMessage } from './image-handler.js';
+import { handleRegionMessage } from './region-handler.js';
+
+export function createServiceLogger(level = 'info'): ServiceLogger {
+  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 2, sync: true }));
+}
+
+type WorkKind = 'region' | 'image';
+
+/**
+ * Admission for the two queues: at most `capacity` messages handled at once, and an image request only when no
+ * region is in hand (region work first, as OSML's main loop). Checked before each receive; a receive that is
+ * already long-polling may still bring in one more, so the limit is soft by at most one message per queue.
+ */
+export class WorkGate {
+  readonly active: Record<WorkKind, number> = { region: 0, image: 0 };
+  private waiters: (() => void)[] = [];
+
+  constructor(readonly capacity: number) {}
+
+  isOpen(kind: WorkKind): boolean {
+    const total = this.active.region + this.active.image;
+    return kind === 'region' ? total < this.capacity : total < this.capacity && this.active.region === 0;
+  }
+
+  async wait(kind: WorkKind, signal?: AbortSignal): Promise<void> {
+    while (!this.isOpen(kind)) {
+      if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+      await new Promise<void>((resolve, reject) => {
+        this.waiters.push(resolve);
+        signal?.addEventListener('abort', () => reject(signal.reason ?? new Error('aborted')), { once: true });
+      });
+    }
+  }
+
+  async run<T>(kind: WorkKind, fn: () => Promise<T>): Promise<T> {
+    this.active[kind]++;
+    try {
+      return await fn();
+    } finally {
+      this.active[kind]--;
+      for (const wake of this.waiters.splice(0)) wake();
+    }
+  }
+}
+
+/** A queue whose receive first waits for the gate to admit its kind of work. */
+class GatedQueue extends SqsQueue {
+  constructor(sqs: SQSClient, url: string, private readonly gate: WorkGate, private readonly kind: WorkKind) {
+    super(sqs, url);
+  }
+
+  override async receive(options: ReceiveOptions = {}): Promise<QueueMessage[]> {
+    await this.gate.wait(this.kind, options.abortSignal);
+    return super.receive(options);
+  }
+}
+
+export interface HealthReport {
+  status: 'ok' | 'unavailable' | 'stopping';
+  checks: Record<string, string>;
+  inFlight: { region: number; image: number };
+}
+
+export interface Service {
+  ctx: ServiceContext;
+  healthUrl: string;
+  health(): Promise<HealthReport>;
+  /** Stops taking work, finishes or hands back in-flight messages, flushes metrics, closes everything. */
+  stop(): Promise<void>;
+  /** Resolves when the service stopped by itself (a fatal error), with the exit code to use. */
+  fatal: Promise<number>;
+}
+
+export interface ServiceOptions {
+  logger?: ServiceLogger;
+  metricsWrite?: (line: string) => void;
+}
+
+export async function startService(config: ServiceConfig, options: ServiceOptions = {}): Promise<Service> {
+  const logger = options.logger ?? createServiceLogger(config.logLevel);
+  const ctx = createServiceContext(config, logger, options.metricsWrite ? { metricsWrite: options.metricsWrite } : {});
+  const gate = new WorkGate(config.concurrentRegions);
+
+  const guarded = (kind: WorkKind, handler: (ctx: ServiceContext, m: QueueMessage, c: Parameters<MessageHandler>[1]) => ReturnType<MessageHandler>): MessageHandler =>
+    (message, context) => gate.run(kind, async () => {
+      try {
+        return await handler(ctx, message, context);
+      } finally {
+        void ctx.metrics.flush().catch(() => undefined);
+      }
+    });
+  const workerOptions = {
+    visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
+    waitTimeSeconds: config.receiveWaitSeconds,
+    failureVisibilitySeconds: Math.min(10, config.visibilityTimeoutSeconds),
+    stopGraceMs: config.stopGraceMs,
+    logger,
+  };
+  const regionWorker = new MessageWorker({
+    ...workerOptions,
+    queue: new GatedQueue(ctx.clients.sqs, config.queues.region, gate, 'region'),
+    handler: guarded('region', handleRegionMessage),
+    concurrency: config.concurrentRegions,
+  });
+  const imageWorker = new MessageWorker({
+    ...workerOptions,
+    queue: new GatedQueue(ctx.clients.sqs, config.queues.image, gate, 'image'),
+    handler: guarded('image', handleImageMessage),
+    concurrency: 1,
+  });
+
+  let stopping: Promise<void> | undefined;
+  let checked: { at: number; report: Promise<HealthReport> } | undefined;
+  const health = (): Promise<HealthReport> => {
+    if (stopping) return Promise.resolve({ status: 'stopping', checks: {}, inFlight: { ...gate.active } });
+    if (checked && Date.now() - checked.at < 2000) return checked.report;
+    checked = { at: Date.now(), report: runHealthChecks(ctx, gate) };
+    return checked.report;
+  };
+
+  const server = createServer((req, res) => {
+    if (req.method === 'GET' && (req.url === '/health' || req.url === '/health/')) {
+      void health().then((report) => {
+        res.writeHead(report.status === 'ok' ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(report));
+      });
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: 'not found: GET /health' }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new Error(`health port ${config.healthPort} on 127.0.0.1: ${(err as Error).message}`)));
+    server.listen(config.healthPort, '127.0.0.1', () => resolve());
+  }).catch(async (err) => {
+    await closeServiceContext(ctx);
+    throw err;
+  });
+  const healthUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/health`;
+
+  const metricsTimer = setInterval(() => void ctx.metrics.flush().catch(() => undefined), 10_000);
+  metricsTimer.unref();
+
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      logger.info({ inFlight: { ...gate.active }, graceSeconds: config.stopGraceMs / 1000 }, 'stopping: no new work; finishing or handing back in-flight messages');
+      clearInterval(metricsTimer);
+      await Promise.all([regionWorker.stop(), imageWorker.stop()]);
+      await ctx.metrics.flush().catch(() => undefined);
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeServiceContext(ctx);
+      logger.info({}, 'stopped');
+    })();
+    return stopping;
+  };
+
+  let fatalExit!: (code: number) => void;
+  const fatal = new Promise<number>((resolve) => (fatalExit = resolve));
+  ctx.pool.onFatal((err) => {
+    logger.error({ ...errorDetails(err) }, 'tile worker pool failed: stopping the service');
+    void stop().finally(() => fatalExit(1));
+  });
+
+  regionWorker.start();
+  imageWorker.start();
+  logger.info({
+    health: healthUrl,
+    imageQueue: config.queues.image,
+    regionQueue: config.queues.region,
+    workerThreads: config.workerThreads,
+    tilesInFlight: config.workerThreads * config.concurrencyPerWorker,
+    concurrentRegions: config.concurrentRegions,
+    regionSize: `(${config.regionSize.width}, ${config.regionSize.height})`,
+  }, 'tessera serve ready');
+  return { ctx, healthUrl, health, stop, fatal };
+}
+
+async function runHealthChecks(ctx: ServiceContext, gate: WorkGate): Promise<HealthReport> {
+  const checks: Record<string, string> = {};
+  const timeout = () => ({ abortSignal: AbortSignal.timeout(3000) });
+  const queues = { image_queue: ctx.config.queues.image, region_queue: ctx.config.queues.region, image_dlq: ctx.config.queues.imageDlq };
+  const tables = { job_table: ctx.config.tables.job, region_table: ctx.config.tables.region, feature_table: ctx.config.tables.feature };
+  await Promise.all([
+    ...Object.entries(queues).map(async ([name, url]) => {
+      try {
+        await ctx.clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }), timeout());
+        checks[name] = 'ok';
+      } catch (err) {
+        checks[name] = errorDetails(err).error;
+      }
+    }),
+    ...Object.entries(tables).map(async ([name, table]) => {
+      try {
+        const { Table } = await ctx.clients.dynamodb.send(new DescribeTableCommand({ TableName: table }), timeout());
+        checks[name] = Table?.TableStatus === 'ACTIVE' || Table?.TableStatus === 'UPDATING' ? 'ok' : `table ${table} is ${Table?.TableStatus}`;
+      } catch (err) {
+        checks[name] = errorDetails(err).error;
+      }
+    }),
+  ]);
+  checks.tile_workers = ctx.pool.fatal ? ctx.pool.fatal.message : 'ok';
+  const ok = Object.values(checks).every((v) => v === 'ok');
+  return { status: ok ? 'ok' : 'unavailable', checks, inFlight: { ...gate.active } };
+}

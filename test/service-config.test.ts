@@ -1,0 +1,160 @@
+// `tessera serve` configuration (OSML's environment names plus TESSERA_*), the service's request checks, the work
+// gate, and the two CLI commands' start-up behaviour.
+import { describe, expect, test } from 'vitest';
+import { spawn } from 'node:child_process';
+import { ConfigError, loadServiceConfig, parseRegionSize } from '../src/service/config.js';
+import { fieldOfProblem, imageJobFromRequest, parseS3Url, parseServiceRequest } from '../src/service/image-job.js';
+import { InvalidRequestError } from '../src/api/image-request.js';
+import { WorkGate } from '../src/service/service.js';
+import { parseRegionRequest, InvalidRegionRequestError, regionIdOf } from '../src/service/region-request.js';
+import { cliPath, repoRoot, runCli } from './helpers/cli.js';
+
+const base = {
+  AWS_DEFAULT_REGION: 'us-east-1',
+  IMAGE_QUEUE: 'http://127.0.0.1:9324/000000000000/images',
+  REGION_QUEUE: 'http://127.0.0.1:9324/000000000000/regions',
+  IMAGE_DLQ: 'http://127.0.0.1:9324/000000000000/image-dlq',
+  JOB_TABLE: 'jobs',
+  REGION_REQUEST_TABLE: 'regions',
+  FEATURE_TABLE: 'features',
+};
+
+describe('service configuration', () => {
+  test('OSML names and defaults', () => {
+    const c = loadServiceConfig({ ...base, IMAGE_STATUS_TOPIC: 'arn:aws:sns:us-east-1:000000000000:image-status', WORKERS: '16', TESSERA_WORKER_THREADS: '4', TESSERA_SQS_ENDPOINT: 'http://127.0.0.1:9324' });
+    expect(c.queues).toEqual({ image: base.IMAGE_QUEUE, region: base.REGION_QUEUE, imageDlq: base.IMAGE_DLQ });
+    expect(c.tables).toEqual({ job: 'jobs', region: 'regions', feature: 'features' });
+    expect(c.topics).toEqual({ image: 'arn:aws:sns:us-east-1:000000000000:image-status' });
+    expect(c.regionSize).toEqual({ width: 10240, height: 10240 });
+    expect(c.ttlDays).toBe(1);
+    expect(c.aws).toEqual({ region: 'us-east-1', endpoints: { sqs: 'http://127.0.0.1:9324' } });
+    expect([c.workerThreads, c.concurrencyPerWorker]).toEqual([4, 4]);
+    expect(c.concurrentRegions).toBe(1);
+    expect(c.healthPort).toBe(8090);
+    // NEW OSML's job table name works as well.
+    const { JOB_TABLE: _j, ...rest } = base;
+    expect(loadServiceConfig({ ...rest, IMAGE_REQUEST_TABLE: 'image-requests', REGION_SIZE: '(8192, 4096)', DDB_TTL_IN_DAYS: '7' })).toMatchObject({ tables: { job: 'image-requests' }, regionSize: { width: 8192, height: 4096 }, ttlDays: 7 });
+  });
+
+  test('every problem is reported, one line each', () => {
+    let err: ConfigError | undefined;
+    try {
+      loadServiceConfig({ IMAGE_QUEUE: 'not a url', WORKERS: 'many', REGION_SIZE: '(10, x)', DDB_TTL_IN_DAYS: '0', IMAGE_STATUS_TOPIC: 'topic', TESSERA_HEALTH_PORT: '70000', TESSERA_TILING_STRATEGY: 'spiral', TESSERA_DYNAMODB_ENDPOINT: 'localhost:8000' });
+    } catch (e) {
+      err = e as ConfigError;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const text = err!.problems.join('\n');
+    for (const name of ['AWS_DEFAULT_REGION', 'IMAGE_QUEUE must be an http(s) URL', 'REGION_QUEUE is not set', 'IMAGE_DLQ is not set', 'JOB_TABLE (or IMAGE_REQUEST_TABLE) is not set', 'REGION_REQUEST_TABLE', 'FEATURE_TABLE', 'WORKERS', 'REGION_SIZE', 'DDB_TTL_IN_DAYS', 'IMAGE_STATUS_TOPIC', 'TESSERA_HEALTH_PORT', 'TESSERA_TILING_STRATEGY', 'TESSERA_DYNAMODB_ENDPOINT']) {
+      expect(text).toContain(name);
+    }
+    expect(err!.problems).toHaveLength(14);
+    expect(err!.message.split('\n')).toHaveLength(15);
+  });
+
+  test('REGION_SIZE forms', () => {
+    expect(parseRegionSize('(10240, 10240)')).toEqual({ width: 10240, height: 10240 });
+    expect(parseRegionSize('[512,256]')).toEqual({ width: 512, height: 256 });
+    expect(parseRegionSize('4096')).toEqual({ width: 4096, height: 4096 });
+    expect(parseRegionSize('512, 256')).toEqual({ width: 512, height: 256 });
+    for (const bad of ['(1, 2]', 'big', '(1, 2, 3)', '-5', '(1.5, 2)']) expect(parseRegionSize(bad), bad).toBeNull();
+  });
+});
+
+describe('service request checks', () => {
+  const good = { jobId: 'j', imageUrls: ['s3://b/k.ntf'], outputs: [{ type: 'S3', bucket: 'b', prefix: 'p' }], imageProcessor: { name: 'http://127.0.0.1:8080/invocations', type: 'HTTP_ENDPOINT' }, imageProcessorTileSize: 512, imageProcessorTileOverlap: 128 };
+  const problems = (body: unknown) => {
+    try {
+      parseServiceRequest(JSON.stringify(body));
+      return [];
+    } catch (err) {
+      expect(err).toBeInstanceOf(InvalidRequestError);
+      return (err as InvalidRequestError).problems;
+    }
+  };
+
+  test('what this service can run, on top of the schema', () => {
+    expect(problems(good)).toEqual([]);
+    expect(problems({ ...good, outputs: [] })[0]).toMatch(/^outputs: /);
+    expect(problems({ ...good, outputs: undefined, outputBucket: 'legacy', outputPrefix: 'x/' })).toEqual([]);
+    expect(problems({ ...good, imageProcessor: { name: 'endpoint-name', type: 'HTTP_ENDPOINT' } })[0]).toMatch(/^imageProcessor\.name: /);
+    expect(problems({ ...good, imageProcessor: { name: 'endpoint-name' } })[0]).toMatch(/^imageProcessor\.type: SM_ENDPOINT is not supported/);
+    expect(fieldOfProblem('outputs.0.bucket: Invalid input')).toBe('outputs.0.bucket');
+    expect(fieldOfProblem('body is not JSON (x)')).toBe('body');
+    expect(parseS3Url('s3://bucket/a/b.ntf')).toEqual({ bucket: 'bucket', key: 'a/b.ntf' });
+    expect(parseS3Url('s3://bucket')).toBeNull();
+  });
+
+  test('the engine job from a request: OSML defaults, detector headers from imageProcessorParameters', () => {
+    const request = parseServiceRequest(JSON.stringify({ ...good, imageProcessorTileSize: undefined, imageProcessorTileOverlap: undefined, imageProcessorParameters: { CustomAttributes: 'model_selection=flood', TargetVariant: 'v1', Ignored: 3 }, postProcessing: [{ step: 'FEATURE_DISTILLATION', algorithm: { algorithmType: 'SOFT_NMS', sigma: 0.2 } }] }));
+    const job = imageJobFromRequest(request, { image: '/vsis3/b/k.ntf', regionSize: 8192, strategy: 'variable-overlap', quality: 90, maxPayloadBytes: 0, timeoutMs: 30_000, maxRetries: 2 });
+    expect(job).toMatchObject({
+      jobId: 'j',
+      image: '/vsis3/b/k.ntf',
+      tileSize: 1024,
+      overlap: 50,
+      regionSize: 8192,
+      encoding: { format: 'NITF', compression: 'NONE', quality: 90, maxPayloadBytes: 0 },
+      distillation: { algorithm: 'SOFT_NMS', iouThreshold: 0.75, skipBoxThreshold: 0.0001, sigma: 0.2 },
+      detector: { kind: 'http', url: good.imageProcessor.name, customAttributes: 'model_selection=flood', headers: { TargetVariant: 'v1' }, timeoutMs: 30_000, maxRetries: 2 },
+    });
+  });
+
+  test('region messages are validated', () => {
+    expect(() => parseRegionRequest('{"image_id": "x"}')).toThrow(InvalidRegionRequestError);
+    expect(() => parseRegionRequest('nope')).toThrow(/body is not JSON/);
+    expect(regionIdOf({ x: 9828, y: 0, width: 3158, height: 10184 }, 'job')).toBe('(0, 9828)(3158, 10184)-job');
+  });
+});
+
+describe('work gate', () => {
+  test('region work first: an image is admitted only with no region in hand and a free slot', async () => {
+    const gate = new WorkGate(2);
+    expect(gate.isOpen('image')).toBe(true);
+    let release!: () => void;
+    const region = gate.run('region', () => new Promise<void>((r) => (release = r)));
+    expect(gate.isOpen('image')).toBe(false);
+    expect(gate.isOpen('region')).toBe(true);
+    let admitted = false;
+    const waiting = gate.wait('image').then(() => (admitted = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(admitted).toBe(false);
+    release();
+    await region;
+    await waiting;
+    expect(admitted).toBe(true);
+    const abort = new AbortController();
+    const blocker = gate.run('image', () => new Promise<void>((r) => setTimeout(r, 50)));
+    const second = gate.run('image', () => new Promise<void>((r) => setTimeout(r, 50)));
+    const denied = gate.wait('region', abort.signal);
+    abort.abort(new Error('stopped'));
+    await expect(denied).rejects.toThrow('stopped');
+    await Promise.all([blocker, second]);
+  });
+});
+
+describe('CLI', () => {
+  test('tessera serve with a broken configuration exits 1 listing every problem', async () => {
+    const r = await runCli(['serve'], { env: { ...base, IMAGE_QUEUE: '', FEATURE_TABLE: '', WORKERS: '0', AWS_REGION: '', AWS_DEFAULT_REGION: 'us-east-1' }, timeoutMs: 30_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('tessera serve: configuration: 3 problems');
+    expect(r.stderr).toContain('IMAGE_QUEUE is not set');
+    expect(r.stderr).toContain('FEATURE_TABLE is not set');
+    expect(r.stderr).toContain('WORKERS must be an integer >= 1');
+  });
+
+  test('tessera dev-stack prints the environment for tessera serve and stops on SIGINT', async () => {
+    const child = spawn(process.execPath, [cliPath, 'dev-stack'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const closed = new Promise<number | null>((r) => child.on('close', (code, signal) => r(code ?? (console.log('signal', signal, err), null))));
+    const deadline = Date.now() + 30_000;
+    while (!out.includes('export REGION_STATUS_TOPIC=') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    for (const name of ['IMAGE_QUEUE', 'REGION_QUEUE', 'IMAGE_DLQ', 'JOB_TABLE', 'REGION_REQUEST_TABLE', 'FEATURE_TABLE', 'TESSERA_SQS_ENDPOINT', 'TESSERA_DYNAMODB_ENDPOINT', 'AWS_S3_ENDPOINT']) {
+      expect(out).toMatch(new RegExp(`^export ${name}='[^']*127\\.0\\.0\\.1|^export ${name}='tessera-`, 'm'));
+    }
+    child.kill('SIGINT');
+    expect(await closed).toBe(0);
+  });
+});

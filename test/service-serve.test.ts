@@ -1,0 +1,399 @@
+// `tessera serve` end to end against the local stack (dynalite, local-aws-sqs, s3rver, kinesalite, SNS receiver) and
+// a real model server: a request ends SUCCESS with the same features `tessera run` writes, malformed requests land
+// in the dead-letter queue with their reason while the service keeps running, and a redelivered region changes
+// nothing.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { startLocalStack, type LocalStack } from '../src/dev-stack/local-stack.js';
+import { startModelServer, type ModelServer } from '../src/model-server/index.js';
+import { SqsQueue } from '../src/queues/sqs-queue.js';
+import { JobTable, type JobItem } from '../src/state/job-table.js';
+import { FeatureTable } from '../src/state/feature-table.js';
+import { s3ObjectKey } from '../src/sinks/s3-sink.js';
+import { allTiles, planTiling } from '../src/tiling/index.js';
+import { realFixture, runCli, tempDir } from './helpers/cli.js';
+import { featuresOf, kinesisRecords, queryItems, readS3Text, startServe, waitFor, writeTestImage, type ServeProcess } from './helpers/serve.js';
+
+let stack: LocalStack;
+let model: ModelServer;
+let serve: ServeProcess;
+let jobs: JobTable;
+let imageQueue: SqsQueue;
+let dir: string;
+const t0 = Date.now();
+
+beforeAll(async () => {
+  dir = tempDir('tessera-serve-');
+  [stack, model] = await Promise.all([startLocalStack({ visibilityTimeoutSeconds: 10 }), startModelServer({ port: 0, env: { ENABLE_SEGMENTATION: 'true' } })]);
+  jobs = new JobTable(stack.clients.dynamodb, stack.names.jobTable);
+  imageQueue = new SqsQueue(stack.clients.sqs, stack.queueUrls.image);
+  await stack.clients.s3.send(new PutObjectCommand({ Bucket: stack.names.bucket, Key: 'images/i_3001a.ntf', Body: readFileSync(realFixture('i_3001a.ntf')) }));
+  serve = await startServe('serve', {
+    ...stack.env,
+    REGION_SIZE: '(1024, 1024)',
+    WORKERS: '4',
+    TESSERA_WORKER_THREADS: '1',
+    TESSERA_CONCURRENT_REGIONS: '2',
+    TESSERA_VISIBILITY_TIMEOUT_SECONDS: '10',
+    TESSERA_STOP_GRACE_SECONDS: '0.5',
+  });
+  console.log(`service tests: stack, model server and tessera serve up in ${Date.now() - t0} ms`);
+});
+
+afterAll(async () => {
+  const code = await serve?.stop();
+  console.log(`service tests: tessera serve stopped with ${code} after ${Date.now() - t0} ms`);
+  await model?.close();
+  await stack?.stop();
+});
+
+const modelUrl = () => `${model.url}/invocations`;
+
+function request(jobId: string, image: string, extra: Record<string, unknown> = {}) {
+  return {
+    jobId,
+    jobName: `test ${jobId}`,
+    imageUrls: [image],
+    outputs: [
+      { type: 'S3', bucket: stack.names.bucket, prefix: 'results/' },
+      { type: 'Kinesis', stream: stack.names.stream, batchSize: 100 },
+    ],
+    imageProcessor: { name: modelUrl(), type: 'HTTP_ENDPOINT' },
+    imageProcessorParameters: { CustomAttributes: 'model_selection=centerpoint' },
+    imageProcessorTileSize: 512,
+    imageProcessorTileOverlap: 128,
+    imageProcessorTileFormat: 'NITF',
+    featureProperties: [{ modelMetadata: { modelName: 'centerpoint', ontologyName: 'test', ontologyVersion: '1.0.0' } }],
+    ...extra,
+  };
+}
+
+async function untilEnded(imageId: string, timeoutMs = 60_000): Promise<JobItem> {
+  return waitFor(`job ${imageId} to end`, async () => {
+    const job = await jobs.get(imageId);
+    return job?.end_time !== undefined ? job : undefined;
+  }, timeoutMs, 150);
+}
+
+type F = ReturnType<typeof featuresOf>[number];
+const round6 = (v: unknown): unknown => (Array.isArray(v) ? v.map(round6) : typeof v === 'number' ? Math.round(v * 1e6) / 1e6 : v);
+
+/** The upstream validator's rules (../shared/fixtures/real/MANIFEST.md). */
+function expectSameFeatures(actual: F[], expected: F[]) {
+  expect(actual).toHaveLength(expected.length);
+  const key = (f: F) => JSON.stringify(f.properties.imageGeometry);
+  const byGeometry = new Map(actual.map((f) => [key(f), f]));
+  expect(byGeometry.size).toBe(actual.length);
+  for (const e of expected) {
+    const a = byGeometry.get(key(e));
+    expect(a, `no feature with imageGeometry ${key(e)}`).toBeDefined();
+    expect(a!.geometry!.type).toBe(e.geometry!.type);
+    expect(round6(a!.geometry!.coordinates)).toEqual(round6(e.geometry!.coordinates));
+    expect(round6(a!.properties.imageGeometry.coordinates)).toEqual(round6(e.properties.imageGeometry.coordinates));
+    expect(a!.properties.featureClasses).toEqual(e.properties.featureClasses);
+    expect(Math.abs(a!.properties.center_longitude - e.properties.center_longitude)).toBeLessThanOrEqual(1e-8);
+    expect(Math.abs(a!.properties.center_latitude - e.properties.center_latitude)).toBeLessThanOrEqual(1e-8);
+    const strip = (m: Record<string, unknown>[] | undefined) => m?.map(({ location: _l, sourceDT: _d, ...rest }) => rest);
+    expect(strip(a!.properties.sourceMetadata)).toEqual(strip(e.properties.sourceMetadata));
+  }
+}
+
+describe('tessera serve', () => {
+  test('an image request ends SUCCESS with the features tessera run writes, on S3 and Kinesis, with OSML state and status', async () => {
+    const started = Date.now();
+    const jobId = 'job-i3001a';
+    const body = request(jobId, `s3://${stack.names.bucket}/images/i_3001a.ntf`);
+    const imageId = `${jobId}:${body.imageUrls[0]}`;
+    await imageQueue.send(body);
+
+    // Meanwhile, the same request through `tessera run` (a local path; everything else identical).
+    const requestFile = join(dir, 'i3001a-request.json');
+    writeFileSync(requestFile, JSON.stringify({ ...body, imageUrls: [realFixture('i_3001a.ntf')], outputs: [] }));
+    const runOut = join(dir, 'run.geojson');
+    const [run, job] = await Promise.all([runCli(['run', '--request', requestFile, '--out', runOut, '--no-progress']), untilEnded(imageId)]);
+    expect(run.code, run.stderr).toBe(0);
+    console.log(`i_3001a through tessera serve: ${job.processing_duration} s (test ${Date.now() - started} ms)`);
+
+    // The job item: OSML's attributes, the status of record, the outcome of every output.
+    expect(job).toMatchObject({
+      image_id: imageId,
+      job_id: jobId,
+      image_url: body.imageUrls[0],
+      model_name: modelUrl(),
+      model_invoke_mode: 'HTTP_ENDPOINT',
+      image_status: 'SUCCESS',
+      region_count: 1,
+      region_success: 1,
+      region_error: 0,
+      width: 1024,
+      height: 1024,
+      tile_size: '(512, 512)',
+      tile_overlap: '(128, 128)',
+      feature_distillation_option: JSON.stringify({ algorithm_type: 'NMS', iou_threshold: 0.75 }),
+      feature_count: 9,
+      input_format: 'NITF',
+    });
+    expect(job.completed_region_ids).toHaveLength(1);
+    expect(job.end_time).toBeGreaterThanOrEqual(job.start_time);
+    expect(job.processing_duration).toBeGreaterThan(0);
+    expect(job.expire_time).toBeGreaterThan(Date.now() / 1000);
+    expect(JSON.parse(job.outputs as string)).toEqual(body.outputs);
+    const outcomes = JSON.parse(job.output_outcomes as string);
+    expect(outcomes.map((o: { type: string; ok: boolean; featuresWritten: number }) => [o.type, o.ok, o.featuresWritten])).toEqual([['S3', true, 9], ['Kinesis', true, 9]]);
+
+    // The region item.
+    const regions = await queryItems(stack, stack.names.regionTable, 'image_id', imageId);
+    expect(regions).toHaveLength(1);
+    expect(regions[0]).toMatchObject({
+      region_id: `(0, 0)(1024, 1024)-${jobId}`,
+      job_id: jobId,
+      region_status: 'SUCCESS',
+      total_tiles: 9,
+      succeeded_tile_count: 9,
+      failed_tile_count: 0,
+      region_bounds: [[0, 0], [1024, 1024]],
+      tile_size: [512, 512],
+      tile_overlap: [128, 128],
+      tile_format: 'NITF',
+      tile_compression: 'NONE',
+      region_retry_count: 0,
+    });
+    expect([...(regions[0].succeeded_tile_ids as Set<string>)]).toHaveLength(9);
+    expect(regions[0].processing_duration).toBeGreaterThan(0);
+
+    // The S3 object equals `tessera run`'s output, and OSML's expected result.
+    const s3Text = await readS3Text(stack, stack.names.bucket, s3ObjectKey('results/', jobId));
+    const served = featuresOf(s3Text);
+    const local = featuresOf(readFileSync(runOut, 'utf8'));
+    expectSameFeatures(served, local);
+    expectSameFeatures(served, featuresOf(readFileSync(realFixture('centerpoint.meta.ntf.geojson'), 'utf8')));
+    for (const f of served) {
+      expect(f.properties.inferenceMetadata.jobId).toBe(jobId);
+      expect(f.properties.modelMetadata).toEqual(body.featureProperties[0].modelMetadata);
+      expect(f.properties.sourceMetadata[0].location).toBe(body.imageUrls[0]);
+    }
+
+    // Kinesis: one record per feature, partition key = job id, each a one-feature FeatureCollection.
+    const records = (await kinesisRecords(stack, stack.names.stream)).filter((r) => r.partitionKey === jobId);
+    expect(records).toHaveLength(served.length);
+    const recordGeometries = records.map((r) => {
+      const fc = JSON.parse(r.data);
+      expect(fc.features).toHaveLength(1);
+      return JSON.stringify(fc.features[0].properties.imageGeometry);
+    });
+    expect(recordGeometries.sort()).toEqual(served.map((f) => JSON.stringify(f.properties.imageGeometry)).sort());
+
+    // SNS: STARTED, IN_PROGRESS, SUCCESS for the image; SUCCESS for the region; OSML's attributes.
+    const attrs = (m: { attributes: Record<string, { stringValue?: string }> }) => Object.fromEntries(Object.entries(m.attributes).map(([k, v]) => [k, v.stringValue]));
+    const imageEvents = stack.sns.messages(stack.topicArns.image).map(attrs).filter((a) => a.job_id === jobId);
+    expect(imageEvents.map((a) => a.status)).toEqual(['STARTED', 'IN_PROGRESS', 'SUCCESS']);
+    for (const a of imageEvents) expect(a).toMatchObject({ image_status: a.status, job_id: jobId, image_id: imageId });
+    expect(Number(imageEvents[2].processing_duration)).toBeGreaterThan(0);
+    const regionEvents = stack.sns.messages(stack.topicArns.region).map(attrs).filter((a) => a.job_id === jobId);
+    expect(regionEvents).toEqual([{ status: 'SUCCESS', job_id: jobId, image_id: imageId, region_id: regions[0].region_id, processing_duration: String(regions[0].processing_duration) }]);
+
+    // EMF metrics on stdout, OSML's namespace and operations.
+    await waitFor('ImageProcessing metrics', () => serve.stdout().includes('"Operation":"ImageProcessing"'), 15_000);
+    const emf = serve.stdout().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const ops = new Set(emf.map((e) => e.Operation));
+    for (const op of ['ImageProcessing', 'RegionProcessing', 'TileProcessing', 'FeatureAggregation', 'FeatureSelection', 'FeatureDissemination', 'FeatureStorage']) expect(ops, op).toContain(op);
+    expect(emf[0]._aws.CloudWatchMetrics[0].Namespace).toBe('OSML/ModelRunner');
+
+    const health = await fetch(serve.healthUrl);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok', checks: { image_queue: 'ok', region_queue: 'ok', job_table: 'ok', region_table: 'ok', feature_table: 'ok' } });
+  });
+
+  test('malformed requests go to the dead-letter queue with a reason naming the field; the service keeps running', async () => {
+    const started = Date.now();
+    const good = request('x', `s3://${stack.names.bucket}/images/i_3001a.ntf`);
+    const { jobId: _j, ...noJobId } = good;
+    const { imageProcessor: _p, ...noProcessor } = good;
+    const cases: [string, unknown, string][] = [
+      ['missing jobId', noJobId, 'jobId'],
+      ['empty jobId', { ...good, jobId: '' }, 'jobId'],
+      ['empty imageUrls', { ...good, imageUrls: [] }, 'imageUrls'],
+      ['two imageUrls', { ...good, imageUrls: ['s3://a/1.ntf', 's3://a/2.ntf'] }, 'imageUrls'],
+      ['tile size not above overlap', { ...good, imageProcessorTileSize: 128, imageProcessorTileOverlap: 128 }, 'imageProcessorTileOverlap'],
+      ['unknown tile format', { ...good, imageProcessorTileFormat: 'BMP' }, 'imageProcessorTileFormat'],
+      ['unknown compression', { ...good, imageProcessorTileCompression: 'ZIP' }, 'imageProcessorTileCompression'],
+      ['bad WKT', { ...good, regionOfInterest: 'POLYGON ((1 2, 3' }, 'regionOfInterest'],
+      ['ROI not a polygon', { ...good, regionOfInterest: 'POINT (1 2)' }, 'regionOfInterest'],
+      ['bad postProcessing keys', { ...good, postProcessing: [{ step: 'FEATURE_DISTILLATION', algorithm: { algorithmType: 'NMS', skipBoxThreshold: 0.1 } }] }, 'postProcessing.0.algorithm'],
+      ['unknown postProcessing step', { ...good, postProcessing: [{ step: 'BLUR', algorithm: { algorithmType: 'NMS' } }] }, 'postProcessing.0.step'],
+      ['unknown algorithmType', { ...good, postProcessing: [{ step: 'FEATURE_DISTILLATION', algorithm: { algorithmType: 'WBF' } }] }, 'algorithmType'],
+      ['iouThreshold above 1', { ...good, postProcessing: [{ step: 'FEATURE_DISTILLATION', algorithm: { algorithmType: 'NMS', iouThreshold: 2 } }] }, 'iouThreshold'],
+      ['unknown output type', { ...good, outputs: [{ type: 'SQS', queue: 'q' }] }, 'outputs.0.type'],
+      ['S3 output without bucket', { ...good, outputs: [{ type: 'S3', prefix: 'p/' }] }, 'outputs.0.bucket'],
+      ['Kinesis output without stream', { ...good, outputs: [{ type: 'Kinesis' }] }, 'outputs.0.stream'],
+      ['no outputs at all', { ...good, outputs: [] }, 'outputs'],
+      ['imageReadRole not an ARN', { ...good, imageReadRole: 'reader' }, 'imageReadRole'],
+      ['S3 output role not an ARN', { ...good, outputs: [{ type: 'S3', bucket: 'b', prefix: 'p', role: 'writer' }] }, 'outputs.0.role'],
+      ['missing imageProcessor', noProcessor, 'imageProcessor'],
+      ['bad imageProcessor.type', { ...good, imageProcessor: { name: modelUrl(), type: 'LAMBDA' } }, 'imageProcessor.type'],
+      ['HTTP endpoint name not a URL', { ...good, imageProcessor: { name: 'my-model', type: 'HTTP_ENDPOINT' } }, 'imageProcessor.name'],
+      ['negative overlap', { ...good, imageProcessorTileOverlap: -1 }, 'imageProcessorTileOverlap'],
+      ['non-integer tile size', { ...good, imageProcessorTileSize: 256.5 }, 'imageProcessorTileSize'],
+      ['non-numeric tile size', { ...good, imageProcessorTileSize: 'big' }, 'imageProcessorTileSize'],
+      ['featureProperties not a list', { ...good, featureProperties: { a: 1 } }, 'featureProperties'],
+      ['non-JSON body', 'this is not JSON {', 'body'],
+      ['JSON array body', [good], 'body'],
+      ['JSON null body', null, 'body'],
+    ];
+    // Each body carries a marker so its dead-letter message can be matched to its case.
+    const bodies = cases.map(([name, value], i) => {
+      if (value === null) return 'null';
+      if (typeof value === 'string') return `${value} #${i}`;
+      if (Array.isArray(value)) return JSON.stringify([...value, { case: i }]);
+      return JSON.stringify({ ...(value as object), testCase: `${i} ${name}` });
+    });
+    await Promise.all(bodies.map((b) => imageQueue.send(b)));
+
+    const dlq = new SqsQueue(stack.clients.sqs, stack.queueUrls.imageDlq);
+    const received = new Map<string, Record<string, string>>();
+    await waitFor(`${cases.length} dead-letter messages`, async () => {
+      for (const m of await dlq.receive({ max: 10, waitSeconds: 1, visibilityTimeout: 60 })) {
+        received.set(m.body, m.attributes);
+        await dlq.delete(m.receiptHandle);
+      }
+      return received.size >= cases.length;
+    }, 60_000, 0);
+    expect(received.size).toBe(cases.length);
+    cases.forEach(([name, , field], i) => {
+      const attributes = received.get(bodies[i]);
+      expect(attributes, `${name}: not in the dead-letter queue`).toBeDefined();
+      expect(attributes!.reason, name).toContain(field);
+      expect(attributes!.reason, name).toMatch(/^invalid image request: /);
+      expect(attributes!.source_queue, name).toBe(stack.queueUrls.image);
+    });
+    console.log(`${cases.length} malformed requests dead-lettered in ${Date.now() - started} ms; e.g. ${JSON.stringify(received.get(bodies[0])!.reason)}`);
+
+    // Valid requests whose image cannot be used: the job is recorded as FAILED with the reason, the failure is
+    // published, and the request is dead-lettered with the same reason.
+    const unusable: [string, string][] = [
+      [`s3://${stack.names.bucket}/images/missing.ntf`, 'does not exist'],
+      [realFixture('MANIFEST.md'), 'not a raster image GDAL can read'],
+    ];
+    for (const [i, [url]] of unusable.entries()) await imageQueue.send(request(`job-unusable-${i}`, url));
+    for (const [i, [url, why]] of unusable.entries()) {
+      const job = await untilEnded(`job-unusable-${i}:${url}`);
+      expect(job.image_status).toBe('FAILED');
+      expect(job.message).toContain(why);
+      const events = stack.sns.messages(stack.topicArns.image).filter((m) => m.attributes.job_id?.stringValue === `job-unusable-${i}`);
+      expect(events.map((m) => m.attributes.status.stringValue)).toEqual(['STARTED', 'FAILED']);
+      expect(events[1].message).toContain(why);
+    }
+    const failedDlq = new Map<string, Record<string, string>>();
+    await waitFor('the unusable requests in the dead-letter queue', async () => {
+      for (const m of await dlq.receive({ max: 10, waitSeconds: 1, visibilityTimeout: 60 })) {
+        failedDlq.set(JSON.parse(m.body).jobId, m.attributes);
+        await dlq.delete(m.receiptHandle);
+      }
+      return failedDlq.size >= unusable.length;
+    }, 30_000, 0);
+    unusable.forEach(([, why], i) => expect(failedDlq.get(`job-unusable-${i}`)?.reason).toContain(why));
+
+    // Still running and healthy, no job was recorded, the image queue is empty; then a valid request succeeds.
+    expect(serve.process.exitCode).toBeNull();
+    expect((await fetch(serve.healthUrl)).status).toBe(200);
+    expect(await jobs.get(`x:${good.imageUrls[0]}`)).toBeUndefined();
+    const image = join(dir, 'small.tif');
+    writeTestImage(image, 600, 400);
+    const valid = request('job-after-dlq', image, { imageProcessorTileFormat: 'PNG' });
+    await imageQueue.send(valid);
+    const job = await untilEnded(`job-after-dlq:${image}`);
+    expect(job.image_status).toBe('SUCCESS');
+    const out = featuresOf(await readS3Text(stack, stack.names.bucket, s3ObjectKey('results/', 'job-after-dlq')));
+    expect(out).toHaveLength(job.feature_count as number);
+    expect(out.length).toBeGreaterThan(0);
+  });
+
+  test('a region message delivered again changes neither the region counts nor the features', async () => {
+    const started = Date.now();
+    const image = join(dir, 'regions.tif');
+    writeTestImage(image, 2048, 1024);
+    const jobId = 'job-redelivery';
+    const imageId = `${jobId}:${image}`;
+    // Tiles of 256/32 in regions of 1024: 3 regions. Some model latency so regions overlap in time.
+    const body = request(jobId, image, { imageProcessorTileSize: 256, imageProcessorTileOverlap: 32, imageProcessorTileFormat: 'PNG', imageProcessorParameters: { CustomAttributes: 'model_selection=centerpoint, mock_latency_mean=60' } });
+    const plan = planTiling({ bounds: { x: 0, y: 0, width: 2048, height: 1024 }, tileSize: { width: 256, height: 256 }, overlap: { width: 32, height: 32 }, regionSize: { width: 1024, height: 1024 } });
+    expect(plan.regions.length).toBe(3);
+    const tileCount = allTiles(plan).length;
+    await imageQueue.send(body);
+
+    const regionQueue = new SqsQueue(stack.clients.sqs, stack.queueUrls.region);
+    const features = new FeatureTable(stack.clients.dynamodb, stack.names.featureTable);
+    const snapshotFeatures = async () => {
+      const items: string[] = [];
+      for await (const item of features.itemsOfImage(imageId)) items.push(`${item.rangeKey} ${item.features.join('\n')}`);
+      return items.sort();
+    };
+
+    // As soon as one region has finished, deliver its message again (the job is usually still running then).
+    const firstDone = await waitFor('a finished region', async () => (await queryItems(stack, stack.names.regionTable, 'image_id', imageId)).find((r) => r.region_status === 'SUCCESS'), 60_000, 50);
+    const redelivered = firstDone.region_request as string;
+    const stillRunning = (await jobs.get(imageId))!.end_time === undefined;
+    await regionQueue.send(redelivered);
+
+    const job = await untilEnded(imageId);
+    expect(job).toMatchObject({ image_status: 'SUCCESS', region_count: 3, region_success: 3, region_error: 0, feature_count: tileCount });
+    const before = await queryItems(stack, stack.names.regionTable, 'image_id', imageId);
+    const featuresBefore = await snapshotFeatures();
+    const output = await readS3Text(stack, stack.names.bucket, s3ObjectKey('results/', jobId));
+    // Exactly one feature per tile (centerpoint), none lost, none duplicated.
+    expect(featuresOf(output)).toHaveLength(tileCount);
+
+    // And once more after the job ended.
+    await waitFor('the first redelivery to be handled', () => serve.logs.some((l) => l.region_id === firstDone.region_id && /region already finished|job that has ended/.test(l.msg)), 30_000);
+    await regionQueue.send(redelivered);
+    await waitFor('the second redelivery to be handled', () => serve.logs.filter((l) => l.region_id === firstDone.region_id && /region already finished|job that has ended/.test(l.msg)).length >= 2, 30_000);
+    await waitFor('the region queue to be empty', async () => (await regionQueue.counts()).visible === 0, 30_000);
+
+    const after = await queryItems(stack, stack.names.regionTable, 'image_id', imageId);
+    const strip = (items: Record<string, unknown>[]) => items.map(({ last_updated_time: _t, region_retry_count: _r, ...rest }) => rest);
+    expect(strip(after)).toEqual(strip(before));
+    expect(await snapshotFeatures()).toEqual(featuresBefore);
+    const jobAfter = (await jobs.get(imageId))!;
+    expect(jobAfter).toMatchObject({ region_success: 3, region_error: 0, image_status: 'SUCCESS', end_time: job.end_time, feature_count: tileCount });
+    expect(jobAfter.completed_region_ids).toEqual(job.completed_region_ids);
+    expect(await readS3Text(stack, stack.names.bucket, s3ObjectKey('results/', jobId))).toBe(output);
+    const regionEvents = stack.sns.messages(stack.topicArns.region).filter((m) => m.attributes.job_id?.stringValue === jobId);
+    expect(regionEvents).toHaveLength(3);
+    const paths = serve.logs.filter((l) => l.region_id === firstDone.region_id && /region already finished|job that has ended/.test(l.msg)).map((l) => l.msg);
+    console.log(`redelivery test: ${Date.now() - started} ms; first redelivery sent while the job was ${stillRunning ? 'running' : 'ended'}; handled as: ${paths.join(' / ')}`);
+  });
+
+  test('SIGTERM: the container stops taking work, hands its in-flight message back at once and exits 0', async () => {
+    const started = Date.now();
+    // A second container with a short stop grace, so in-flight work is handed back rather than finished.
+    const other = await startServe('serve-2', { ...stack.env, REGION_SIZE: '(1024, 1024)', WORKERS: '2', TESSERA_WORKER_THREADS: '1', TESSERA_VISIBILITY_TIMEOUT_SECONDS: '10', TESSERA_STOP_GRACE_SECONDS: '0.5' });
+    const first = serve;
+    const image = join(dir, 'sigterm.tif');
+    writeTestImage(image, 700, 500);
+    const jobId = 'job-sigterm';
+    const imageId = `${jobId}:${image}`;
+    await imageQueue.send(request(jobId, image, { imageProcessorTileSize: 256, imageProcessorTileOverlap: 32, imageProcessorTileFormat: 'PNG', imageProcessorParameters: { CustomAttributes: 'model_selection=centerpoint,mock_latency_mean=800' } }));
+    const holder = await Promise.race([first, other].map((s) => s.waitForLog((l) => l.msg === 'region started' && l.image_id === imageId, 30_000).then(() => s)));
+    const taker = holder === first ? other : first;
+    // The holder must not stop for good: keep the suite's main container if it is the taker.
+    if (holder === first) serve = other;
+    const stopAt = Date.now();
+    const code = await holder.stop();
+    const stopMs = Date.now() - stopAt;
+    expect(code).toBe(0);
+    expect(holder.logs.some((l) => l.msg.startsWith('stopping'))).toBe(true);
+    expect(holder.logs.some((l) => l.msg === 'stopped')).toBe(true);
+    // Handed back (visibility 0): the other container resumes it well before the 10 s lease would have expired.
+    const resumed = await taker.waitForLog((l) => l.msg === 'image request redelivered: resuming' && l.image_id === imageId, 30_000);
+    expect(Date.parse(resumed.time as string) - stopAt).toBeLessThan(8000);
+    const job = await untilEnded(imageId);
+    expect(job.image_status).toBe('SUCCESS');
+    const out = featuresOf(await readS3Text(stack, stack.names.bucket, s3ObjectKey('results/', jobId)));
+    expect(out).toHaveLength(job.feature_count as number);
+    const plan = planTiling({ bounds: { x: 0, y: 0, width: 700, height: 500 }, tileSize: { width: 256, height: 256 }, overlap: { width: 32, height: 32 }, regionSize: { width: 1024, height: 1024 } });
+    expect(out).toHaveLength(allTiles(plan).length);
+    console.log(`SIGTERM test: ${holder.name} stopped in ${stopMs} ms (exit ${code}); ${taker.name} resumed ${Date.parse(resumed.time as string) - stopAt} ms after the signal; test ${Date.now() - started} ms`);
+  });
+});
