@@ -137,6 +137,29 @@ describe('tiles that fail', () => {
 });
 
 describe('output safety', () => {
+  it('--out - streams the collection to standard output (the summary stays on stderr)', async () => {
+    const r = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--out', '-']);
+    expect(r.code, r.stderr).toBe(0);
+    const fc = JSON.parse(r.stdout);
+    expect(fc.type).toBe('FeatureCollection');
+    expect(fc.features).toHaveLength(9);
+  });
+
+  it('refuses, before any tile, an output that is the input image, a folder, or in a missing folder', async () => {
+    const dir = tempDir();
+    const cases: Array<[string, string]> = [
+      [realFixture('i_3001a.ntf'), 'is the input image; refusing to overwrite it'],
+      [dir, 'is a directory'],
+      [join(dir, 'missing', 'x.geojson'), `folder ${join(dir, 'missing')} does not exist`],
+    ];
+    for (const [out, message] of cases) {
+      const r = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--out', out]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr).not.toContain('tiles,'); // nothing was processed
+    }
+  });
+
   it('a failed run leaves the previous good output untouched and no temporary file behind', async () => {
     const dir = tempDir();
     const out = join(dir, 'keep.geojson');

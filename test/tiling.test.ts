@@ -422,3 +422,19 @@ describe('images smaller than the overlap', () => {
     }
   });
 });
+
+describe('strips narrower than the overlap', () => {
+  it('a 20000x100 strip at tile 512 / overlap 128 is cut along its length into 512-wide tiles', () => {
+    for (const strategy of TILING_STRATEGIES) {
+      const plan = planTiling({ bounds: { x: 0, y: 0, width: 20000, height: 100 }, tileSize: { width: 512, height: 512 }, overlap: { width: 128, height: 128 }, regionSize: { width: 10240, height: 10240 }, strategy });
+      const tiles = allTiles(plan);
+      // 20000 wide: variable-overlap n = ceil((20000-128)/384) = 52 full tiles of 512 (widened overlap); every tile
+      // is 100 high and at most 512 wide
+      expect(tiles.length).toBeGreaterThanOrEqual(52);
+      for (const t of tiles) {
+        expect(t.height).toBe(100);
+        expect(t.width).toBeLessThanOrEqual(512);
+      }
+    }
+  });
+});

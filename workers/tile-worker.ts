@@ -4,19 +4,22 @@
  * the main thread can reuse it while this tile waits on the network.
  */
 import { performance } from 'node:perf_hooks';
-import { convertTile, outputBytesPerSample } from '../src/pixels/native.js';
+import { outputBytesPerSample } from '../src/pixels/native.js';
+import { convertAnyBands } from '../src/pixels/convert-bands.js';
 import { type EncodeInput, checkPayload, encodeTile } from '../src/encoding/tile-encoding.js';
 import { HttpDetector } from '../src/detectors/http-detector.js';
+import { SageMakerDetector } from '../src/detectors/sagemaker-detector.js';
+import type { Detector } from '../src/detectors/detector.js';
 import { createSensorModel, type SensorModel } from '../src/geolocation/sensor-model.js';
 import { refineFeatures } from '../src/features/refine.js';
 import { releaseSlot, slotBytes } from '../src/raster/slot-pool.js';
 import { bytesPerSample } from '../src/pixels/data-type.js';
-import type { TileResult, TileTask, WorkerConfig } from '../src/pipeline/tile-task.js';
+import type { DetectorConfig, TileResult, TileTask, WorkerConfig } from '../src/pipeline/tile-task.js';
 
 /** What a worker builds from one image's settings, cached by key: the model client and the sensor model. */
 interface ImageContext {
   config: WorkerConfig;
-  detector: HttpDetector;
+  detector: Detector;
   sensorModel: SensorModel | null;
   outSampleType: EncodeInput['sampleType'];
   geoTransform: number[] | null;
@@ -38,13 +41,7 @@ function contextFor(key: string, config: WorkerConfig): ImageContext {
   }
   const context: ImageContext = {
     config,
-    detector: new HttpDetector({
-      url: config.detector.url,
-      ...(config.detector.customAttributes ? { customAttributes: config.detector.customAttributes } : {}),
-      ...(config.detector.headers ? { headers: config.detector.headers } : {}),
-      timeoutMs: config.detector.timeoutMs,
-      maxRetries: config.detector.maxRetries,
-    }),
+    detector: createDetector(config.detector),
     sensorModel,
     outSampleType: config.conversion.outputType === 'same' ? config.conversion.dataType : config.conversion.outputType,
     geoTransform: config.georeference?.kind === 'geotransform' ? config.georeference.geoTransform : null,
@@ -59,9 +56,31 @@ function contextFor(key: string, config: WorkerConfig): ImageContext {
   return context;
 }
 
+function createDetector(d: DetectorConfig): Detector {
+  if (d.kind === 'sagemaker') {
+    return new SageMakerDetector({
+      endpointName: d.endpointName,
+      region: d.region,
+      ...(d.endpoint ? { endpoint: d.endpoint } : {}),
+      parameters: d.parameters,
+      timeoutMs: d.timeoutMs,
+      maxAttempts: d.maxAttempts,
+      ...(d.assumedRole ? { assumedRole: d.assumedRole } : {}),
+      ...(d.stsEndpoint ? { stsEndpoint: d.stsEndpoint } : {}),
+    });
+  }
+  return new HttpDetector({
+    url: d.url,
+    ...(d.customAttributes ? { customAttributes: d.customAttributes } : {}),
+    ...(d.headers ? { headers: d.headers } : {}),
+    timeoutMs: d.timeoutMs,
+    maxRetries: d.maxRetries,
+  });
+}
+
 /**
  * One conversion output buffer per worker, reused by every tile: a fresh 2048² buffer costs its page faults on every
- * tile. Safe although a worker runs several tiles concurrently, because nothing awaits between convertTile and the end
+ * tile. Safe although a worker runs several tiles concurrently, because nothing awaits between convertAnyBands and the end
  * of encodeTile (both synchronous), and no encoder returns bytes that alias its input (they all copy into new
  * buffers), so the next tile may overwrite it. Keep it that way: no `await` between convertTile and encodeTile.
  * Tiles needing more than SCRATCH_MAX_BYTES get a buffer of their own, so one huge tile does not pin memory.
@@ -84,7 +103,7 @@ export default async function processTile(task: TileTask): Promise<TileResult> {
   try {
     const source = slotBytes(task.slot, window.width * window.height * conversion.bandCount * bytesPerSample(conversion.dataType));
     const outputBytes = window.width * window.height * conversion.bands.length * outputBytesPerSample(conversion);
-    pixels = convertTile(
+    pixels = convertAnyBands(
       source,
       {
         width: window.width,

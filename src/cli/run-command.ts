@@ -13,7 +13,8 @@ import type { Distillation } from '../selection/index.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, type TileCompression, type TileFormat } from '../encoding/tile-encoding.js';
 import type { RangeAdjustment } from '../pixels/range-adjustment.js';
 import type { TilingStrategyName } from '../tiling/index.js';
-import { writeFeatureCollection } from '../sinks/file-sink.js';
+import { writeFeatureCollection, writeFeatureCollectionTo } from '../sinks/file-sink.js';
+import { resolveOutputTarget } from '../sinks/output-target.js';
 import { startModelServer, type ModelServer } from '../model-server/index.js';
 import { checkModelReachable } from '../detectors/reachability.js';
 
@@ -62,7 +63,11 @@ export function parseDedup(spec: string): Distillation {
       if (b !== undefined) throw new UsageError(`--dedup ${spec}: nms takes one parameter (IOU)`);
       return { algorithm: 'NMS', iouThreshold: num(a, 'IOU threshold', 0.75, 1) };
     case 'soft-nms':
-      return { algorithm: 'SOFT_NMS', iouThreshold: 0.75, sigma: num(a, 'sigma', 0.1), skipBoxThreshold: num(b, 'skip-box threshold', 0.0001, 1) };
+    {
+      const sigma = num(a, 'sigma', 0.1);
+      if (sigma <= 0) throw new UsageError(`--dedup ${spec}: sigma must be greater than 0`);
+      return { algorithm: 'SOFT_NMS', iouThreshold: 0.75, sigma, skipBoxThreshold: num(b, 'skip-box threshold', 0.0001, 1) };
+    }
     case 'none':
       if (a !== undefined) throw new UsageError(`--dedup ${spec}: none takes no parameter`);
       return { algorithm: 'NONE' };
@@ -139,6 +144,10 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
   for (const [k, v] of Object.entries(request?.imageProcessorParameters ?? {})) if (k !== 'CustomAttributes' && typeof v === 'string') headers[k] = v;
   const jobId = o.jobId ?? request?.jobId ?? randomBytes(16).toString('hex');
   const fileOutput = request ? requestOutputs(request).find((x) => x.type === 'File') : undefined;
+  const remoteOutputs = request ? requestOutputs(request).filter((x) => x.type !== 'File').map((x) => x.type) : [];
+  if (remoteOutputs.length) {
+    process.stderr.write(`tessera: warning: --request outputs ${remoteOutputs.join(', ')} are written by tessera serve; tessera run writes a local file\n`);
+  }
   const out = o.out ?? (fileOutput && fileOutput.type === 'File' ? fileOutput.path : `${basename(image, extname(image))}.geojson`);
   const job: ImageJob = {
     jobId,
@@ -168,8 +177,11 @@ export async function runCommand(image: string | undefined, o: RunCliOptions): P
       const name = modelSpec.slice('builtin:'.length).toLowerCase();
       if (!['centerpoint', 'flood', 'failure'].includes(name)) throw new UsageError(`--model ${modelSpec}: unknown built-in model (centerpoint, flood or failure)`);
       server = await startModelServer({ port: 0 });
+      if (job.detector.kind !== 'http') throw new UsageError(`--model ${modelSpec}: a built-in model is an HTTP endpoint`);
       job.detector.url = `${server.url}/invocations`;
-      job.detector.customAttributes = [`model_selection=${name}`, job.detector.customAttributes].filter(Boolean).join(',');
+      // The built-in model named on the command line wins over a model_selection in the custom attributes.
+      const others = (job.detector.customAttributes ?? '').split(',').map((a) => a.trim()).filter((a) => a && !/^model_selection\s*=/.test(a));
+      job.detector.customAttributes = [`model_selection=${name}`, ...others].join(',');
     } else {
       let url: URL;
       try {
@@ -180,8 +192,11 @@ export async function runCommand(image: string | undefined, o: RunCliOptions): P
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--model ${modelSpec}: only http(s) endpoints run locally`);
       await checkModelReachable(modelSpec);
     }
+    const target = await resolveOutputTarget(out, [job.image]);
     const result = await runWithProgress(job, o.progress);
-    await writeFeatureCollection(out === '-' ? '/dev/stdout' : out, result.features, { tesseraMetadata: runMetadata(job, result) });
+    const extra = { tesseraMetadata: runMetadata(job, result) };
+    if (target.kind === 'file') await writeFeatureCollection(target.path, result.features, extra);
+    else await writeFeatureCollectionTo(target.kind === 'stdout' ? 'stdout' : target.path, result.features, extra);
     const failed = result.tiles.failed;
     const summary = `${result.tiles.total} tiles, ${failed} failed, ${result.featuresBeforeDedup} features before de-duplication, ${result.features.length} after, ${result.stats.seconds.toFixed(1)} s -> ${out}`;
     process.stderr.write(`tessera: ${summary}\n`);

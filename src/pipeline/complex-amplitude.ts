@@ -44,6 +44,7 @@ export async function planAmplitude(
       bandCount: complexBands.length,
       colorInterpretation: [],
       format,
+      compression,
     });
   } catch (err) {
     return { inputError: `${info.location}: ${(err as Error).message} (a complex I/Q image: bands are numbered by I/Q pair)` };

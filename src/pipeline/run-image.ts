@@ -145,7 +145,7 @@ export async function prepareImage(job: ImageJob): Promise<PreparedImage> {
 
   let bands: number[];
   try {
-    bands = selectBands({ ...(job.bands ? { requested: job.bands } : {}), bandCount: info.bandCount, colorInterpretation: info.colorInterpretation, format: job.encoding.format });
+    bands = selectBands({ ...(job.bands ? { requested: job.bands } : {}), bandCount: info.bandCount, colorInterpretation: info.colorInterpretation, format: job.encoding.format, compression: job.encoding.compression });
   } catch (err) {
     throw new JobInputError(`${info.location}: ${(err as Error).message}`);
   }

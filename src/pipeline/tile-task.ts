@@ -9,13 +9,33 @@ import type { Window } from '../tiling/window.js';
 import type { SlotHandle } from '../raster/slot-pool.js';
 import type { TileEncoding } from '../encoding/tile-encoding.js';
 
-export interface DetectorConfig {
+export type DetectorConfig = HttpDetectorConfig | SageMakerDetectorConfig;
+
+export interface HttpDetectorConfig {
   kind: 'http';
   url: string;
   customAttributes?: string;
   headers?: Record<string, string>;
   timeoutMs: number;
   maxRetries: number;
+}
+
+/** A SageMaker real-time endpoint, called with InvokeEndpoint (see SageMakerDetector). */
+export interface SageMakerDetectorConfig {
+  kind: 'sagemaker';
+  endpointName: string;
+  region: string;
+  /** SageMaker runtime endpoint URL (TESSERA_SAGEMAKER_ENDPOINT; a loopback server in tests). Absent: the regional one. */
+  endpoint?: string;
+  /** imageProcessorParameters, passed through to InvokeEndpoint (its own parameters only). */
+  parameters: Record<string, unknown>;
+  timeoutMs: number;
+  /** SDK attempts in all, including the first. */
+  maxAttempts: number;
+  /** imageProcessor.assumedRole: assumed through STS for the calls. */
+  assumedRole?: string;
+  /** STS endpoint URL used to assume the role (TESSERA_STS_ENDPOINT). */
+  stsEndpoint?: string;
 }
 
 export interface PixelConversion {

@@ -2,6 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { once } from 'node:events';
+import type { Writable } from 'node:stream';
 import type { Feature } from '../features/geojson.js';
 
 /**
@@ -11,7 +12,17 @@ import type { Feature } from '../features/geojson.js';
  */
 export async function writeFeatureCollection(path: string, features: Iterable<Feature>, extra: Record<string, unknown> = {}): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  const out = createWriteStream(tmp, { flags: 'wx' });
+  await writeCollection(createWriteStream(tmp, { flags: 'wx' }), features, extra, async () => rename(tmp, path), async () => unlink(tmp).catch(() => undefined), path);
+}
+
+/** Streams straight into a destination that must not be replaced: standard output, a device or a FIFO. */
+export async function writeFeatureCollectionTo(destination: 'stdout' | string, features: Iterable<Feature>, extra: Record<string, unknown> = {}): Promise<void> {
+  const stream = destination === 'stdout' ? process.stdout : createWriteStream(destination, { flags: 'w' });
+  await writeCollection(stream, features, extra, async () => undefined, async () => undefined, destination === 'stdout' ? 'standard output' : destination);
+}
+
+async function writeCollection(out: Writable, features: Iterable<Feature>, extra: Record<string, unknown>, commit: () => Promise<void>, abandon: () => Promise<void>, name: string): Promise<void> {
+  const ownsStream = out !== process.stdout;
   const failed = new Promise<never>((_, reject) => out.once('error', reject));
   const write = async (chunk: string) => {
     if (!out.write(chunk)) await Promise.race([once(out, 'drain'), failed]);
@@ -26,12 +37,14 @@ export async function writeFeatureCollection(path: string, features: Iterable<Fe
     await write('\n]');
     for (const [k, v] of Object.entries(extra)) await write(`,\n${JSON.stringify(k)}: ${JSON.stringify(v)}`);
     await write('}\n');
-    out.end();
-    await Promise.race([once(out, 'finish'), failed]);
-    await rename(tmp, path);
+    if (ownsStream) {
+      out.end();
+      await Promise.race([once(out, 'finish'), failed]);
+    }
+    await commit();
   } catch (err) {
-    out.destroy();
-    await unlink(tmp).catch(() => undefined);
-    throw new Error(`writing ${path} failed: ${(err as Error).message}`);
+    if (ownsStream) out.destroy();
+    await abandon();
+    throw new Error(`writing ${name} failed: ${(err as Error).message}`);
   }
 }

@@ -65,11 +65,27 @@ function validate(request: TilingRequest): void {
 }
 
 export function planTiling(request: TilingRequest): TilingPlan {
-  const plan = planStrategy(request);
+  const plan = planStrategy(narrowAxes(request));
   // OSML drops regions and tiles not larger than the overlap, so an image smaller than the overlap (e.g. 64x64 at
   // overlap 128) yields no work at all; Tessera processes it as one partial tile equal to the image.
   if (plan.regions.length === 0) return { ...plan, coveredBounds: { ...plan.bounds }, regions: [{ ...plan.bounds }] };
   return plan;
+}
+
+/**
+ * An axis no longer than the overlap (a 20000x100 strip at overlap 128) gets no tiles at all from OSML's crops; along
+ * that axis the tile is the whole extent with no overlap, so the other axis is still cut into tiles of the size asked.
+ */
+function narrowAxes(request: TilingRequest): TilingRequest {
+  const { bounds, tileSize, overlap } = request;
+  const narrowW = bounds.width <= overlap.width && bounds.width < tileSize.width;
+  const narrowH = bounds.height <= overlap.height && bounds.height < tileSize.height;
+  if (!narrowW && !narrowH) return request;
+  return {
+    ...request,
+    tileSize: { width: narrowW ? bounds.width : tileSize.width, height: narrowH ? bounds.height : tileSize.height },
+    overlap: { width: narrowW ? 0 : overlap.width, height: narrowH ? 0 : overlap.height },
+  };
 }
 
 function planStrategy(request: TilingRequest): TilingPlan {
