@@ -28,7 +28,8 @@ const result = await runImage({
   overlap: Number(overlap),
   regionSize: 10240,
   strategy: 'variable-overlap',
-  encoding: { format: format as TileFormat, compression: 'NONE', quality: 90 },
+  // The loopback model has no payload limit (2048² PNG tiles exceed SageMaker's 6 MB).
+  encoding: { format: format as TileFormat, compression: 'NONE', quality: 90, maxPayloadBytes: 0 },
   distillation: { algorithm: 'NMS', iouThreshold: 0.75 },
   featureProperties: [],
 });
