@@ -60,6 +60,16 @@ describe('errors before processing (exit 1, one clear message)', () => {
     for (const r of [outside, bad, fmt, dedup, band]) expect(r.code).toBe(1);
   });
 
+  it('a model that rejects every tile with the same client error stops the run', async () => {
+    // The test model answers 400 for an unknown model selection; i_3001a has 9 tiles, the run stops after 8.
+    const out = join(tempDir(), 'rejected.geojson');
+    const r = await runCli(['run', realFixture('i_3001a.ntf'), '--model', `${server.url}/invocations`, '--custom-attributes', 'model_selection=nope', '--out', out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/the model rejected the first \d+ tiles with HTTP 400/);
+    expect(r.stderr).toContain('Invalid or missing model selection');
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('a request file with problems lists each field', async () => {
     const dir = tempDir();
     const req = join(dir, 'req.json');

@@ -36,6 +36,8 @@ export interface ProcessTilesOptions {
   onResult(window: Window, label: string, result: TileResult): void | Promise<void>;
   onFailure(window: Window, label: string, error: string): void | Promise<void>;
   onProgress?(done: number, total: number): void;
+  /** Checked before each new tile: a reason stops dispatching (tiles in flight still finish), reported by the caller. */
+  stopReason?(): string | null;
 }
 
 export interface ProcessTilesStats {
@@ -113,7 +115,7 @@ export async function processTiles(o: ProcessTilesOptions): Promise<ProcessTiles
   // A few concurrent read loops: each takes the next tile, waits for an in-flight place and a slot, reads, dispatches.
   let next = 0;
   const readLoop = async () => {
-    while (next < tiles.length && !fatal) {
+    while (next < tiles.length && !fatal && !o.stopReason?.()) {
       const window = tiles[next++];
       const label = regionTupleRepr(window);
       while (inFlight >= maxInFlight && !fatal) await waitForChange();

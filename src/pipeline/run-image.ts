@@ -187,6 +187,7 @@ export async function runImage(job: ImageJob, hooks: RunHooks = {}): Promise<Ima
   const pool = hooks.pool ?? new TilePool({ ...(job.workers ? { workers: job.workers } : {}), ...(job.concurrencyPerWorker ? { concurrencyPerWorker: job.concurrencyPerWorker } : {}) });
   const collected: Feature[] = [];
   const failures: TileFailure[] = [];
+  let succeeded = 0;
   const elu0 = performance.eventLoopUtilization();
   let processed: Awaited<ReturnType<typeof processTiles>>;
   try {
@@ -198,17 +199,22 @@ export async function runImage(job: ImageJob, hooks: RunHooks = {}): Promise<Ima
       ...(job.slots ? { slots: job.slots } : {}),
       ...(job.readers ? { readers: job.readers } : {}),
       onResult: (_w, _label, r) => {
+        succeeded++;
         for (const f of r.features) collected.push(f);
       },
       onFailure: (_w, tile, error) => {
-        failures.push({ tile, error });
+        // The tile label already opens most messages ("(row, col)(w, h): ..."); do not repeat it.
+        failures.push({ tile, error: error.startsWith(`${tile}: `) ? error.slice(tile.length + 2) : error });
       },
+      stopReason: () => (collected.length === 0 && succeeded === 0 ? everyTileRejected(failures) : null),
       onProgress: (done, total) => hooks.onTile?.({ done, failed: failures.length, total }),
     });
   } finally {
     if (!hooks.pool) await pool.destroy();
   }
   const { stages, encodedBytes } = processed;
+  const rejected = succeeded === 0 ? everyTileRejected(failures) : null;
+  if (rejected) throw new JobInputError(rejected);
 
   const featuresBeforeDedup = collected.length;
   const d0 = performance.now();
@@ -296,4 +302,20 @@ export function workerConfigFor(job: Pick<ImageJob, 'detector' | 'encoding'>, pr
     encoding: job.encoding,
     ...(info.format === 'NITF' ? { nitfFields: nitfTileFields(info.metadata) } : {}),
   };
+}
+
+/** How many first tiles must fail the same way before a run is stopped as misconfigured. */
+const FAIL_FAST_TILES = 8;
+
+/**
+ * A model that answers the first tiles with the same client error (400 bad model selection, 404 wrong path, 413
+ * ...) will answer every tile so: stop instead of spending hours on an image whose output would be empty.
+ */
+function everyTileRejected(failures: TileFailure[]): string | null {
+  if (failures.length < FAIL_FAST_TILES) return null;
+  const status = (e: string) => /model returned HTTP (4\d\d)/.exec(e)?.[1] ?? null;
+  const first = status(failures[0].error);
+  if (!first || first === '408' || first === '429') return null;
+  if (!failures.every((f) => status(f.error) === first)) return null;
+  return `the model rejected the first ${failures.length} tiles with HTTP ${first} (e.g. ${failures[0].error}); stopped: check the model URL and custom attributes`;
 }
