@@ -122,6 +122,9 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
     if (image.startsWith('s3://')) throw new UsageError(`--request ${o.request}: s3:// images need the service mode (tessera serve); tessera run reads local files`);
   }
   if (!image) throw new UsageError('an IMAGE argument or --request FILE is required');
+  for (const [flag, value] of [['--roi', o.roi], ['--bands', o.bands], ['--job-id', o.jobId], ['--custom-attributes', o.customAttributes]] as const) {
+    if (value !== undefined && !value.trim()) throw new UsageError(`${flag} is empty`);
+  }
   const modelSpec = o.model ?? (request ? request.imageProcessor.name : undefined);
   if (!modelSpec) throw new UsageError('--model URL|builtin:NAME is required');
   if (request && request.imageProcessor.type === 'SM_ENDPOINT' && !o.model) {
