@@ -238,7 +238,9 @@ function runMetadata(job: ImageJob, r: ImageResult) {
     tiling: { strategy: r.plan.strategy, tileSize: job.tileSize, overlap: job.overlap, effectiveOverlap: r.plan.effectiveOverlap, regions: r.plan.regions.length, processedBounds: r.plan.coveredBounds },
     tileFormat: job.encoding.format,
     tileCompression: job.encoding.compression,
-    pixelConversion: r.conversion,
+    // 1-based, as --bands takes them
+    pixelConversion: { ...r.conversion, bands: r.conversion.bands.map((b) => b + 1) },
+    ...(job.imageSegment !== undefined ? { imageSegment: job.imageSegment } : {}),
     distillation: job.distillation,
     warnings: r.warnings,
   };

@@ -46,7 +46,7 @@ export class WindowReader {
         await ds.bands.get(b + 1).pixels.readAsync(window.x, window.y, window.width, window.height, view);
       }
     } catch (err) {
-      throw new Error(`reading ${this.gdalPath} window (${window.x}, ${window.y}) ${window.width}x${window.height} failed: ${(err as Error).message}`);
+      throw new Error(`reading ${this.gdalPath} at column ${window.x}, row ${window.y} (${window.width}x${window.height} pixels) failed: ${(err as Error).message}`);
     } finally {
       this.give(ds);
     }
