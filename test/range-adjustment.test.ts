@@ -2,7 +2,6 @@
 // MINMAX maps min..max, DRA clips at 2 %/98 % of the cumulative histogram widened by 0.2/0.4 of the inner range
 // and clamped to min..max; out = round((v - min) * 255 / (max - min)) clamped to 0..255.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import gdal from 'gdal-async';
 import sharp from 'sharp';
@@ -10,6 +9,7 @@ import { draRange, histogramOf, minMaxRange } from '../src/pixels/range-adjustme
 import { convertTile } from '../src/pixels/native.js';
 import { prepareImage, runImage, type ImageJob } from '../src/pipeline/run-image.js';
 import { tempDir } from './helpers/cli.js';
+import { startRecordingModel, type RecordingModel } from './helpers/recording-model.js';
 
 // 100 samples of a 12-bit band: 100 x1, 200 x1, 1000 x96, 3000 x1, 4000 x1.
 const SAMPLES = [100, 200, ...new Array(96).fill(1000), 3000, 4000];
@@ -55,23 +55,14 @@ describe('range adjustment definitions', () => {
 });
 
 describe('a 16-bit image sent as JPEG tiles', () => {
-  let server: Server;
+  let model: RecordingModel;
   let url: string;
-  const bodies: Buffer[] = [];
+  let bodies: Buffer[];
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c) => chunks.push(c));
-      req.on('end', () => {
-        bodies.push(Buffer.concat(chunks));
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end('{"type":"FeatureCollection","features":[]}');
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    url = `http://127.0.0.1:${(server.address() as { port: number }).port}/invocations`;
+    model = await startRecordingModel();
+    ({ url, bodies } = model);
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => model?.close());
 
   it('is stretched to 8 bits with DRA by default and decodes to the expected values within JPEG tolerance', async () => {
     // 64x64, four 32x32 quadrants of 100, 1000, 3000, 4000 (1024 samples each). Cumulative 25/50/75/100 %:

@@ -4,7 +4,6 @@
 // histogram, widened by 0.2 below and 0.4 above of the inner range, clamped to min..max; real-valued samples are
 // counted in 4096 buckets between their minimum and maximum; out = round((v - min) * 255 / (max - min)) clamped) —
 // never with Tessera's own statistics or stretch.
-import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import gdal from 'gdal-async';
 import { prepareImage, runImage, type ImageJob } from '../src/pipeline/run-image.js';
@@ -13,6 +12,7 @@ import { describeRaster } from '../src/raster/raster-source.js';
 import { convertTile } from '../src/pixels/native.js';
 import { encodeTile, type TileFormat } from '../src/encoding/tile-encoding.js';
 import { realFixture } from './helpers/cli.js';
+import { startRecordingModel, type RecordingModel } from './helpers/recording-model.js';
 
 const SICD = ['sar_sicd.ntf', 'cropped_sicd_120.nitf'] as const;
 
@@ -163,23 +163,14 @@ it('a real-valued NITF is not taken for I/Q', async () => {
 });
 
 describe('end to end through the tile workers', () => {
-  let server: Server;
+  let model: RecordingModel;
   let url: string;
-  const bodies: Buffer[] = [];
+  let bodies: Buffer[];
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        bodies.push(Buffer.concat(chunks));
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end('{"type":"FeatureCollection","features":[]}');
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as { port: number }).port}/invocations`;
+    model = await startRecordingModel();
+    ({ url, bodies } = model);
   });
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  afterAll(() => model?.close());
 
   it.each(SICD)('%s to PNG: one 1-band 8-bit tile equal to the amplitude stretch', async (name) => {
     const expected = expectedFor(name);

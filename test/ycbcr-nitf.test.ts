@@ -1,30 +1,21 @@
 // A YCbCr601 JPEG NITF (WithBE.ntf: IREP=YCbCr601, IC=C3) reaches the model as RGB: the PNG tile's pixels equal the
 // RGB that GDAL's decoder gives for the same window (its natural colours were checked by eye: autumn trees, blue sky).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { createServer, type Server } from 'node:http';
 import gdal from 'gdal-async';
 import sharp from 'sharp';
 import { runImage } from '../src/pipeline/run-image.js';
 import { realFixture } from './helpers/cli.js';
+import { startRecordingModel, type RecordingModel } from './helpers/recording-model.js';
 
 describe('YCbCr JPEG NITF', () => {
-  let server: Server;
+  let model: RecordingModel;
   let url: string;
-  const bodies: Buffer[] = [];
+  let bodies: Buffer[];
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c) => chunks.push(c));
-      req.on('end', () => {
-        bodies.push(Buffer.concat(chunks));
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end('{"type":"FeatureCollection","features":[]}');
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    url = `http://127.0.0.1:${(server.address() as { port: number }).port}/invocations`;
+    model = await startRecordingModel();
+    ({ url, bodies } = model);
   });
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(() => model?.close());
 
   it('sends RGB PNG tiles equal to GDAL’s decoded RGB', async () => {
     const image = realFixture('WithBE.ntf');
