@@ -1,7 +1,7 @@
 // `tessera run` as a user runs it: every bad input gets one clear message naming the input and the reason, the
 // exit status tells what happened, and a failed run never leaves a truncated output in place of a good one.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import gdal from 'gdal-async';
@@ -156,18 +156,25 @@ describe('output safety', () => {
   });
 
   it('refuses, before any tile, an output that is the input image, a folder, or in a missing folder', async () => {
+    // Works on a copy: a broken check must never be able to overwrite the shared fixture.
     const dir = tempDir();
+    const input = join(dir, 'copy.ntf');
+    copyFileSync(realFixture('i_3001a.ntf'), input);
+    symlinkSync(dir, join(dir, 'via-link'));
+    const before = readFileSync(input);
     const cases: Array<[string, string]> = [
-      [realFixture('i_3001a.ntf'), 'is the input image; refusing to overwrite it'],
+      [input, 'is the input image; refusing to overwrite it'],
+      [join(dir, 'via-link', 'copy.ntf'), 'is the input image; refusing to overwrite it'],
       [dir, 'is a directory'],
       [join(dir, 'missing', 'x.geojson'), `folder ${join(dir, 'missing')} does not exist`],
     ];
     for (const [out, message] of cases) {
-      const r = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--out', out]);
+      const r = await runCli(['run', input, ...model(), '--out', out]);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(message);
       expect(r.stderr).not.toContain('tiles,'); // nothing was processed
     }
+    expect(readFileSync(input).equals(before)).toBe(true);
   });
 
   it('a failed run leaves the previous good output untouched and no temporary file behind', async () => {

@@ -1,5 +1,5 @@
 import { access, constants, lstat, realpath, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /**
  * Where a local GeoJSON output goes, decided and checked before any tile is processed, so a bad output path fails
@@ -27,9 +27,13 @@ export async function resolveOutputTarget(out: string, inputs: string[] = []): P
   }
   const real = existing ? await stat(target).catch(() => null) : null;
   if (real?.isDirectory()) throw new OutputPathError(`--out ${out}: is a directory`);
+  // The same file whatever the path: compare device and inode (folders may be symlinked), then real paths.
+  const targetReal = await realpath(target).catch(async () => join(await realpath(dirname(target)).catch(() => dirname(target)), basename(target)));
   for (const input of inputs) {
+    const inputStat = await stat(input).catch(() => null);
+    const sameFile = !!(inputStat && real && inputStat.dev === real.dev && inputStat.ino === real.ino);
     const inputReal = await realpath(input).catch(() => resolve(input));
-    if (inputReal === target) throw new OutputPathError(`--out ${out}: is the input image; refusing to overwrite it`);
+    if (sameFile || inputReal === targetReal) throw new OutputPathError(`--out ${out}: is the input image; refusing to overwrite it`);
   }
   if (real && !real.isFile()) {
     await access(target, constants.W_OK).catch(() => {
