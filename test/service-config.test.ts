@@ -36,6 +36,15 @@ describe('service configuration', () => {
     expect(loadServiceConfig({ ...rest, IMAGE_REQUEST_TABLE: 'image-requests', REGION_SIZE: '(8192, 4096)', DDB_TTL_IN_DAYS: '7' })).toMatchObject({ tables: { job: 'image-requests' }, regionSize: { width: 8192, height: 4096 }, ttlDays: 7 });
   });
 
+  test('endpoint throttling (OSML NEW names): on with an ENDPOINT_TABLE unless SCHEDULER_THROTTLING_ENABLED is false', () => {
+    expect(loadServiceConfig(base).throttling).toMatchObject({ enabled: false }); // no ENDPOINT_TABLE: nowhere to keep the load
+    expect(loadServiceConfig({ ...base, ENDPOINT_TABLE: 'endpoints' }).throttling).toEqual({
+      enabled: true, httpEndpointConcurrency: 10, instanceConcurrency: 2, instanceCounts: {}, tileWorkersPerInstance: 4, targetPercentage: 1, retrySeconds: 10,
+    });
+    expect(loadServiceConfig({ ...base, ENDPOINT_TABLE: 'endpoints', SCHEDULER_THROTTLING_ENABLED: 'False', TESSERA_SM_INSTANCE_COUNTS: 'ep-a=3' }).throttling).toMatchObject({ enabled: false, instanceCounts: { 'ep-a': 3 } });
+    expect(() => loadServiceConfig({ ...base, CAPACITY_TARGET_PERCENTAGE: '0', TILE_WORKERS_PER_INSTANCE: '0', TESSERA_SM_INSTANCE_COUNTS: 'x', SCHEDULER_THROTTLING_ENABLED: 'maybe' })).toThrow(/CAPACITY_TARGET_PERCENTAGE[\s\S]*TILE_WORKERS_PER_INSTANCE|TILE_WORKERS_PER_INSTANCE[\s\S]*CAPACITY_TARGET_PERCENTAGE/);
+  });
+
   test('every problem is reported, one line each', () => {
     let err: ConfigError | undefined;
     try {
@@ -78,7 +87,9 @@ describe('service request checks', () => {
     expect(problems({ ...good, outputs: [] })[0]).toMatch(/^outputs: /);
     expect(problems({ ...good, outputs: undefined, outputBucket: 'legacy', outputPrefix: 'x/' })).toEqual([]);
     expect(problems({ ...good, imageProcessor: { name: 'endpoint-name', type: 'HTTP_ENDPOINT' } })[0]).toMatch(/^imageProcessor\.name: /);
-    expect(problems({ ...good, imageProcessor: { name: 'endpoint-name' } })[0]).toMatch(/^imageProcessor\.type: SM_ENDPOINT is not supported/);
+    // SM_ENDPOINT (the default type) is accepted with a SageMaker endpoint name, not with a URL.
+    expect(problems({ ...good, imageProcessor: { name: 'endpoint-name' } })).toEqual([]);
+    expect(problems({ ...good, imageProcessor: { name: 'http://127.0.0.1:1/invocations', type: 'SM_ENDPOINT' } })[0]).toMatch(/^imageProcessor\.name: must be a SageMaker endpoint name/);
     expect(fieldOfProblem('outputs.0.bucket: Invalid input')).toBe('outputs.0.bucket');
     expect(fieldOfProblem('body is not JSON (x)')).toBe('body');
     expect(parseS3Url('s3://bucket/a/b.ntf')).toEqual({ bucket: 'bucket', key: 'a/b.ntf' });
@@ -97,6 +108,23 @@ describe('service request checks', () => {
       encoding: { format: 'NITF', compression: 'NONE', quality: 90, maxPayloadBytes: 0 },
       distillation: { algorithm: 'SOFT_NMS', iouThreshold: 0.75, skipBoxThreshold: 0.0001, sigma: 0.2 },
       detector: { kind: 'http', url: good.imageProcessor.name, customAttributes: 'model_selection=flood', headers: { TargetVariant: 'v1' }, timeoutMs: 30_000, maxRetries: 2 },
+    });
+  });
+
+  test('an SM_ENDPOINT request gets a SageMaker detector on the configured runtime endpoint', () => {
+    const request = parseServiceRequest(JSON.stringify({ ...good, imageProcessor: { name: 'my-model-endpoint', type: 'SM_ENDPOINT', assumedRole: 'arn:aws:iam::123456789012:role/model' }, imageProcessorParameters: { CustomAttributes: 'model_selection=flood', TargetVariant: 'v1' } }));
+    const aws = { region: 'us-west-2', endpoints: { sagemaker: 'http://127.0.0.1:9999', sts: 'http://127.0.0.1:9998' } };
+    const job = imageJobFromRequest(request, { image: '/vsis3/b/k.ntf', regionSize: 8192, strategy: 'variable-overlap', quality: 90, maxPayloadBytes: 0, timeoutMs: 30_000, maxRetries: 2, aws });
+    expect(job.detector).toEqual({
+      kind: 'sagemaker',
+      endpointName: 'my-model-endpoint',
+      region: 'us-west-2',
+      endpoint: 'http://127.0.0.1:9999',
+      parameters: { CustomAttributes: 'model_selection=flood', TargetVariant: 'v1' },
+      timeoutMs: 30_000,
+      maxAttempts: 3,
+      assumedRole: 'arn:aws:iam::123456789012:role/model',
+      stsEndpoint: 'http://127.0.0.1:9998',
     });
   });
 

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import type { Detection, DetectionContext, Detector } from './detector.js';
 import { DetectorError, type DetectorErrorKind } from './detector-error.js';
+import { parseFeatureCollection, plural } from './feature-collection.js';
 import { isRetryableStatus, parseRetryAfterMs, retryDelayMs, type BackoffSettings } from './retry-policy.js';
 
 export { DetectorError } from './detector-error.js';
@@ -35,7 +36,6 @@ export interface HttpDetectorOptions {
 }
 
 const CUSTOM_ATTRIBUTES_HEADER = 'x-amzn-sagemaker-custom-attributes';
-const BODY_EXCERPT_CHARS = 200;
 const MAX_CONNECT_TIMEOUT_MS = 10_000;
 
 /** The result of one attempt, before deciding whether to retry. */
@@ -129,29 +129,7 @@ export class HttpDetector implements Detector {
   }
 
   #parseFeatures(status: number, body: string, context: DetectionContext, attempts: number): unknown[] {
-    const fail = (kind: DetectorErrorKind, problem: string) =>
-      new DetectorError(`${context.tileLabel}: model returned HTTP ${status}${problem}: ${excerpt(body)}`, {
-        kind,
-        tileLabel: context.tileLabel,
-        attempts,
-        status,
-        bodyExcerpt: body.slice(0, BODY_EXCERPT_CHARS),
-      });
-    if (status < 200 || status > 299) throw fail('http-status', ` after ${plural(attempts, 'attempt')}`);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body);
-    } catch {
-      throw fail('not-json', ' with a body that is not JSON');
-    }
-    // OSML only reads `features`, so a collection that omits `type` is accepted; a different `type` is not.
-    if (!isPlainObject(parsed) || (parsed.type !== undefined && parsed.type !== 'FeatureCollection')) {
-      throw fail('not-feature-collection', ' with JSON that is not a GeoJSON FeatureCollection');
-    }
-    if (!Array.isArray(parsed.features)) {
-      throw fail('no-features', ' with a FeatureCollection that has no "features" array');
-    }
-    return parsed.features;
+    return parseFeatureCollection(status, body, context, attempts);
   }
 
   #transportError(
@@ -204,22 +182,6 @@ function describeError(error: unknown): string {
   const code = errorCode(subject);
   const message = subject instanceof Error ? subject.message : String(subject);
   return code && !message.includes(code) ? `${code}: ${message}` : message;
-}
-
-/** A short, quoted, single-line view of a response body for error messages. */
-function excerpt(body: string): string {
-  const oneLine = body.replace(/\s+/g, ' ').trim();
-  return oneLine.length > BODY_EXCERPT_CHARS
-    ? `${JSON.stringify(oneLine.slice(0, BODY_EXCERPT_CHARS))}…`
-    : JSON.stringify(oneLine);
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? '' : 's'}`;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function lowerCaseKeys(headers: Record<string, string>): Record<string, string> {

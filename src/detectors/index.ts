@@ -5,3 +5,6 @@ export type { DetectorErrorDetails, DetectorErrorKind } from './detector-error.j
 export { HttpDetector } from './http-detector.js';
 export type { HttpDetectorOptions } from './http-detector.js';
 export { backoffDelayMs, isRetryableStatus, parseRetryAfterMs, retryDelayMs } from './retry-policy.js';
+export { SageMakerDetector, SAGEMAKER_INVOKE_PARAMETERS, filterInvokeParameters } from './sagemaker-detector.js';
+export type { SageMakerDetectorOptions, SageMakerInvokeParameter } from './sagemaker-detector.js';
+export { parseFeatureCollection } from './feature-collection.js';

@@ -20,6 +20,7 @@ import type { ServiceContext } from './context.js';
 import { planOf, tileIdOf, type TilingSpec } from './region-request.js';
 import { allTiles } from '../tiling/index.js';
 import { FEATURE_SHARDS, featureShard } from '../state/feature-table.js';
+import { releaseImage } from './throttling.js';
 
 /** Job-item attributes (beyond OSML's) that let any container aggregate the image without opening it. */
 export interface StoredJobSpec {
@@ -185,6 +186,8 @@ async function publishEnd(ctx: ServiceContext, job: JobItem, reason?: string): P
     { modelName: job.model_name, ...(typeof job.input_format === 'string' ? { inputFormat: job.input_format } : {}) },
     { jobId: job.job_id, imageId: job.image_id },
   );
+  // The job's load leaves its endpoint (throttling.ts); never fails the job.
+  await releaseImage(ctx, job);
 }
 
 /** Growable typed arrays: 44 bytes per feature, whatever the size of its GeoJSON. */

@@ -9,6 +9,7 @@ import { ENDPOINT_ENV, type AwsConfig, type AwsService } from '../aws/clients.js
 import type { TableNames } from '../state/table-names.js';
 import { DEFAULT_TTL_DAYS } from '../state/ttl.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../encoding/tile-encoding.js';
+import { DEFAULT_THROTTLING, parseInstanceCounts, type ThrottlingConfig } from './endpoint-capacity.js';
 import { TILING_STRATEGIES, type Size, type TilingStrategyName } from '../tiling/index.js';
 
 export interface ServiceConfig {
@@ -51,6 +52,8 @@ export interface ServiceConfig {
   /** TESSERA_HEALTH_PORT on 127.0.0.1 (0: any free port, printed at start). */
   healthPort: number;
   logLevel: string;
+  /** Capacity-based admission of image jobs per endpoint (OSML NEW §11.4); on only with an ENDPOINT_TABLE. */
+  throttling: ThrottlingConfig;
 }
 
 export class ConfigError extends Error {
@@ -188,6 +191,27 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
   const logLevel = (get('TESSERA_LOG_LEVEL') ?? 'info').toLowerCase();
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) problems.push(`TESSERA_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got ${JSON.stringify(logLevel)}`);
 
+  const bool = (name: string, def: boolean) => {
+    const raw = get(name);
+    if (raw === undefined) return def;
+    if (/^(true|1|yes)$/i.test(raw)) return true;
+    if (/^(false|0|no)$/i.test(raw)) return false;
+    problems.push(`${name} must be true or false, got ${JSON.stringify(raw)}`);
+    return def;
+  };
+  const instanceCountsRaw = get('TESSERA_SM_INSTANCE_COUNTS');
+  const instanceCounts = instanceCountsRaw === undefined ? {} : parseInstanceCounts(instanceCountsRaw);
+  if (instanceCounts === null) problems.push(`TESSERA_SM_INSTANCE_COUNTS must be "endpoint=count,...", got ${JSON.stringify(instanceCountsRaw)}`);
+  const throttling: ThrottlingConfig = {
+    enabled: bool('SCHEDULER_THROTTLING_ENABLED', DEFAULT_THROTTLING.enabled) && get('ENDPOINT_TABLE') !== undefined,
+    httpEndpointConcurrency: int('DEFAULT_HTTP_ENDPOINT_CONCURRENCY', DEFAULT_THROTTLING.httpEndpointConcurrency, 1),
+    instanceConcurrency: int('DEFAULT_INSTANCE_CONCURRENCY', DEFAULT_THROTTLING.instanceConcurrency, 1),
+    instanceCounts: instanceCounts ?? {},
+    tileWorkersPerInstance: int('TILE_WORKERS_PER_INSTANCE', DEFAULT_THROTTLING.tileWorkersPerInstance, 1),
+    targetPercentage: num('CAPACITY_TARGET_PERCENTAGE', DEFAULT_THROTTLING.targetPercentage, 0, true),
+    retrySeconds: int('TESSERA_THROTTLE_RETRY_SECONDS', DEFAULT_THROTTLING.retrySeconds, 0, 900),
+  };
+
   if (problems.length) throw new ConfigError(problems);
   return {
     aws: { region: region!, endpoints },
@@ -215,5 +239,6 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     tiles: { quality, maxPayloadBytes },
     healthPort,
     logLevel,
+    throttling,
   };
 }

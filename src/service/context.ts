@@ -16,6 +16,7 @@ import { TilePool } from '../pipeline/tile-pool.js';
 import type { SinkClients } from '../sinks/sink-factory.js';
 import type { RasterInfo } from '../raster/raster-source.js';
 import type { ServiceConfig } from './config.js';
+import { EndpointCapacity } from './endpoint-capacity.js';
 
 export interface ServiceLogger extends AwsLogger {
   debug(details: object, message: string): void;
@@ -28,7 +29,11 @@ export interface ServiceContext {
   regions: RegionTable;
   features: FeatureTable;
   regionQueue: SqsQueue;
+  /** The image queue, for sending a throttled request back (see image-handler's admission step). */
+  imageQueue: SqsQueue;
   imageDlq: SqsQueue;
+  /** Endpoint capacity admission; absent when throttling is off (no ENDPOINT_TABLE, SCHEDULER_THROTTLING_ENABLED=false). */
+  capacity?: EndpointCapacity;
   regionDlq?: SqsQueue;
   status: StatusPublisher;
   metrics: Metrics;
@@ -65,14 +70,19 @@ export function createServiceContext(config: ServiceConfig, logger: ServiceLogge
       return c;
     },
   };
+  const jobs = new JobTable(clients.dynamodb, config.tables.job, tableOptions);
   return {
     config,
     clients,
-    jobs: new JobTable(clients.dynamodb, config.tables.job, tableOptions),
+    jobs,
     regions: new RegionTable(clients.dynamodb, config.tables.region, tableOptions),
     features: new FeatureTable(clients.dynamodb, config.tables.feature, tableOptions),
     regionQueue: new SqsQueue(clients.sqs, config.queues.region),
+    imageQueue: new SqsQueue(clients.sqs, config.queues.image),
     imageDlq: new SqsQueue(clients.sqs, config.queues.imageDlq),
+    ...(config.throttling.enabled && config.tables.endpoint
+      ? { capacity: new EndpointCapacity(clients.dynamodb, config.tables.endpoint, jobs, config.throttling, undefined, config.ttlDays) }
+      : {}),
     ...(config.queues.regionDlq ? { regionDlq: new SqsQueue(clients.sqs, config.queues.regionDlq) } : {}),
     status: new StatusPublisher({ sns: clients.sns, imageTopicArn: config.topics.image, regionTopicArn: config.topics.region, logger }),
     metrics: new Metrics(options.metricsWrite ? { write: options.metricsWrite } : {}),

@@ -23,6 +23,10 @@ import type { ServiceContext } from './context.js';
 import { fieldOfProblem, imageJobFromRequest, parseServiceRequest, resolveImagePath } from './image-job.js';
 import { planOf, regionIdOf, toBounds, type RegionRequest, type TilingSpec } from './region-request.js';
 import { failRegion, isInputError, processRegion, type RegionWork } from './region-handler.js';
+import { admitImage, deferThrottledRequest, releaseImage } from './throttling.js';
+
+/** startImage's answer when the endpoint has no room for the job yet (see throttling.ts). */
+const THROTTLED = 'throttled' as const;
 
 let warnedReadRole = false;
 
@@ -50,6 +54,11 @@ export async function handleImageMessage(ctx: ServiceContext, message: QueueMess
     return 'delete';
   }
   if (!prepared) return 'delete';
+  if (prepared === THROTTLED) {
+    // Sent again as a new message, then this one is deleted: waiting never uses up deliveries (throttling.ts).
+    await deferThrottledRequest(ctx, message);
+    return 'delete';
+  }
 
   // The first region, here (OSML processes it in the same thread). Failures are retried with the image message.
   const finalAttempt = message.receiveCount >= ctx.config.maxDeliveries;
@@ -64,9 +73,10 @@ export async function handleImageMessage(ctx: ServiceContext, message: QueueMess
 
 /**
  * Records the job, opens and plans the image, queues regions 2..n and returns the first region's work; undefined
- * when the job had already ended (a late redelivery). Input problems throw (the caller fails the job).
+ * when the job had already ended (a late redelivery), THROTTLED when its endpoint has no capacity for it yet.
+ * Input problems throw (the caller fails the job).
  */
-async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: string): Promise<RegionWork | undefined> {
+async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: string): Promise<RegionWork | typeof THROTTLED | undefined> {
   const { config } = ctx;
   const url = request.imageUrls[0];
   const log = { job_id: request.jobId, image_id: imageId };
@@ -104,6 +114,7 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
     maxPayloadBytes: config.tiles.maxPayloadBytes,
     timeoutMs: config.model.timeoutMs,
     maxRetries: config.model.maxRetries,
+    aws: config.aws,
   });
   const prepared = await prepareImage(imageJob);
   for (const w of prepared.warnings) ctx.logger.warn({ ...log }, w);
@@ -153,6 +164,10 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
       ...(prepared.conversion.ranges ? { ranges: prepared.conversion.ranges } : {}),
     },
   };
+  // Endpoint capacity (OSML NEW §11.4): decided once the region count (the job's load) is known, before any region
+  // is queued. A redelivered request of an admitted job is admitted again (idempotent per image id).
+  if (!(await admitImage(ctx, request, imageId, plan.regions.length))) return THROTTLED;
+
   const regionRequests: RegionRequest[] = plan.regions.map((region) => ({ ...base, region_bounds: toBounds(region), region_id: regionIdOf(region, request.jobId) }));
 
   if (job.image_status === 'STARTED' || job.region_count === undefined) {
@@ -221,6 +236,7 @@ async function failImage(ctx: ServiceContext, request: ImageRequest, imageId: st
     await ctx.status.publishImageStatus({ status: 'FAILED', jobId: request.jobId, imageId, processingDurationSeconds: job.processing_duration, reason });
     ctx.metrics.record('ImageProcessing', { duration: job.processing_duration, invocations: 1, errors: 1 }, { modelName: request.imageProcessor.name }, { jobId: request.jobId, imageId });
   }
+  await releaseImage(ctx, job);
   const field = fieldOfProblem(reason);
   await sendToDeadLetterQueue(ctx.imageDlq, message.body, reason, { ...(field ? { field } : {}), sourceQueueUrl: ctx.config.queues.image });
 }

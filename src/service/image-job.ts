@@ -6,6 +6,7 @@ import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { InvalidRequestError, parseImageRequest, requestDistillation, requestOutputs, type ImageRequest } from '../api/image-request.js';
 import type { ImageJob } from '../pipeline/run-image.js';
 import type { DetectorConfig } from '../pipeline/tile-task.js';
+import type { AwsConfig } from '../aws/clients.js';
 import type { TilingStrategyName } from '../tiling/index.js';
 
 export interface JobDefaults {
@@ -26,13 +27,39 @@ export class ImageInputError extends Error {
   }
 }
 
+/** What detectorFor needs besides the request: limits, and for SageMaker the AWS region and loopback/endpoint URLs. */
+export interface DetectorDefaults {
+  timeoutMs: number;
+  maxRetries: number;
+  /** The service's AWS config: region and TESSERA_SAGEMAKER_ENDPOINT / TESSERA_STS_ENDPOINT. Needed for SM_ENDPOINT. */
+  aws?: AwsConfig;
+  /** imageProcessor.assumedRole (RegionRequest model_invocation_role). */
+  assumedRole?: string;
+}
+
 /**
- * The detector for a request: HTTP endpoints get `CustomAttributes` as the SageMaker custom-attributes header and
- * every other string parameter as a header of that name (OSML's HTTP detector, §2.1).
+ * The detector for a request. HTTP endpoints get `CustomAttributes` as the SageMaker custom-attributes header and
+ * every other string parameter as a header of that name (OSML's HTTP detector, §2.1). SageMaker endpoints
+ * (SM_ENDPOINT, §4.2) are called with InvokeEndpoint on the endpoint named by `imageProcessor.name`, the parameters
+ * passed through (the worker's SageMakerDetector keeps InvokeEndpoint's own and warns about the rest).
  */
-export function detectorFor(invokeMode: string, modelName: string, parameters: Record<string, unknown> | null | undefined, o: { timeoutMs: number; maxRetries: number }): DetectorConfig {
+export function detectorFor(invokeMode: string, modelName: string, parameters: Record<string, unknown> | null | undefined, o: DetectorDefaults): DetectorConfig {
+  if (invokeMode === 'SM_ENDPOINT') {
+    if (!o.aws) throw new InvalidRequestError([`imageProcessor.type: SM_ENDPOINT needs the service's AWS configuration`]);
+    return {
+      kind: 'sagemaker',
+      endpointName: modelName,
+      region: o.aws.region,
+      ...(o.aws.endpoints?.sagemaker ? { endpoint: o.aws.endpoints.sagemaker } : {}),
+      parameters: { ...(parameters ?? {}) },
+      timeoutMs: o.timeoutMs,
+      maxAttempts: o.maxRetries + 1,
+      ...(o.assumedRole ? { assumedRole: o.assumedRole } : {}),
+      ...(o.assumedRole && o.aws.endpoints?.sts ? { stsEndpoint: o.aws.endpoints.sts } : {}),
+    };
+  }
   if (invokeMode !== 'HTTP_ENDPOINT') {
-    throw new InvalidRequestError([`imageProcessor.type: ${invokeMode} is not supported by this Tessera build's tile workers; use HTTP_ENDPOINT`]);
+    throw new InvalidRequestError([`imageProcessor.type: ${invokeMode} is not supported; use SM_ENDPOINT or HTTP_ENDPOINT`]);
   }
   const customAttributes = typeof parameters?.CustomAttributes === 'string' ? parameters.CustomAttributes : undefined;
   const headers: Record<string, string> = {};
@@ -48,11 +75,14 @@ export function detectorFor(invokeMode: string, modelName: string, parameters: R
 }
 
 /** The ImageJob the engine runs for a request; `image` is the path GDAL opens (a local path or /vsis3/...). */
-export function imageJobFromRequest(request: ImageRequest, o: JobDefaults & { image: string }): ImageJob {
+export function imageJobFromRequest(request: ImageRequest, o: JobDefaults & { image: string; aws?: AwsConfig }): ImageJob {
   return {
     jobId: request.jobId,
     image: o.image,
-    detector: detectorFor(request.imageProcessor.type, request.imageProcessor.name, request.imageProcessorParameters, o),
+    detector: detectorFor(request.imageProcessor.type, request.imageProcessor.name, request.imageProcessorParameters, {
+      ...o,
+      ...(request.imageProcessor.assumedRole ? { assumedRole: request.imageProcessor.assumedRole } : {}),
+    }),
     tileSize: request.imageProcessorTileSize,
     overlap: request.imageProcessorTileOverlap,
     regionSize: o.regionSize,
@@ -83,8 +113,9 @@ export function parseServiceRequest(body: string): ImageRequest {
       ok = false;
     }
     if (!ok) problems.push(`imageProcessor.name: must be an http(s) URL for an HTTP_ENDPOINT, got ${JSON.stringify(request.imageProcessor.name)}`);
-  } else {
-    problems.push(`imageProcessor.type: ${request.imageProcessor.type} is not supported by this Tessera build's tile workers; use HTTP_ENDPOINT`);
+  } else if (!/^[a-zA-Z0-9](-*[a-zA-Z0-9])*$/.test(request.imageProcessor.name) || request.imageProcessor.name.length > 63) {
+    // SageMaker's own EndpointName pattern: a URL or path here is a request meant for HTTP_ENDPOINT.
+    problems.push(`imageProcessor.name: must be a SageMaker endpoint name (letters, digits and hyphens, at most 63) for an SM_ENDPOINT, got ${JSON.stringify(request.imageProcessor.name)}`);
   }
   if (problems.length) throw new InvalidRequestError(problems);
   return request;

@@ -65,7 +65,11 @@ export async function regionWorkFromRequest(ctx: ServiceContext, request: Region
     rangeAdjustment: c.range_adjustment,
     warnings: [],
   };
-  const detector = detectorFor(request.model_invoke_mode, request.model_name, request.model_endpoint_parameters, ctx.config.model);
+  const detector = detectorFor(request.model_invoke_mode, request.model_name, request.model_endpoint_parameters, {
+    ...ctx.config.model,
+    aws: ctx.config.aws,
+    ...(request.model_invocation_role ? { assumedRole: request.model_invocation_role } : {}),
+  });
   const workerConfig = workerConfigFor({ detector, encoding: { format: request.tile_format, compression: request.tile_compression, quality: request.tile_quality, maxPayloadBytes: request.max_payload_bytes } }, prepared);
   const region = fromBounds(request.region_bounds);
   if (!plan.regions.some((r) => windowsEqual(r, region))) {
