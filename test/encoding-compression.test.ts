@@ -17,6 +17,7 @@ import {
   type TileFormat,
 } from '../src/encoding/tile-encoding.js';
 import { geoTransformCorners } from '../src/encoding/tile-georef.js';
+import { withGdal } from './helpers/gdal-vsimem.js';
 
 type TypedSamples = Uint8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
 
@@ -86,25 +87,6 @@ function smooth16(width: number, height: number): Uint16Array {
   return Uint16Array.from({ length: width * height }, (_, i) => 100 + ((i % width) * 7 + Math.floor(i / width) * 3 + (i % 5)) % 4000);
 }
 
-let fileCounter = 0;
-
-/** Opens encoded bytes from /vsimem, runs `check`, and asserts GDAL raised no error or warning meanwhile. */
-function withGdal(bytes: Uint8Array, extension: string, check: (ds: gdal.Dataset) => void): void {
-  const path = `/vsimem/encoding-compression-${process.pid}-${fileCounter++}.${extension}`;
-  gdal.vsimem.set(Buffer.from(bytes), path);
-  try {
-    gdal.lastError = null;
-    const ds = gdal.open(path);
-    try {
-      check(ds);
-      expect(gdal.lastError).toBeNull();
-    } finally {
-      ds.close();
-    }
-  } finally {
-    gdal.vsimem.release(path);
-  }
-}
 
 /** Per-band pixel comparison against the BIP input: number of mismatches, mean and max absolute error. */
 function compare(ds: gdal.Dataset, width: number, height: number, bands: number, samples: ArrayLike<number>) {

@@ -5,6 +5,7 @@ import gdal from 'gdal-async';
 import { encodeGeoTiff, type SampleType } from '../src/encoding/gtiff.js';
 import { complexityLevel, encodeNitf, formatIgeoloGeographic, type LonLat } from '../src/encoding/nitf.js';
 import { geoTransformCorners, readWktFacts, summarizeCrs, tileGeoTransform } from '../src/encoding/tile-georef.js';
+import { withGdal } from './helpers/gdal-vsimem.js';
 
 type TypedSamples = Uint8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
 
@@ -50,25 +51,6 @@ function makeSamples(shape: Shape): TypedSamples {
 
 const bytesOf = (samples: TypedSamples): Uint8Array => new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength);
 
-let fileCounter = 0;
-
-/** Opens encoded bytes from /vsimem, runs `check`, and asserts GDAL raised no error or warning meanwhile. */
-function withGdal(bytes: Uint8Array, extension: string, check: (ds: gdal.Dataset) => void): void {
-  const path = `/vsimem/encoding-containers-${process.pid}-${fileCounter++}.${extension}`;
-  gdal.vsimem.set(Buffer.from(bytes), path);
-  try {
-    gdal.lastError = null;
-    const ds = gdal.open(path);
-    try {
-      check(ds);
-      expect(gdal.lastError).toBeNull();
-    } finally {
-      ds.close();
-    }
-  } finally {
-    gdal.vsimem.release(path);
-  }
-}
 
 /** Every pixel of every band equals the de-interleaved input. */
 function expectPixels(ds: gdal.Dataset, shape: Shape, samples: TypedSamples): void {
