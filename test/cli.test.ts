@@ -3,6 +3,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { copyFileSync, existsSync, readFileSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import gdal from 'gdal-async';
 import { runCli, realFixture, tempDir } from './helpers/cli.js';
@@ -21,6 +22,18 @@ describe('errors before processing (exit 1, one clear message)', () => {
     const r = await runCli(['run', '/no/such/image.ntf', ...model()]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('/no/such/image.ntf: file not found');
+  });
+
+  it('a folder or a pipe instead of an image file (a pipe would block GDAL forever)', async () => {
+    const dir = tempDir();
+    const fifo = join(dir, 'pipe.ntf');
+    execFileSync('mkfifo', [fifo]);
+    const folder = await runCli(['run', dir, ...model()]);
+    expect(folder.code).toBe(1);
+    expect(folder.stderr).toContain(`${dir}: is a folder, not an image file`);
+    const pipe = await runCli(['run', fifo, ...model()], { timeoutMs: 30_000 });
+    expect(pipe.code).toBe(1);
+    expect(pipe.stderr).toContain(`${fifo}: is not a regular file`);
   });
 
   it('a file that is not a raster', async () => {

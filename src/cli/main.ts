@@ -2,15 +2,23 @@
  * The `tessera` command line. bin/tessera.js sets the AWS/EMF environment before this module (and any AWS or EMF
  * module) loads.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
+import { packageRoot } from '../util/package-root.js';
 import { runCommand, UsageError, EXIT_INPUT_ERROR, type RunCliOptions } from './run-command.js';
 import { startModelServer } from '../model-server/index.js';
 import { serveCommand, type ServeCliOptions } from './serve-command.js';
 import { devStackCommand, type DevStackCliOptions } from './dev-stack-command.js';
 
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('tessera')
     .description('Run ML detectors over very large satellite and aerial images (NITF, GeoTIFF, SICD).')
+    .version(packageVersion(), '-V, --version')
     .showHelpAfterError()
     .exitOverride();
 

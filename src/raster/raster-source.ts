@@ -1,4 +1,4 @@
-import { access, constants } from 'node:fs/promises';
+import { access, constants, stat } from 'node:fs/promises';
 import gdal from 'gdal-async';
 import type { Georeference, GroundControlPoint } from '../geolocation/georeference.js';
 import type { DataType } from '../pixels/data-type.js';
@@ -51,6 +51,10 @@ export async function describeRaster(location: string, options: OpenOptions = {}
       const code = (err as NodeJS.ErrnoException).code;
       throw new RasterInputError(location, code === 'ENOENT' ? 'file not found' : `cannot be read (${code})`);
     }
+    const kind = await stat(location);
+    // A FIFO or device would block GDAL's open forever; a folder is not an image.
+    if (kind.isDirectory()) throw new RasterInputError(location, 'is a folder, not an image file');
+    if (!kind.isFile()) throw new RasterInputError(location, 'is not a regular file (a pipe or device cannot be read as an image)');
   }
   let ds: gdal.Dataset;
   try {
