@@ -166,7 +166,8 @@ export async function prepareImage(job: ImageJob): Promise<PreparedImage> {
     const histograms = await bandHistograms(info, bands);
     conversion.ranges = histograms.map((h) => (rangeAdjustment === 'MINMAX' ? minMaxRange(h) : draRange(h)));
   }
-  const sampleType = (outputType === 'same' ? info.dataType : outputType) === 'Byte' ? 'Byte' : (outputType === 'same' ? info.dataType : outputType) === 'UInt16' ? 'UInt16' : 'other';
+  const sent = outputType === 'same' ? info.dataType : outputType;
+  const sampleType = sent === 'Byte' || sent === 'UInt16' ? sent : 'other';
   try {
     checkTileEncoding(job.encoding, sampleType);
   } catch (err) {
