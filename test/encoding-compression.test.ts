@@ -17,7 +17,7 @@ import {
   type TileFormat,
 } from '../src/encoding/tile-encoding.js';
 import { geoTransformCorners } from '../src/encoding/tile-georef.js';
-import { withGdal } from './helpers/gdal-vsimem.js';
+import { HALF_ARC_SECOND, gdalNitfCorners, withGdal } from './helpers/gdal-vsimem.js';
 
 type TypedSamples = Uint8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
 
@@ -124,29 +124,6 @@ function expectClose(ds: gdal.Dataset, width: number, height: number, bands: num
   expect(maxError).toBeLessThanOrEqual(12);
 }
 
-/** gdal-async returns GCPs with GDAL's C field names. */
-function readGcps(ds: gdal.Dataset): Array<{ pixel: number; line: number; x: number; y: number }> {
-  const raw = ds.getGCPs() as Array<{ dfGCPPixel: number; dfGCPLine: number; dfGCPX: number; dfGCPY: number }>;
-  return raw.map((g) => ({ pixel: g.dfGCPPixel, line: g.dfGCPLine, x: g.dfGCPX, y: g.dfGCPY }));
-}
-
-/** NITF: GDAL reads the IGEOLO points as the centres of the corner pixels; returns them in UL, UR, LR, LL order. */
-function gdalNitfCorners(ds: gdal.Dataset): LonLat[] {
-  const { x: width, y: height } = ds.rasterSize;
-  const positions: Array<[number, number]> = [[0.5, 0.5], [width - 0.5, 0.5], [width - 0.5, height - 0.5], [0.5, height - 0.5]];
-  const gcps = readGcps(ds);
-  if (gcps.length > 0) {
-    return positions.map(([pixel, line]) => {
-      const gcp = gcps.find((g) => Math.abs(g.pixel - pixel) < 1e-9 && Math.abs(g.line - line) < 1e-9);
-      if (gcp === undefined) throw new Error(`no GCP at ${pixel},${line}`);
-      return [gcp.x, gcp.y];
-    });
-  }
-  const gt = ds.geoTransform!;
-  return positions.map(([c, r]) => [gt[0] + c * gt[1] + r * gt[2], gt[3] + c * gt[4] + r * gt[5]]);
-}
-
-const HALF_ARC_SECOND = 1 / 7200;
 
 /** Checks the tile's corners against the georeferencing that went in (GTIFF: transform, NITF: IGEOLO corners). */
 function expectCorners(ds: gdal.Dataset, format: TileFormat, input: EncodeInput): void {

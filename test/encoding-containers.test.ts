@@ -5,7 +5,7 @@ import gdal from 'gdal-async';
 import { encodeGeoTiff, type SampleType } from '../src/encoding/gtiff.js';
 import { complexityLevel, encodeNitf, formatIgeoloGeographic, type LonLat } from '../src/encoding/nitf.js';
 import { geoTransformCorners, readWktFacts, summarizeCrs, tileGeoTransform } from '../src/encoding/tile-georef.js';
-import { withGdal } from './helpers/gdal-vsimem.js';
+import { HALF_ARC_SECOND, gdalNitfCorners, readGcps, withGdal } from './helpers/gdal-vsimem.js';
 
 type TypedSamples = Uint8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
 
@@ -79,11 +79,6 @@ function expectShape(ds: gdal.Dataset, driver: string, shape: Shape): void {
   for (let band = 1; band <= shape.bands; band++) expect(ds.bands.get(band).dataType).toBe(shape.sampleType);
 }
 
-/** gdal-async returns GCPs with GDAL's C field names. */
-function readGcps(ds: gdal.Dataset): Array<{ pixel: number; line: number; x: number; y: number }> {
-  const raw = ds.getGCPs() as Array<{ dfGCPPixel: number; dfGCPLine: number; dfGCPX: number; dfGCPY: number }>;
-  return raw.map((g) => ({ pixel: g.dfGCPPixel, line: g.dfGCPLine, x: g.dfGCPX, y: g.dfGCPY }));
-}
 
 describe('encodeGeoTiff', () => {
   it.each(SHAPES)('$width x $height, $bands band(s) of $sampleType round-trip through GDAL', (shape) => {
@@ -175,28 +170,6 @@ describe('encodeGeoTiff', () => {
   });
 });
 
-/** Where GDAL places IGEOLO: it reads the four points as the centres of the corner pixels. */
-function gdalCornerPositions(width: number, height: number): Array<[number, number]> {
-  return [[0.5, 0.5], [width - 0.5, 0.5], [width - 0.5, height - 0.5], [0.5, height - 0.5]];
-}
-
-/** The four corners as GDAL reports them, from its geotransform or, when IGEOLO is not affine, its GCPs. */
-function gdalCorners(ds: gdal.Dataset): LonLat[] {
-  const { x: width, y: height } = ds.rasterSize;
-  const positions = gdalCornerPositions(width, height);
-  const gcps = readGcps(ds);
-  if (gcps.length > 0) {
-    return positions.map(([pixel, line]) => {
-      const gcp = gcps.find((g) => Math.abs(g.pixel - pixel) < 1e-9 && Math.abs(g.line - line) < 1e-9);
-      if (gcp === undefined) throw new Error(`no GCP at ${pixel},${line}`);
-      return [gcp.x, gcp.y];
-    });
-  }
-  const gt = ds.geoTransform!;
-  return positions.map(([c, r]) => [gt[0] + c * gt[1] + r * gt[2], gt[3] + c * gt[4] + r * gt[5]]);
-}
-
-const HALF_ARC_SECOND = 1 / 7200;
 
 describe('encodeNitf', () => {
   it.each(SHAPES)('$width x $height, $bands band(s) of $sampleType round-trip through GDAL', (shape) => {
@@ -228,7 +201,7 @@ describe('encodeNitf', () => {
       expect(metadata.NITF_PVTYPE).toBe(shape.sampleType.startsWith('Float') ? 'R' : shape.sampleType.startsWith('Int') ? 'SI' : 'INT');
       expect(metadata.NITF_IREP).toBe(shape.bands === 1 ? 'MONO' : shape.bands === 3 && shape.sampleType === 'Byte' ? 'RGB' : 'MULTI');
       expect(ds.srs?.getAuthorityCode(null)).toBe('4326');
-      const read = gdalCorners(ds);
+      const read = gdalNitfCorners(ds);
       read.forEach(([lon, lat], i) => {
         expect(Math.abs(lon - corners[i][0])).toBeLessThanOrEqual(HALF_ARC_SECOND);
         expect(Math.abs(lat - corners[i][1])).toBeLessThanOrEqual(HALF_ARC_SECOND);
@@ -248,7 +221,7 @@ describe('encodeNitf', () => {
     withGdal(bytes, 'ntf', (ds) => {
       expectPixels(ds, shape, samples);
       expect((ds.getMetadata() as Record<string, string>).NITF_IGEOLO).toBe(formatIgeoloGeographic(corners));
-      gdalCorners(ds).forEach(([lon, lat], i) => {
+      gdalNitfCorners(ds).forEach(([lon, lat], i) => {
         expect(Math.abs(lon - corners[i][0])).toBeLessThanOrEqual(HALF_ARC_SECOND);
         expect(Math.abs(lat - corners[i][1])).toBeLessThanOrEqual(HALF_ARC_SECOND);
       });
