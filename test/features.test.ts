@@ -103,3 +103,19 @@ describe('output properties', () => {
     expect(f.properties).toEqual({ a: 3, b: 1, c: 4, inferenceMetadata: { jobId: 'job1', inferenceDT: '2025-01-01T00:00:00Z' } });
   });
 });
+
+describe('Soft-NMS scores in the output', () => {
+  it('writes the decayed score into the top class and keeps the original as rawScore', async () => {
+    const { deduplicate } = await import('../src/pipeline/run-image.js');
+    const { planTiling } = await import('../src/tiling/index.js');
+    const plan = planTiling({ bounds: { x: 0, y: 0, width: 1024, height: 1024 }, tileSize: { width: 512, height: 512 }, overlap: { width: 128, height: 128 }, regionSize: { width: 10240, height: 10240 } });
+    const feature = (box: number[], score: number) => ({ type: 'Feature' as const, geometry: null, properties: { imageBBox: box, featureClasses: [{ iri: 'ship', score }] } });
+    // Both boxes lie in the tile overlap (x 256..512 at stride 256), so they are compared. Intersection 20x40 = 800,
+    // union 2400: IoU 1/3; gaussian decay exp(-(1/9)/0.1) = 0.329193 -> 0.8 * 0.329193 = 0.263354.
+    const kept = deduplicate([feature([300, 10, 340, 50], 0.9), feature([320, 10, 360, 50], 0.8)], plan, { algorithm: 'SOFT_NMS', iouThreshold: 0.75, sigma: 0.1, skipBoxThreshold: 0.0001 });
+    const classes = kept.map((f) => (f.properties.featureClasses as { score: number; rawScore?: number }[])[0]);
+    expect(classes[0]).toEqual({ iri: 'ship', score: 0.9 });
+    expect(classes[1].rawScore).toBe(0.8);
+    expect(classes[1].score).toBeCloseTo(0.8 * Math.exp(-(1 / 9) / 0.1), 12);
+  });
+});

@@ -1,4 +1,5 @@
 import type { Feature } from './geojson.js';
+import { topClass } from './refine.js';
 
 /** Properties OSML removes before writing (reference §4.5). */
 const DROPPED_PROPERTIES = ['inferenceTime', 'bounds_imcoords', 'geom_imcoords', 'detection_score', 'feature_types', 'image_id', 'adjusted_feature_types'];
@@ -62,4 +63,19 @@ export function finalizeFeature(feature: Feature, jobId: string, featureProperti
     geometry: feature.geometry,
     properties: props,
   };
+}
+
+/**
+ * Soft-NMS's decayed score written into the feature's top class, the original kept as rawScore (OSML copies the
+ * original back, §16.11). Nothing changes when the score did not decay.
+ */
+export function applyDecayedScore(feature: Feature, score: number): void {
+  const { label, score: original } = topClass(feature);
+  if (score === original) return;
+  const classes = feature.properties.featureClasses as { iri: string; score: number; rawScore?: number }[] | undefined;
+  const top = classes?.find((c) => c.iri === label && c.score === original);
+  if (top) {
+    top.rawScore = top.score;
+    top.score = score;
+  }
 }

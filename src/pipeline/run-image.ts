@@ -16,7 +16,7 @@ import { createSensorModel, type SensorModel } from '../geolocation/sensor-model
 import { parseRoi, roiToBounds } from '../geolocation/roi.js';
 import { distill, type Distillation } from '../selection/index.js';
 import { imageBoundsOf, topClass } from '../features/refine.js';
-import { finalizeFeature, nitfDateTime, nitfSourceMetadata } from '../features/output.js';
+import { applyDecayedScore, finalizeFeature, nitfDateTime, nitfSourceMetadata } from '../features/output.js';
 import type { Feature } from '../features/geojson.js';
 import type { DetectorConfig, PixelConversion, WorkerConfig } from './tile-task.js';
 import { TilePool } from './tile-pool.js';
@@ -260,14 +260,7 @@ export function deduplicate(features: Feature[], plan: TilingPlan, distillation:
   const out: Feature[] = [];
   for (let i = 0; i < keep.length; i++) {
     const f = features[keep[i]];
-    if (distillation.algorithm === 'SOFT_NMS' && scores[i] !== detections[keep[i]].score) {
-      const classes = f.properties.featureClasses as { iri: string; score: number; rawScore?: number }[] | undefined;
-      const top = classes?.find((c) => c.iri === detections[keep[i]].label && c.score === detections[keep[i]].score);
-      if (top) {
-        top.rawScore = top.score;
-        top.score = scores[i];
-      }
-    }
+    if (distillation.algorithm === 'SOFT_NMS') applyDecayedScore(f, scores[i]);
     out.push(f);
   }
   return out;

@@ -10,7 +10,7 @@ import type { ImageRequest } from '../api/image-request.js';
 import { requestDistillation, requestOutputs } from '../api/image-request.js';
 import type { Feature } from '../features/geojson.js';
 import { imageBoundsOf, topClass } from '../features/refine.js';
-import { finalizeFeature } from '../features/output.js';
+import { applyDecayedScore, finalizeFeature } from '../features/output.js';
 import { distill, type PackedDetections } from '../selection/index.js';
 import { sinksForOutputs } from '../sinks/sink-factory.js';
 import { allSinksSucceeded, writeToSinks, type SinkOutcome } from '../sinks/sink.js';
@@ -131,18 +131,6 @@ export async function aggregateFeatures(ctx: ServiceContext, job: JobItem): Prom
     output_outcomes: JSON.stringify(outcomes.map(({ featureErrors, ...o }) => ({ ...o, ...(featureErrors ? { featureErrors: featureErrors.slice(0, 20), featureErrorCount: featureErrors.length } : {}) }))),
   });
   return { sinksOk, message, outcomes, featuresStored, featuresKept };
-}
-
-/** Soft-NMS keeps the original score as rawScore and reports the decayed one (as `tessera run` does). */
-function applyDecayedScore(f: Feature, score: number): void {
-  const { label, score: original } = topClass(f);
-  if (score === original) return;
-  const classes = f.properties.featureClasses as { iri: string; score: number; rawScore?: number }[] | undefined;
-  const top = classes?.find((c) => c.iri === label && c.score === original);
-  if (top) {
-    top.rawScore = top.score;
-    top.score = score;
-  }
 }
 
 /**
