@@ -8,6 +8,8 @@ import { FEATURE_SHARDS, FeatureTable, featureShard, packFeatures } from '../src
 import { tableNamesFromEnv } from '../src/state/table-names.js';
 import { ttlDaysFromEnv } from '../src/state/ttl.js';
 import type { Feature } from '../src/features/geojson.js';
+import { MemoryFeatureStore, MemoryJobStore, MemoryRegionStore } from '../src/state/memory-stores.js';
+import type { FeatureStore, JobStore, RegionStore } from '../src/state/stores.js';
 
 let stack: LocalStack;
 let ddb: DynamoDBClient;
@@ -42,144 +44,215 @@ describe('configuration', () => {
   });
 });
 
-describe('job table', () => {
-  test('start is conditional: a second start keeps the running job', async () => {
-    const jobs = new JobTable(ddb, stack.names.jobTable);
-    const first = await jobs.start(jobStart('j1:img'));
-    expect(first.created).toBe(true);
-    expect(first.job).toMatchObject({ region_success: 0, region_error: 0, image_status: 'STARTED', completed_region_ids: [] });
-    await jobs.update('j1:img', { region_count: 3, width: 100, height: 50, image_status: 'IN_PROGRESS' });
-    await jobs.completeRegion('j1:img', 'r0', 'success');
-    const again = await jobs.start(jobStart('j1:img'));
-    expect(again.created).toBe(false);
-    expect(again.job).toMatchObject({ region_count: 3, region_success: 1, completed_region_ids: ['r0'], image_status: 'IN_PROGRESS' });
+/**
+ * The handlers' contract with their state, run against both implementations: the DynamoDB tables (tessera serve)
+ * and the in-process stores (tessera run goes through the same handlers with them).
+ */
+interface StoreFactory {
+  jobs(options?: { ttlDays?: number; now?: () => number }): JobStore;
+  regions(options?: { tilesPerUpdate?: number }): RegionStore;
+  features(options?: { maxItemBytes?: number; pageSize?: number }): FeatureStore;
+}
+const implementations: Array<[string, StoreFactory]> = [
+  ['DynamoDB tables', {
+    jobs: (o) => new JobTable(ddb, stack.names.jobTable, o),
+    regions: (o) => new RegionTable(ddb, stack.names.regionTable, o),
+    features: (o) => new FeatureTable(ddb, stack.names.featureTable, o),
+  }],
+  ['in-process stores', {
+    jobs: (o) => new MemoryJobStore(o),
+    regions: () => new MemoryRegionStore(),
+    features: (o) => new MemoryFeatureStore(o?.maxItemBytes),
+  }],
+];
+
+describe.each(implementations)('%s', (_name, factory) => {
+  const stores = () => factory;
+  describe('job table', () => {
+    test('start is conditional: a second start keeps the running job', async () => {
+      const jobs = stores().jobs();
+      const first = await jobs.start(jobStart('j1:img'));
+      expect(first.created).toBe(true);
+      expect(first.job).toMatchObject({ region_success: 0, region_error: 0, image_status: 'STARTED', completed_region_ids: [] });
+      await jobs.update('j1:img', { region_count: 3, width: 100, height: 50, image_status: 'IN_PROGRESS' });
+      await jobs.completeRegion('j1:img', 'r0', 'success');
+      const again = await jobs.start(jobStart('j1:img'));
+      expect(again.created).toBe(false);
+      expect(again.job).toMatchObject({ region_count: 3, region_success: 1, completed_region_ids: ['r0'], image_status: 'IN_PROGRESS' });
+    });
+
+    test('every item carries expire_time = start + DDB_TTL_IN_DAYS', async () => {
+      const now = 1_700_000_000_000;
+      const jobs = stores().jobs({ ttlDays: 2, now: () => now });
+      const { job } = await jobs.start(jobStart('ttl:img'));
+      expect(job.start_time).toBe(now);
+      expect(job.expire_time).toBe(now / 1000 + 2 * 86_400);
+      expect((await jobs.get('ttl:img'))!.expire_time).toBe(now / 1000 + 2 * 86_400);
+    });
+
+    test('a region counts once however often it completes, and the image completes exactly once', async () => {
+      const jobs = stores().jobs();
+      await jobs.start(jobStart('j2:img'));
+      await jobs.update('j2:img', { region_count: 2 });
+
+      const a = await jobs.completeRegion('j2:img', 'r0', 'success');
+      expect(a.counted).toBe(true);
+      expect(isImageComplete(a.job)).toBe(false);
+
+      const redelivered = await jobs.completeRegion('j2:img', 'r0', 'success');
+      expect(redelivered.counted).toBe(false);
+      expect(redelivered.job).toMatchObject({ region_success: 1, region_error: 0, completed_region_ids: ['r0'] });
+      // A redelivery that now reports the other outcome still does not count.
+      expect((await jobs.completeRegion('j2:img', 'r0', 'error')).job).toMatchObject({ region_success: 1, region_error: 0 });
+
+      // The last region, delivered several times at once: exactly one delivery counts and sees the image complete.
+      const results = await Promise.all(Array.from({ length: 5 }, () => jobs.completeRegion('j2:img', 'r1', 'error')));
+      const counted = results.filter((r) => r.counted);
+      expect(counted).toHaveLength(1);
+      expect(isImageComplete(counted[0].job)).toBe(true);
+      const job = (await jobs.get('j2:img'))!;
+      expect(job).toMatchObject({ region_count: 2, region_success: 1, region_error: 1, completed_region_ids: ['r0', 'r1'] });
+      expect(imageStatusOf(job)).toBe('PARTIAL');
+    });
+
+    test('aggregation lease: one owner at a time, renewable, gone after the end', async () => {
+      let now = 1_000_000;
+      const jobs = stores().jobs({ now: () => now });
+      await jobs.start(jobStart('j3:img'));
+      expect(await jobs.claimAggregation('j3:img', 'a', 10_000)).toBe(true);
+      expect(await jobs.claimAggregation('j3:img', 'b', 10_000)).toBe(false);
+      expect(await jobs.claimAggregation('j3:img', 'a', 10_000)).toBe(true);
+      now += 20_000; // a's lease expired (a died): b may take over
+      expect(await jobs.claimAggregation('j3:img', 'b', 10_000)).toBe(true);
+      const end = await jobs.end('j3:img', 'SUCCESS');
+      expect(end.ended).toBe(true);
+      expect(end.job).toMatchObject({ image_status: 'SUCCESS', end_time: now, processing_duration: 20 });
+      expect((await jobs.end('j3:img', 'FAILED')).ended).toBe(false);
+      expect((await jobs.get('j3:img'))!.image_status).toBe('SUCCESS');
+      expect(await jobs.claimAggregation('j3:img', 'b', 10_000)).toBe(false);
+    });
+
+    test('status is derived as OSML does', async () => {
+      const base = { image_id: 'x', start_time: 0, expire_time: 0, region_success: 0, region_error: 0, completed_region_ids: [] as string[] };
+      expect(imageStatusOf({ ...base, region_count: 2, region_success: 1, completed_region_ids: ['a'] })).toBe('IN_PROGRESS');
+      expect(imageStatusOf({ ...base, region_count: 2, region_success: 2, completed_region_ids: ['a', 'b'] })).toBe('SUCCESS');
+      expect(imageStatusOf({ ...base, region_count: 2, region_error: 2, completed_region_ids: ['a', 'b'] })).toBe('FAILED');
+      await expect(stores().jobs().update('x', { region_success: 3 })).rejects.toThrow(/managed/);
+    });
   });
 
-  test('every item carries expire_time = start + DDB_TTL_IN_DAYS', async () => {
-    const now = 1_700_000_000_000;
-    const jobs = new JobTable(ddb, stack.names.jobTable, { ttlDays: 2, now: () => now });
-    const { job } = await jobs.start(jobStart('ttl:img'));
-    expect(job.start_time).toBe(now);
-    expect(job.expire_time).toBe(now / 1000 + 2 * 86_400);
-    expect((await jobs.get('ttl:img'))!.expire_time).toBe(now / 1000 + 2 * 86_400);
+  describe('region table', () => {
+    test('start or redelivery, idempotent tile records, one completion', async () => {
+      const regions = stores().regions({ tilesPerUpdate: 2 });
+      const first = await regions.start({ image_id: 'j:img', region_id: 'r0', job_id: 'j', region_bounds: [[0, 0], [100, 100]], tile_size: [50, 50] });
+      expect(first.created).toBe(true);
+      expect(first.region).toMatchObject({ region_status: 'STARTED', region_retry_count: 0, succeeded_tile_ids: [] });
+      expect(first.region.expire_time).toBeGreaterThan(Date.now() / 1000 + 86_000);
+
+      const t = (id: string, r: number, c: number) => ({ id, bounds: [[r, c], [50, 50]] as [[number, number], [number, number]] });
+      await regions.recordTiles('j:img', 'r0', { succeeded: [t('t1', 0, 0), t('t2', 0, 50)], failed: [t('t3', 50, 0)] });
+      // The region is redelivered: tiles reported again, t3 retried and now succeeding, t1 reported failed late.
+      const again = await regions.start({ image_id: 'j:img', region_id: 'r0', job_id: 'j' });
+      expect(again.created).toBe(false);
+      expect(again.region.region_retry_count).toBe(1);
+      expect(await regions.succeededTileIds('j:img', 'r0')).toEqual(new Set(['t1', 't2']));
+      await regions.recordTiles('j:img', 'r0', { succeeded: [t('t1', 0, 0), t('t2', 0, 50), t('t3', 50, 0)], failed: [t('t1', 0, 0)] });
+
+      const r = (await regions.get('j:img', 'r0'))!;
+      expect(r.succeeded_tile_ids).toEqual(['t1', 't2', 't3']);
+      expect(r.failed_tile_ids).toEqual([]);
+      expect(r.succeeded_tiles).toHaveLength(3);
+      expect(r.succeeded_tiles![2]).toEqual([[50, 0], [50, 50]]);
+      expect(r.failed_tiles).toHaveLength(1); // OSML's list keeps the history; the sets decide the counts
+
+      const done = await regions.complete('j:img', 'r0', 4);
+      expect(done.completed).toBe(true);
+      expect(done.region).toMatchObject({ region_status: 'PARTIAL', total_tiles: 4, succeeded_tile_count: 3, failed_tile_count: 1 });
+      expect(done.region.processing_duration).toBeGreaterThanOrEqual(0);
+      expect(done.region.end_time).toBeGreaterThanOrEqual(done.region.start_time);
+      const twice = await regions.complete('j:img', 'r0', 4);
+      expect(twice.completed).toBe(false);
+      expect(twice.region.end_time).toBe(done.region.end_time);
+    });
+
+    test('failure and status rule', async () => {
+      const regions = stores().regions();
+      await regions.start({ image_id: 'j:img', region_id: 'bad', job_id: 'j' });
+      const failed = await regions.fail('j:img', 'bad', 'image could not be opened');
+      expect(failed.region).toMatchObject({ region_status: 'FAILED', message: 'image could not be opened' });
+      expect(regionStatusOf(0, 0)).toBe('FAILED');
+      expect(regionStatusOf(4, 0)).toBe('SUCCESS');
+      expect(regionStatusOf(4, 4)).toBe('FAILED');
+      await expect(regions.recordTiles('j:img', 'missing', { succeeded: [{ id: 'x' }] })).rejects.toThrow(/not found/);
+    });
   });
 
-  test('a region counts once however often it completes, and the image completes exactly once', async () => {
-    const jobs = new JobTable(ddb, stack.names.jobTable);
-    await jobs.start(jobStart('j2:img'));
-    await jobs.update('j2:img', { region_count: 2 });
+  describe('feature table', () => {
+    const all = async (table: FeatureStore, imageId: string) => {
+      const out: Feature[] = [];
+      for await (const f of table.featuresOfImage(imageId)) out.push(f);
+      return out;
+    };
 
-    const a = await jobs.completeRegion('j2:img', 'r0', 'success');
-    expect(a.counted).toBe(true);
-    expect(isImageComplete(a.job)).toBe(false);
+    test('keys are deterministic: a re-run of a tile replaces its features, including extra chunks', async () => {
+      const table = stores().features({ maxItemBytes: 400 });
+      const big = Array.from({ length: 8 }, (_, i) => feature(`a${i}`, { pad: 'x'.repeat(100) }));
+      const items = await table.writeTileFeatures('img-r', 'tile-1', big);
+      expect(items).toBeGreaterThan(3);
+      expect((await all(table, 'img-r')).map((f) => f.id).sort()).toEqual(big.map((f) => f.id).sort());
 
-    const redelivered = await jobs.completeRegion('j2:img', 'r0', 'success');
-    expect(redelivered.counted).toBe(false);
-    expect(redelivered.job).toMatchObject({ region_success: 1, region_error: 0, completed_region_ids: ['r0'] });
-    // A redelivery that now reports the other outcome still does not count.
-    expect((await jobs.completeRegion('j2:img', 'r0', 'error')).job).toMatchObject({ region_success: 1, region_error: 0 });
+      await table.writeTileFeatures('img-r', 'tile-1', [feature('b0'), feature('b1')]);
+      expect((await all(table, 'img-r')).map((f) => f.id)).toEqual(['b0', 'b1']);
+      await table.writeTileFeatures('img-r', 'tile-1', []);
+      expect(await all(table, 'img-r')).toEqual([]);
+    });
 
-    // The last region, delivered several times at once: exactly one delivery counts and sees the image complete.
-    const results = await Promise.all(Array.from({ length: 5 }, () => jobs.completeRegion('j2:img', 'r1', 'error')));
-    const counted = results.filter((r) => r.counted);
-    expect(counted).toHaveLength(1);
-    expect(isImageComplete(counted[0].job)).toBe(true);
-    const job = (await jobs.get('j2:img'))!;
-    expect(job).toMatchObject({ region_count: 2, region_success: 1, region_error: 1, completed_region_ids: ['r0', 'r1'] });
-    expect(imageStatusOf(job)).toBe('PARTIAL');
-  });
+    test('rewriting a tile leaves a tile whose id extends it alone', async () => {
+      const table = stores().features();
+      let other = '';
+      for (let i = 0; !other; i++) if (featureShard(`t-${i}`) === featureShard('t')) other = `t-${i}`;
+      await table.writeTileFeatures('img-p', other, [feature('other')]);
+      await table.writeTileFeatures('img-p', 't', [feature('t0'), feature('t1')]);
+      await table.writeTileFeatures('img-p', 't', [feature('t2')]);
+      expect((await all(table, 'img-p')).map((f) => f.id).sort()).toEqual(['other', 't2']);
+    });
 
-  test('aggregation lease: one owner at a time, renewable, gone after the end', async () => {
-    let now = 1_000_000;
-    const jobs = new JobTable(ddb, stack.names.jobTable, { now: () => now });
-    await jobs.start(jobStart('j3:img'));
-    expect(await jobs.claimAggregation('j3:img', 'a', 10_000)).toBe(true);
-    expect(await jobs.claimAggregation('j3:img', 'b', 10_000)).toBe(false);
-    expect(await jobs.claimAggregation('j3:img', 'a', 10_000)).toBe(true);
-    now += 20_000; // a's lease expired (a died): b may take over
-    expect(await jobs.claimAggregation('j3:img', 'b', 10_000)).toBe(true);
-    const end = await jobs.end('j3:img', 'SUCCESS');
-    expect(end.ended).toBe(true);
-    expect(end.job).toMatchObject({ image_status: 'SUCCESS', end_time: now, processing_duration: 20 });
-    expect((await jobs.end('j3:img', 'FAILED')).ended).toBe(false);
-    expect((await jobs.get('j3:img'))!.image_status).toBe('SUCCESS');
-    expect(await jobs.claimAggregation('j3:img', 'b', 10_000)).toBe(false);
-  });
+    test('items come back shard by shard, range keys in byte order within a shard (the order aggregation reads)', async () => {
+      const table = stores().features();
+      const ids = Array.from({ length: 30 }, (_, i) => `(${i * 384}, 0)(512, 512)`);
+      for (const id of ids) await table.writeTileFeatures('img-o', id, [feature(id)]);
+      const got: string[] = [];
+      for await (const item of table.itemsOfImage('img-o')) got.push(item.rangeKey);
+      const expected = ids.map((id) => `${id}-0`).sort((a, b) => featureShard(a.slice(0, -2)) - featureShard(b.slice(0, -2)) || (a < b ? -1 : a > b ? 1 : 0));
+      expect(got).toEqual(expected);
+    });
 
-  test('status is derived as OSML does', async () => {
-    const base = { image_id: 'x', start_time: 0, expire_time: 0, region_success: 0, region_error: 0, completed_region_ids: [] as string[] };
-    expect(imageStatusOf({ ...base, region_count: 2, region_success: 1, completed_region_ids: ['a'] })).toBe('IN_PROGRESS');
-    expect(imageStatusOf({ ...base, region_count: 2, region_success: 2, completed_region_ids: ['a', 'b'] })).toBe('SUCCESS');
-    expect(imageStatusOf({ ...base, region_count: 2, region_error: 2, completed_region_ids: ['a', 'b'] })).toBe('FAILED');
-    await expect(new JobTable(ddb, 't').update('x', { region_success: 3 })).rejects.toThrow(/managed/);
+    test('the streaming reader returns every feature across all partitions and pages', async () => {
+      const table = stores().features({ pageSize: 2 });
+      const written: string[] = [];
+      const shards = new Set<number>();
+      await Promise.all(Array.from({ length: 40 }, (_, t) => {
+        const fs = Array.from({ length: 3 }, (_, i) => feature(`s${t}-${i}`));
+        written.push(...fs.map((f) => String(f.id)));
+        shards.add(featureShard(`tile-${t}`));
+        return table.writeTileFeatures('img-s', `tile-${t}`, fs);
+      }));
+      expect(shards.size).toBeGreaterThan(15);
+      const read = await all(table, 'img-s');
+      expect(read).toHaveLength(120);
+      expect(read.map((f) => String(f.id)).sort()).toEqual(written.sort());
+      expect(FEATURE_SHARDS).toBe(50);
+    });
+
   });
 });
 
-describe('region table', () => {
-  test('start or redelivery, idempotent tile records, one completion', async () => {
-    const regions = new RegionTable(ddb, stack.names.regionTable, { tilesPerUpdate: 2 });
-    const first = await regions.start({ image_id: 'j:img', region_id: 'r0', job_id: 'j', region_bounds: [[0, 0], [100, 100]], tile_size: [50, 50] });
-    expect(first.created).toBe(true);
-    expect(first.region).toMatchObject({ region_status: 'STARTED', region_retry_count: 0, succeeded_tile_ids: [] });
-    expect(first.region.expire_time).toBeGreaterThan(Date.now() / 1000 + 86_000);
-
-    const t = (id: string, r: number, c: number) => ({ id, bounds: [[r, c], [50, 50]] as [[number, number], [number, number]] });
-    await regions.recordTiles('j:img', 'r0', { succeeded: [t('t1', 0, 0), t('t2', 0, 50)], failed: [t('t3', 50, 0)] });
-    // The region is redelivered: tiles reported again, t3 retried and now succeeding, t1 reported failed late.
-    const again = await regions.start({ image_id: 'j:img', region_id: 'r0', job_id: 'j' });
-    expect(again.created).toBe(false);
-    expect(again.region.region_retry_count).toBe(1);
-    expect(await regions.succeededTileIds('j:img', 'r0')).toEqual(new Set(['t1', 't2']));
-    await regions.recordTiles('j:img', 'r0', { succeeded: [t('t1', 0, 0), t('t2', 0, 50), t('t3', 50, 0)], failed: [t('t1', 0, 0)] });
-
-    const r = (await regions.get('j:img', 'r0'))!;
-    expect(r.succeeded_tile_ids).toEqual(['t1', 't2', 't3']);
-    expect(r.failed_tile_ids).toEqual([]);
-    expect(r.succeeded_tiles).toHaveLength(3);
-    expect(r.succeeded_tiles![2]).toEqual([[50, 0], [50, 50]]);
-    expect(r.failed_tiles).toHaveLength(1); // OSML's list keeps the history; the sets decide the counts
-
-    const done = await regions.complete('j:img', 'r0', 4);
-    expect(done.completed).toBe(true);
-    expect(done.region).toMatchObject({ region_status: 'PARTIAL', total_tiles: 4, succeeded_tile_count: 3, failed_tile_count: 1 });
-    expect(done.region.processing_duration).toBeGreaterThanOrEqual(0);
-    expect(done.region.end_time).toBeGreaterThanOrEqual(done.region.start_time);
-    const twice = await regions.complete('j:img', 'r0', 4);
-    expect(twice.completed).toBe(false);
-    expect(twice.region.end_time).toBe(done.region.end_time);
-  });
-
-  test('failure and status rule', async () => {
-    const regions = new RegionTable(ddb, stack.names.regionTable);
-    await regions.start({ image_id: 'j:img', region_id: 'bad', job_id: 'j' });
-    const failed = await regions.fail('j:img', 'bad', 'image could not be opened');
-    expect(failed.region).toMatchObject({ region_status: 'FAILED', message: 'image could not be opened' });
-    expect(regionStatusOf(0, 0)).toBe('FAILED');
-    expect(regionStatusOf(4, 0)).toBe('SUCCESS');
-    expect(regionStatusOf(4, 4)).toBe('FAILED');
-    await expect(regions.recordTiles('j:img', 'missing', { succeeded: [{ id: 'x' }] })).rejects.toThrow(/not found/);
-  });
-});
-
-describe('feature table', () => {
-  const all = async (table: FeatureTable, imageId: string) => {
+describe('feature table (DynamoDB layout and retries)', () => {
+  const all = async (table: FeatureStore, imageId: string) => {
     const out: Feature[] = [];
     for await (const f of table.featuresOfImage(imageId)) out.push(f);
     return out;
   };
-
-  test('keys are deterministic: a re-run of a tile replaces its features, including extra chunks', async () => {
-    const table = new FeatureTable(ddb, stack.names.featureTable, { maxItemBytes: 400 });
-    const big = Array.from({ length: 8 }, (_, i) => feature(`a${i}`, { pad: 'x'.repeat(100) }));
-    const items = await table.writeTileFeatures('img-r', 'tile-1', big);
-    expect(items).toBeGreaterThan(3);
-    expect((await all(table, 'img-r')).map((f) => f.id).sort()).toEqual(big.map((f) => f.id).sort());
-
-    await table.writeTileFeatures('img-r', 'tile-1', [feature('b0'), feature('b1')]);
-    expect((await all(table, 'img-r')).map((f) => f.id)).toEqual(['b0', 'b1']);
-    await table.writeTileFeatures('img-r', 'tile-1', []);
-    expect(await all(table, 'img-r')).toEqual([]);
-  });
 
   test('items use OSML key layout and carry expire_time', async () => {
     const now = 1_700_000_000_000;
@@ -192,33 +265,6 @@ describe('feature table', () => {
     expect(Items![0].tile_id.S).toBe('(0, 0)(512, 512)');
     expect(JSON.parse(Items![0].features.L![0].S!)).toMatchObject({ id: 'k0' });
     expect(Number(Items![0].expire_time.N)).toBe(now / 1000 + 86_400);
-  });
-
-  test('rewriting a tile leaves a tile whose id extends it alone', async () => {
-    const table = new FeatureTable(ddb, stack.names.featureTable);
-    let other = '';
-    for (let i = 0; !other; i++) if (featureShard(`t-${i}`) === featureShard('t')) other = `t-${i}`;
-    await table.writeTileFeatures('img-p', other, [feature('other')]);
-    await table.writeTileFeatures('img-p', 't', [feature('t0'), feature('t1')]);
-    await table.writeTileFeatures('img-p', 't', [feature('t2')]);
-    expect((await all(table, 'img-p')).map((f) => f.id).sort()).toEqual(['other', 't2']);
-  });
-
-  test('the streaming reader returns every feature across all partitions and pages', async () => {
-    const table = new FeatureTable(ddb, stack.names.featureTable, { pageSize: 2 });
-    const written: string[] = [];
-    const shards = new Set<number>();
-    await Promise.all(Array.from({ length: 40 }, (_, t) => {
-      const fs = Array.from({ length: 3 }, (_, i) => feature(`s${t}-${i}`));
-      written.push(...fs.map((f) => String(f.id)));
-      shards.add(featureShard(`tile-${t}`));
-      return table.writeTileFeatures('img-s', `tile-${t}`, fs);
-    }));
-    expect(shards.size).toBeGreaterThan(15);
-    const read = await all(table, 'img-s');
-    expect(read).toHaveLength(120);
-    expect(read.map((f) => String(f.id)).sort()).toEqual(written.sort());
-    expect(FEATURE_SHARDS).toBe(50);
   });
 
   test('unprocessed batch items are retried', async () => {

@@ -1,6 +1,7 @@
-import type { JobItem, JobTable } from '../state/job-table.js';
+import type { JobItem } from '../state/job-table.js';
 import { imageStatusOf, isImageComplete } from '../state/job-table.js';
-import type { RegionItem, RegionTable } from '../state/region-table.js';
+import type { RegionItem } from '../state/region-table.js';
+import type { JobStore, RegionStore } from '../state/stores.js';
 
 /**
  * The bookkeeping at the end of a region, in the order that makes redelivery safe (a draft for the service
@@ -21,7 +22,7 @@ export interface RegionFinish {
   shouldAggregate: boolean;
 }
 
-export async function finishRegion(jobs: JobTable, regions: RegionTable, imageId: string, regionId: string, totalTiles: number, failureMessage?: string): Promise<RegionFinish> {
+export async function finishRegion(jobs: JobStore, regions: RegionStore, imageId: string, regionId: string, totalTiles: number, failureMessage?: string): Promise<RegionFinish> {
   const { region } = failureMessage === undefined
     ? await regions.complete(imageId, regionId, totalTiles)
     : await regions.fail(imageId, regionId, failureMessage, totalTiles);
@@ -35,7 +36,7 @@ export async function finishRegion(jobs: JobTable, regions: RegionTable, imageId
  * when another container holds the lease or the job already ended (nothing to do then).
  */
 export async function aggregateOnce(
-  jobs: JobTable,
+  jobs: JobStore,
   imageId: string,
   owner: string,
   leaseMs: number,

@@ -1,0 +1,259 @@
+/**
+ * In-process stand-ins for the job, region and feature tables, for `tessera run`: the same handlers as the
+ * service, with state in this process instead of DynamoDB. Each method keeps its table's contract (a job starts
+ * once, a region counts once, a tile is recorded once, an aggregation lease, deterministic feature keys), so what
+ * the handlers rely on holds in both modes; test/memory-stores.test.ts runs the same cases against both.
+ * Items are copied in and out: a caller never holds a reference into the store.
+ */
+import type { Feature } from '../features/geojson.js';
+import type { ImageStatus, JobItem, JobStart, JobUpdate } from './job-table.js';
+import { regionStatusOf, type RegionItem, type RegionStart, type RegionStatus, type TileRecord } from './region-table.js';
+import { FEATURE_SHARDS, featureHashKey, packFeatures } from './feature-table.js';
+import type { FeatureStore, JobStore, RegionStore } from './stores.js';
+import { DEFAULT_TTL_DAYS, expireTime } from './ttl.js';
+
+export interface MemoryStoreOptions {
+  ttlDays?: number;
+  now?: () => number;
+}
+
+const RESERVED_JOB_ATTRIBUTES = new Set(['image_id', 'region_success', 'region_error', 'completed_region_ids', 'start_time', 'expire_time', 'end_time']);
+
+/** Drops undefined values, as DynamoDB's marshalling does. */
+function defined<T extends object>(values: T): T {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as T;
+}
+
+export class MemoryJobStore implements JobStore {
+  readonly tableName = 'in-process job store';
+  private readonly items = new Map<string, JobItem>();
+  private readonly ttlDays: number;
+  private readonly now: () => number;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.ttlDays = options.ttlDays ?? DEFAULT_TTL_DAYS;
+    this.now = options.now ?? Date.now;
+  }
+
+  async start(input: JobStart): Promise<{ created: boolean; job: JobItem }> {
+    const existing = this.items.get(input.image_id);
+    if (existing) return { created: false, job: structuredClone(existing) };
+    const now = this.now();
+    const job = defined({
+      ...input,
+      start_time: now,
+      expire_time: expireTime(now, this.ttlDays),
+      region_success: 0,
+      region_error: 0,
+      completed_region_ids: [],
+      image_status: 'STARTED',
+    }) as JobItem;
+    this.items.set(input.image_id, job);
+    return { created: true, job: structuredClone(job) };
+  }
+
+  async get(imageId: string): Promise<JobItem | undefined> {
+    const job = this.items.get(imageId);
+    return job && structuredClone(job);
+  }
+
+  async update(imageId: string, fields: JobUpdate): Promise<JobItem> {
+    for (const k of Object.keys(fields)) if (RESERVED_JOB_ATTRIBUTES.has(k)) throw new Error(`job attribute ${k} is managed by the job table and cannot be updated directly`);
+    const job = this.require(imageId);
+    Object.assign(job, structuredClone(defined(fields)));
+    return structuredClone(job);
+  }
+
+  async completeRegion(imageId: string, regionId: string, outcome: 'success' | 'error'): Promise<{ counted: boolean; job: JobItem }> {
+    const job = this.require(imageId);
+    if (job.completed_region_ids.includes(regionId)) return { counted: false, job: structuredClone(job) };
+    job.completed_region_ids = [...job.completed_region_ids, regionId].sort();
+    if (outcome === 'success') job.region_success++;
+    else job.region_error++;
+    return { counted: true, job: structuredClone(job) };
+  }
+
+  async claimAggregation(imageId: string, owner: string, leaseMs: number): Promise<boolean> {
+    const job = this.items.get(imageId);
+    const now = this.now();
+    if (!job || job.end_time !== undefined) return false;
+    if (job.aggregation_lease_until !== undefined && job.aggregation_lease_until >= now && job.aggregation_owner !== owner) return false;
+    job.aggregation_owner = owner;
+    job.aggregation_lease_until = now + leaseMs;
+    return true;
+  }
+
+  async end(imageId: string, status: ImageStatus, message?: string): Promise<{ ended: boolean; job: JobItem }> {
+    const job = this.require(imageId);
+    if (job.end_time !== undefined) return { ended: false, job: structuredClone(job) };
+    const now = this.now();
+    Object.assign(job, defined({ end_time: now, processing_duration: (now - job.start_time) / 1000, image_status: status, message }));
+    return { ended: true, job: structuredClone(job) };
+  }
+
+  private require(imageId: string): JobItem {
+    const job = this.items.get(imageId);
+    if (!job) throw new Error(`job ${imageId} not found in ${this.tableName}`);
+    return job;
+  }
+}
+
+export class MemoryRegionStore implements RegionStore {
+  readonly tableName = 'in-process region store';
+  private readonly items = new Map<string, RegionItem>();
+  private readonly ttlDays: number;
+  private readonly now: () => number;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.ttlDays = options.ttlDays ?? DEFAULT_TTL_DAYS;
+    this.now = options.now ?? Date.now;
+  }
+
+  async start(input: RegionStart): Promise<{ created: boolean; region: RegionItem }> {
+    const key = regionKey(input.image_id, input.region_id);
+    const now = this.now();
+    const existing = this.items.get(key);
+    if (existing) {
+      existing.region_retry_count++;
+      existing.last_updated_time = now;
+      return { created: false, region: structuredClone(existing) };
+    }
+    const region = defined({
+      ...input,
+      start_time: now,
+      last_updated_time: now,
+      expire_time: expireTime(now, this.ttlDays),
+      region_status: 'STARTED',
+      region_retry_count: 0,
+      succeeded_tile_ids: [],
+      failed_tile_ids: [],
+    }) as RegionItem;
+    this.items.set(key, region);
+    return { created: true, region: structuredClone(region) };
+  }
+
+  async get(imageId: string, regionId: string): Promise<RegionItem | undefined> {
+    const region = this.items.get(regionKey(imageId, regionId));
+    return region && structuredClone(region);
+  }
+
+  async succeededTileIds(imageId: string, regionId: string): Promise<Set<string>> {
+    return new Set(this.items.get(regionKey(imageId, regionId))?.succeeded_tile_ids ?? []);
+  }
+
+  /** Each tile once; a success clears an earlier failure's id (not its bounds, as the table); a failure never overrides a success. */
+  async recordTiles(imageId: string, regionId: string, tiles: { succeeded?: TileRecord[]; failed?: TileRecord[] }): Promise<void> {
+    const region = this.require(imageId, regionId);
+    for (const [state, list] of [['succeeded', tiles.succeeded ?? []], ['failed', tiles.failed ?? []]] as const) {
+      for (const tile of list) {
+        const ids = state === 'succeeded' ? region.succeeded_tile_ids : region.failed_tile_ids;
+        if (ids.includes(tile.id) || (state === 'failed' && region.succeeded_tile_ids.includes(tile.id))) continue;
+        ids.push(tile.id);
+        ids.sort();
+        if (state === 'succeeded') region.failed_tile_ids = region.failed_tile_ids.filter((id) => id !== tile.id);
+        if (tile.bounds) {
+          const listName = state === 'succeeded' ? 'succeeded_tiles' : 'failed_tiles';
+          region[listName] = [...(region[listName] ?? []), structuredClone(tile.bounds)];
+        }
+        region.last_updated_time = this.now();
+      }
+    }
+  }
+
+  async complete(imageId: string, regionId: string, totalTiles: number, options: { message?: string; forceStatus?: RegionStatus } = {}): Promise<{ completed: boolean; region: RegionItem }> {
+    const region = this.require(imageId, regionId);
+    if (region.region_status !== 'STARTED') return { completed: false, region: structuredClone(region) };
+    const succeeded = region.succeeded_tile_ids.length;
+    const failed = Math.max(totalTiles - succeeded, 0);
+    const now = this.now();
+    Object.assign(region, defined({
+      region_status: options.forceStatus ?? regionStatusOf(totalTiles, failed),
+      end_time: now,
+      last_updated_time: now,
+      processing_duration: now - region.start_time,
+      total_tiles: totalTiles,
+      succeeded_tile_count: succeeded,
+      failed_tile_count: failed,
+      message: options.message,
+    }));
+    return { completed: true, region: structuredClone(region) };
+  }
+
+  fail(imageId: string, regionId: string, message: string, totalTiles = 0): Promise<{ completed: boolean; region: RegionItem }> {
+    return this.complete(imageId, regionId, totalTiles, { message, forceStatus: 'FAILED' });
+  }
+
+  /** Every region of an image (the local run's summary). */
+  regionsOf(imageId: string): RegionItem[] {
+    return [...this.items.values()].filter((r) => r.image_id === imageId).map((r) => structuredClone(r));
+  }
+
+  private require(imageId: string, regionId: string): RegionItem {
+    const region = this.items.get(regionKey(imageId, regionId));
+    if (!region) throw new Error(`region ${regionId} of ${imageId} not found in ${this.tableName}`);
+    return region;
+  }
+}
+
+const regionKey = (imageId: string, regionId: string) => `${imageId}\u0000${regionId}`;
+
+interface StoredChunk {
+  tileId: string;
+  features: string[];
+}
+
+/**
+ * Features under the feature table's keys (hash `<image>-<shard>`, range `<tile>-<chunk>`), chunked the same way,
+ * read back in the same order (shard, then range key), so de-duplication sees the same sequence in both modes.
+ */
+export class MemoryFeatureStore implements FeatureStore {
+  readonly tableName = 'in-process feature store';
+  /** hash key → range key → chunk */
+  private readonly partitions = new Map<string, Map<string, StoredChunk>>();
+
+  constructor(private readonly maxItemBytes = 300_000) {}
+
+  async writeTileFeatures(imageId: string, tileId: string, features: readonly Feature[]): Promise<number> {
+    const hashKey = featureHashKey(imageId, tileId);
+    const chunks = packFeatures(features, this.maxItemBytes);
+    let partition = this.partitions.get(hashKey);
+    if (!partition) this.partitions.set(hashKey, (partition = new Map()));
+    for (const [rangeKey, chunk] of partition) {
+      if (chunk.tileId === tileId && Number(rangeKey.slice(tileId.length + 1)) >= chunks.length) partition.delete(rangeKey);
+    }
+    chunks.forEach((chunk, i) => partition.set(`${tileId}-${i}`, { tileId, features: chunk }));
+    return chunks.length;
+  }
+
+  async *featuresOfImage(imageId: string): AsyncGenerator<Feature> {
+    for await (const item of this.itemsOfImage(imageId)) {
+      for (const json of item.features) yield JSON.parse(json) as Feature;
+    }
+  }
+
+  async *itemsOfImage(imageId: string, _readAhead = 8, onlyShards?: Iterable<number>): AsyncGenerator<{ tileId: string; rangeKey: string; features: string[] }> {
+    const shards = onlyShards ? [...new Set(onlyShards)].filter((s) => s >= 1 && s <= FEATURE_SHARDS).sort((a, b) => a - b) : Array.from({ length: FEATURE_SHARDS }, (_, i) => i + 1);
+    for (const shard of shards) {
+      const partition = this.partitions.get(`${imageId}-${shard}`);
+      if (!partition) continue;
+      for (const rangeKey of [...partition.keys()].sort(byUtf8)) {
+        const chunk = partition.get(rangeKey);
+        if (chunk) yield { tileId: chunk.tileId, rangeKey, features: [...chunk.features] };
+      }
+    }
+  }
+
+  /** Features stored for an image (tests). */
+  countOf(imageId: string): number {
+    let n = 0;
+    for (let shard = 1; shard <= FEATURE_SHARDS; shard++) {
+      for (const chunk of this.partitions.get(`${imageId}-${shard}`)?.values() ?? []) n += chunk.features.length;
+    }
+    return n;
+  }
+}
+
+/** DynamoDB orders string range keys by their UTF-8 bytes. */
+function byUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
