@@ -1,8 +1,8 @@
 import { errorDetails, silentLogger, type AwsLogger } from '../aws/logger.js';
-import type { QueueMessage, SqsQueue } from './sqs-queue.js';
+import type { MessageQueue, QueueMessage } from './message-queue.js';
 
 /**
- * Consumes one SQS queue: receives messages (up to `concurrency` in flight), runs the handler for each, keeps the
+ * Consumes one queue (SQS, or the in-process queue of `tessera run`): receives messages (up to `concurrency` in flight), runs the handler for each, keeps the
  * message invisible while the handler runs (a visibility heartbeat, so a long region is never processed by two
  * containers at once, which OSML allows, §16.5), deletes it only after the handler resolved, and hands it back
  * when the handler fails or the worker stops.
@@ -26,7 +26,7 @@ export interface MessageContext {
 export type MessageHandler = (message: QueueMessage, context: MessageContext) => Promise<MessageDisposition | void>;
 
 export interface MessageWorkerOptions {
-  queue: SqsQueue;
+  queue: MessageQueue;
   handler: MessageHandler;
   /** Messages handled at once (default 1). */
   concurrency?: number;

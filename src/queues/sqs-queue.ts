@@ -7,34 +7,16 @@ import {
   type MessageAttributeValue,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import type { MessageQueue, QueueMessage, ReceiveOptions, SendOptions } from './message-queue.js';
 
-/** A message as Tessera's handlers see it. */
-export interface QueueMessage {
-  id: string;
-  receiptHandle: string;
-  body: string;
-  /** String message attributes (e.g. `reason` on a dead-letter message). */
-  attributes: Record<string, string>;
-  /** ApproximateReceiveCount: 1 on the first delivery. */
-  receiveCount: number;
-  sentAt?: number;
-}
-
-export interface ReceiveOptions {
-  max?: number;
-  /** Long-poll seconds (0..20). */
-  waitSeconds?: number;
-  /** Visibility given to the received messages, seconds; absent: the queue's default. */
-  visibilityTimeout?: number;
-  abortSignal?: AbortSignal;
-}
+export type { QueueMessage, ReceiveOptions } from './message-queue.js';
 
 /** One SQS queue by URL (OSML's IMAGE_QUEUE, REGION_QUEUE, IMAGE_DLQ hold URLs). */
-export class SqsQueue {
+export class SqsQueue implements MessageQueue {
   constructor(private readonly sqs: SQSClient, readonly url: string) {}
 
   /** Sends a body (objects are sent as JSON) with optional string attributes; returns the message id. */
-  async send(body: string | object, options: { attributes?: Record<string, string>; delaySeconds?: number } = {}): Promise<string> {
+  async send(body: string | object, options: SendOptions = {}): Promise<string> {
     const MessageAttributes: Record<string, MessageAttributeValue> = {};
     for (const [name, value] of Object.entries(options.attributes ?? {})) {
       if (value !== '') MessageAttributes[name] = { DataType: 'String', StringValue: value };
@@ -102,7 +84,7 @@ export const DEAD_LETTER_ATTRIBUTES = { reason: 'reason', field: 'field', source
  * Sends a message body to a dead-letter queue with the reason it was rejected (and the offending field, when
  * known) as message attributes, so nothing is dropped without a record of why. The body is kept verbatim.
  */
-export async function sendToDeadLetterQueue(dlq: SqsQueue, body: string, reason: string, details: { field?: string; sourceQueueUrl?: string } = {}): Promise<string> {
+export async function sendToDeadLetterQueue(dlq: MessageQueue, body: string, reason: string, details: { field?: string; sourceQueueUrl?: string } = {}): Promise<string> {
   return dlq.send(body === '' ? '(empty message body)' : body, {
     attributes: {
       [DEAD_LETTER_ATTRIBUTES.reason]: truncate(reason || 'unspecified', 4096),
