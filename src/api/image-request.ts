@@ -64,6 +64,9 @@ export const imageRequestSchema = z
     imageProcessorTileCompression: z.enum(TILE_COMPRESSIONS, { error: `must be one of ${TILE_COMPRESSIONS.join(', ')}` }).default('NONE'),
     /** Tessera addition (OSML has no range adjustment, §16.13). */
     rangeAdjustment: z.enum(RANGE_ADJUSTMENTS, { error: `must be one of ${RANGE_ADJUSTMENTS.join(', ')}` }).optional(),
+    /** Tessera additions: the NITF image segment to read (0-based) and the bands to send (1-based, in order). */
+    imageSegment: z.coerce.number().int('must be an integer').min(0, 'must not be negative').optional(),
+    bands: z.array(z.number().int('must be an integer').positive('must be 1 or more (bands are 1-based)')).min(1, 'must hold at least one band').optional(),
     regionOfInterest: z.string().nullable().optional(),
     featureProperties: z.array(z.record(z.string(), z.unknown())).default([]),
     postProcessing: z.array(postProcessingStep).max(1, 'must hold at most one FEATURE_DISTILLATION step').optional().nullable(),

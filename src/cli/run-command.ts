@@ -1,22 +1,27 @@
 /**
  * `tessera run`: one image, one command. Options mirror OSML's ImageRequest; `--request FILE` takes an ImageRequest
- * JSON directly. Exit status: 0 every tile succeeded; 2 some tiles failed (the output is still written and says so);
+ * JSON directly. The flags become an ImageRequest that runs through the service's own handlers on in-process
+ * queues and stores (service/local-run.ts). Exit status: 0 every tile succeeded; 2 some tiles failed (the output is still written and says so);
  * 1 nothing was processed (bad input, unreachable model, ...).
  */
 import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import cliProgress from 'cli-progress';
-import { parseImageRequest, requestDistillation, requestOutputs, type ImageRequest } from '../api/image-request.js';
-import { runImage, type ImageJob, type ImageResult } from '../pipeline/run-image.js';
+import { InvalidRequestError, parseImageRequest, requestDistillation, requestOutputs, type ImageRequest, type ImageRequestInput } from '../api/image-request.js';
+import { everyTileRejected, JobInputError } from '../pipeline/run-image.js';
 import type { Distillation } from '../selection/index.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, type TileCompression, type TileFormat } from '../encoding/tile-encoding.js';
 import type { RangeAdjustment } from '../pixels/range-adjustment.js';
 import type { TilingStrategyName } from '../tiling/index.js';
-import { writeFeatureCollection, writeFeatureCollectionTo } from '../sinks/file-sink.js';
 import { resolveOutputTarget } from '../sinks/output-target.js';
+import { LocalOutputSink } from '../sinks/local-output-sink.js';
+import { parseServiceRequest } from '../service/image-job.js';
+import { runLocal, type LocalRunSettings, type LocalRunState } from '../service/local-run.js';
+import type { JobItem } from '../state/job-table.js';
 import { startModelServer, type ModelServer } from '../model-server/index.js';
 import { checkModelReachable } from '../detectors/reachability.js';
+import { parseRoi } from '../geolocation/roi.js';
 
 export const EXIT_OK = 0;
 export const EXIT_INPUT_ERROR = 1;
@@ -97,12 +102,25 @@ function oneOf<T extends string>(value: string, flag: string, allowed: readonly 
 }
 
 interface ResolvedRun {
-  job: ImageJob;
+  /** The request without its model (a built-in model's URL is known only once its server runs). */
+  request: Omit<ImageRequestInput, 'imageProcessor' | 'imageProcessorParameters'>;
+  parameters: Record<string, string>;
+  settings: Omit<LocalRunSettings, 'request'>;
+  distillation: Distillation;
   out: string;
   modelSpec: string;
 }
 
-/** Turns CLI flags (or an ImageRequest file plus flags) into a job; every bad value is a UsageError naming the flag. */
+/** OSML's postProcessing entry for a distillation. */
+function postProcessingOf(d: Distillation): ImageRequestInput['postProcessing'] {
+  switch (d.algorithm) {
+    case 'NMS': return [{ step: 'FEATURE_DISTILLATION', algorithm: { algorithmType: 'NMS', iouThreshold: d.iouThreshold } }];
+    case 'SOFT_NMS': return [{ step: 'FEATURE_DISTILLATION', algorithm: { algorithmType: 'SOFT_NMS', iouThreshold: d.iouThreshold, sigma: d.sigma, skipBoxThreshold: d.skipBoxThreshold } }];
+    case 'NONE': return [{ step: 'FEATURE_DISTILLATION', algorithm: { algorithmType: 'NONE' } }];
+  }
+}
+
+/** Turns CLI flags (or an ImageRequest file plus flags) into a request; every bad value is a UsageError naming the flag. */
 export async function resolveRun(image: string | undefined, o: RunCliOptions): Promise<ResolvedRun> {
   let request: ImageRequest | undefined;
   if (o.request) {
@@ -140,11 +158,12 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
   const distillation = o.dedup !== undefined ? parseDedup(o.dedup) : request ? requestDistillation(request) : parseDedup('nms');
   const bands = o.bands
     ? o.bands.split(',').map((b, i) => integer(b.trim(), `--bands item ${i + 1}`, 1))
-    : undefined;
+    : request?.bands;
   const rangeAdjustment = o.rangeAdjustment ? oneOf<RangeAdjustment>(o.rangeAdjustment, '--range-adjustment', ['NONE', 'MINMAX', 'DRA']) : request?.rangeAdjustment;
   const customAttributes = o.customAttributes ?? (request?.imageProcessorParameters?.CustomAttributes as string | undefined);
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(request?.imageProcessorParameters ?? {})) if (k !== 'CustomAttributes' && typeof v === 'string') headers[k] = v;
+  const parameters: Record<string, string> = {};
+  for (const [k, v] of Object.entries(request?.imageProcessorParameters ?? {})) if (k !== 'CustomAttributes' && typeof v === 'string') parameters[k] = v;
+  if (customAttributes) parameters.CustomAttributes = customAttributes;
   const jobId = o.jobId ?? request?.jobId ?? randomBytes(16).toString('hex');
   const fileOutput = request ? requestOutputs(request).find((x) => x.type === 'File') : undefined;
   const remoteOutputs = request ? requestOutputs(request).filter((x) => x.type !== 'File').map((x) => x.type) : [];
@@ -152,39 +171,63 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
     process.stderr.write(`tessera: warning: --request outputs ${remoteOutputs.join(', ')} are written by tessera serve; tessera run writes a local file\n`);
   }
   const out = o.out ?? (fileOutput && fileOutput.type === 'File' ? fileOutput.path : `${basename(image, extname(image))}.geojson`);
-  const job: ImageJob = {
-    jobId,
-    image,
-    detector: { kind: 'http', url: modelSpec, ...(customAttributes ? { customAttributes } : {}), ...(Object.keys(headers).length ? { headers } : {}), timeoutMs: integer(o.timeout ?? '60', '--timeout', 1) * 1000, maxRetries: integer(o.retries ?? '5', '--retries', 0) },
-    tileSize,
-    overlap,
-    regionSize: integer(o.regionSize ?? '10240', '--region-size', 1),
-    strategy,
-    encoding: { format, compression, quality: integer(o.quality ?? '90', '--quality', 1), maxPayloadBytes: payloadBytes(o.maxPayloadMb) },
+  const roi = o.roi ?? request?.regionOfInterest ?? undefined;
+  if (roi) {
+    try {
+      parseRoi(roi);
+    } catch (err) {
+      throw new UsageError(`${o.roi ? '--roi' : `--request ${o.request} regionOfInterest`}: ${(err as Error).message}`);
+    }
+  }
+  const imageSegment = o.imageSegment !== undefined ? integer(o.imageSegment, '--image-segment', 0) : request?.imageSegment;
+  return {
+    request: {
+      jobId,
+      ...(request?.jobName ? { jobName: request.jobName } : {}),
+      imageUrls: [image],
+      outputs: [{ type: 'File', path: out }],
+      imageProcessorTileSize: tileSize,
+      imageProcessorTileOverlap: overlap,
+      imageProcessorTileFormat: format,
+      imageProcessorTileCompression: compression,
+      featureProperties: request?.featureProperties ?? [],
+      postProcessing: postProcessingOf(distillation),
+      ...(bands ? { bands } : {}),
+      ...(rangeAdjustment ? { rangeAdjustment } : {}),
+      ...(roi ? { regionOfInterest: roi } : {}),
+      ...(imageSegment !== undefined ? { imageSegment } : {}),
+    },
+    parameters,
+    settings: {
+      regionSize: integer(o.regionSize ?? '10240', '--region-size', 1),
+      tilingStrategy: strategy,
+      quality: integer(o.quality ?? '90', '--quality', 1),
+      maxPayloadBytes: payloadBytes(o.maxPayloadMb),
+      timeoutMs: integer(o.timeout ?? '60', '--timeout', 1) * 1000,
+      maxRetries: integer(o.retries ?? '5', '--retries', 0),
+      ...(o.workers !== undefined ? { workers: integer(o.workers, '--workers', 1) } : {}),
+    },
     distillation,
-    featureProperties: request?.featureProperties ?? [],
-    ...(bands ? { bands } : {}),
-    ...(rangeAdjustment ? { rangeAdjustment } : {}),
-    ...(o.roi ?? request?.regionOfInterest ? { roi: (o.roi ?? request?.regionOfInterest) as string } : {}),
-    ...(o.imageSegment !== undefined ? { imageSegment: integer(o.imageSegment, '--image-segment', 0) } : {}),
-    ...(o.workers !== undefined ? { workers: integer(o.workers, '--workers', 1) } : {}),
+    out,
+    modelSpec,
   };
-  return { job, out, modelSpec };
 }
 
 export async function runCommand(image: string | undefined, o: RunCliOptions): Promise<number> {
-  const { job, out, modelSpec } = await resolveRun(image, o);
+  const resolved = await resolveRun(image, o);
+  const { out, modelSpec } = resolved;
+  const parameters = { ...resolved.parameters };
   let server: ModelServer | undefined;
   try {
+    let modelUrl: string;
     if (modelSpec.startsWith('builtin:')) {
       const name = modelSpec.slice('builtin:'.length).toLowerCase();
       if (!['centerpoint', 'flood', 'failure'].includes(name)) throw new UsageError(`--model ${modelSpec}: unknown built-in model (centerpoint, flood or failure)`);
       server = await startModelServer({ port: 0 });
-      if (job.detector.kind !== 'http') throw new UsageError(`--model ${modelSpec}: a built-in model is an HTTP endpoint`);
-      job.detector.url = `${server.url}/invocations`;
+      modelUrl = `${server.url}/invocations`;
       // The built-in model named on the command line wins over a model_selection in the custom attributes.
-      const others = (job.detector.customAttributes ?? '').split(',').map((a) => a.trim()).filter((a) => a && !/^model_selection\s*=/.test(a));
-      job.detector.customAttributes = [`model_selection=${name}`, ...others].join(',');
+      const others = (parameters.CustomAttributes ?? '').split(',').map((a) => a.trim()).filter((a) => a && !/^model_selection\s*=/.test(a));
+      parameters.CustomAttributes = [`model_selection=${name}`, ...others].join(',');
     } else {
       let url: URL;
       try {
@@ -194,54 +237,80 @@ export async function runCommand(image: string | undefined, o: RunCliOptions): P
       }
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--model ${modelSpec}: only http(s) endpoints run locally`);
       await checkModelReachable(modelSpec);
+      modelUrl = modelSpec;
     }
-    const target = await resolveOutputTarget(out, [job.image]);
-    const result = await runWithProgress(job, o.progress);
-    const extra = { tesseraMetadata: runMetadata(job, result) };
-    if (target.kind === 'file') await writeFeatureCollection(target.path, result.features, extra);
-    else await writeFeatureCollectionTo(target.kind === 'stdout' ? 'stdout' : target.path, result.features, extra);
-    const failed = result.tiles.failed;
-    const summary = `${result.tiles.total} tiles, ${failed} failed, ${result.featuresBeforeDedup} features before de-duplication, ${result.features.length} after, ${result.stats.seconds.toFixed(1)} s -> ${out}`;
+    let request: ImageRequest;
+    try {
+      request = parseServiceRequest(JSON.stringify({ ...resolved.request, imageProcessor: { name: modelUrl, type: 'HTTP_ENDPOINT' }, ...(Object.keys(parameters).length ? { imageProcessorParameters: parameters } : {}) }));
+    } catch (err) {
+      if (err instanceof InvalidRequestError) throw new UsageError(err.message);
+      throw err;
+    }
+    const target = await resolveOutputTarget(out, [request.imageUrls[0]]);
+    const run = await runWithProgress({ ...resolved.settings, request }, o.progress, (state, req, job) =>
+      new LocalOutputSink(target, (written) => ({ tesseraMetadata: runMetadata(req, resolved, state, written) })),
+    );
+    if (!run.outputWritten) throw new JobInputError(run.state.stopped ?? failedOutputReason(run.job) ?? run.job.message ?? `job ${run.status}`);
+    const { tiles, failures } = run.state;
+    const summary = `${tiles.total} tiles, ${tiles.failed} failed, ${run.job.feature_count_before_dedup ?? 0} features before de-duplication, ${run.job.feature_count ?? 0} after, ${run.seconds.toFixed(1)} s -> ${out}`;
     process.stderr.write(`tessera: ${summary}\n`);
-    for (const f of result.failures.slice(0, 5)) process.stderr.write(`tessera: tile ${f.tile} failed: ${f.error}\n`);
-    if (result.failures.length > 5) process.stderr.write(`tessera: ... and ${result.failures.length - 5} more failed tiles (listed in the output's tesseraMetadata)\n`);
-    return failed > 0 ? EXIT_TILES_FAILED : EXIT_OK;
+    for (const f of failures.slice(0, 5)) process.stderr.write(`tessera: tile ${f.tile} failed: ${f.error}\n`);
+    if (failures.length > 5) process.stderr.write(`tessera: ... and ${failures.length - 5} more failed tiles (listed in the output's tesseraMetadata)\n`);
+    return tiles.failed > 0 ? EXIT_TILES_FAILED : EXIT_OK;
   } finally {
     await server?.close();
   }
 }
 
-async function runWithProgress(job: ImageJob, wantProgress: boolean): Promise<ImageResult> {
+/** The error of the run's output when writing it failed ("writing out.geojson failed: ..."). */
+function failedOutputReason(job: JobItem): string | undefined {
+  if (typeof job.output_outcomes !== 'string') return undefined;
+  const outcomes = JSON.parse(job.output_outcomes) as Array<{ ok: boolean; error?: string }>;
+  return outcomes.find((x) => !x.ok && x.error)?.error;
+}
+
+async function runWithProgress(settings: LocalRunSettings, wantProgress: boolean, output: Parameters<typeof runLocal>[1]['output']) {
   const bar = wantProgress && process.stderr.isTTY
     ? new cliProgress.SingleBar({ stream: process.stderr, format: 'tiles {bar} {value}/{total} | {rate} tiles/s | failed {failed} | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
     : null;
   const t0 = Date.now();
   try {
-    return await runImage(job, {
+    return await runLocal(settings, {
       onWarning: (m) => process.stderr.write(`tessera: warning: ${m}\n`),
-      onPlan: (_plan, total) => bar?.start(total, 0, { rate: '0.0', failed: 0 }),
-      onTile: ({ done, failed }) => bar?.update(done, { rate: (done / Math.max(0.001, (Date.now() - t0) / 1000)).toFixed(1), failed }),
+      onPlan: (state) => bar?.start(state.tiles.total, 0, { rate: '0.0', failed: 0 }),
+      onTile: ({ tiles }) => {
+        const done = tiles.succeeded + tiles.failed;
+        bar?.update(done, { rate: (done / Math.max(0.001, (Date.now() - t0) / 1000)).toFixed(1), failed: tiles.failed });
+      },
+      // A model that rejects the first tiles the same way will reject them all (see everyTileRejected).
+      stopReason: (state) => (state.tiles.succeeded === 0 ? everyTileRejected(state.failures) : null),
+      output,
     });
   } finally {
     bar?.stop();
   }
 }
 
-function runMetadata(job: ImageJob, r: ImageResult) {
+function runMetadata(request: ImageRequest, resolved: ResolvedRun, state: LocalRunState, written: { featuresStored?: number }) {
+  const { tiles, failures, prepared, plan } = state;
+  const failed = tiles.failed;
+  const conversion = prepared?.conversion;
   return {
-    jobId: job.jobId,
-    image: r.info.location,
-    status: r.tiles.failed === 0 ? 'SUCCESS' : r.tiles.succeeded === 0 ? 'FAILED' : 'PARTIAL',
-    tiles: r.tiles,
-    failedTiles: r.failures,
-    featuresBeforeDeduplication: r.featuresBeforeDedup,
-    tiling: { strategy: r.plan.strategy, tileSize: job.tileSize, overlap: job.overlap, effectiveOverlap: r.plan.effectiveOverlap, regions: r.plan.regions.length, processedBounds: r.plan.coveredBounds },
-    tileFormat: job.encoding.format,
-    tileCompression: job.encoding.compression,
+    jobId: request.jobId,
+    image: prepared?.info.location ?? request.imageUrls[0],
+    status: failed === 0 ? 'SUCCESS' : failed >= tiles.total ? 'FAILED' : 'PARTIAL',
+    tiles: { total: tiles.total, succeeded: tiles.total - failed, failed },
+    failedTiles: failures,
+    featuresBeforeDeduplication: written.featuresStored ?? 0,
+    ...(plan ? { tiling: { strategy: plan.strategy, tileSize: request.imageProcessorTileSize, overlap: request.imageProcessorTileOverlap, effectiveOverlap: plan.effectiveOverlap, regions: plan.regions.length, processedBounds: plan.coveredBounds } } : {}),
+    tileFormat: request.imageProcessorTileFormat,
+    tileCompression: request.imageProcessorTileCompression,
     // 1-based, as --bands takes them
-    pixelConversion: { ...r.conversion, bands: r.conversion.bands.map((b) => b + 1) },
-    ...(job.imageSegment !== undefined ? { imageSegment: job.imageSegment } : {}),
-    distillation: job.distillation,
-    warnings: r.warnings,
+    ...(prepared && conversion
+      ? { pixelConversion: { bands: conversion.bands.map((b) => b + 1), outputType: conversion.outputType === 'same' ? prepared.info.dataType : conversion.outputType, rangeAdjustment: prepared.rangeAdjustment, ...(conversion.ranges ? { ranges: conversion.ranges } : {}) } }
+      : {}),
+    ...(request.imageSegment !== undefined ? { imageSegment: request.imageSegment } : {}),
+    distillation: resolved.distillation,
+    warnings: prepared?.warnings ?? [],
   };
 }

@@ -305,7 +305,7 @@ const FAIL_FAST_TILES = 8;
  * A model that answers the first tiles with the same client error (400 bad model selection, 404 wrong path, 413
  * ...) will answer every tile so: stop instead of spending hours on an image whose output would be empty.
  */
-function everyTileRejected(failures: TileFailure[]): string | null {
+export function everyTileRejected(failures: TileFailure[]): string | null {
   if (failures.length < FAIL_FAST_TILES) return null;
   const status = (e: string) => /model returned HTTP (4\d\d)/.exec(e)?.[1] ?? null;
   const first = status(failures[0].error);

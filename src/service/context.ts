@@ -10,6 +10,13 @@ import { JobTable } from '../state/job-table.js';
 import { RegionTable } from '../state/region-table.js';
 import { FeatureTable } from '../state/feature-table.js';
 import { SqsQueue } from '../queues/sqs-queue.js';
+import type { MessageQueue } from '../queues/message-queue.js';
+import type { FeatureStore, JobStore, RegionStore } from '../state/stores.js';
+import type { ImageRequest } from '../api/image-request.js';
+import type { JobItem } from '../state/job-table.js';
+import type { PreparedImage } from '../pipeline/run-image.js';
+import type { TilingPlan } from '../tiling/index.js';
+import type { Sink } from '../sinks/sink.js';
 import { StatusPublisher } from '../status/sns-status.js';
 import { Metrics } from '../metrics/emf.js';
 import { TilePool } from '../pipeline/tile-pool.js';
@@ -22,19 +29,33 @@ export interface ServiceLogger extends AwsLogger {
   debug(details: object, message: string): void;
 }
 
+/**
+ * What a local run (`tessera run`) watches while the handlers work: the plan, each tile, a reason to stop early,
+ * and its own output in place of the request's outputs. The service has none.
+ */
+export interface JobObserver {
+  imagePlanned?(e: { imageId: string; prepared: PreparedImage; plan: TilingPlan; tileCount: number }): void;
+  tileSucceeded?(e: { imageId: string; tile: string; features: number }): void;
+  tileFailed?(e: { imageId: string; tile: string; error: string }): void;
+  /** Checked before each tile is dispatched: a reason stops the image's remaining tiles. */
+  stopReason?(imageId: string): string | null;
+  sinksFor?(request: ImageRequest, job: JobItem): Sink[];
+}
+
 export interface ServiceContext {
   config: ServiceConfig;
-  clients: AwsClients;
-  jobs: JobTable;
-  regions: RegionTable;
-  features: FeatureTable;
-  regionQueue: SqsQueue;
+  /** The AWS clients (service mode); a local run has none. */
+  clients?: AwsClients;
+  jobs: JobStore;
+  regions: RegionStore;
+  features: FeatureStore;
+  regionQueue: MessageQueue;
   /** The image queue, for sending a throttled request back (see image-handler's admission step). */
-  imageQueue: SqsQueue;
-  imageDlq: SqsQueue;
+  imageQueue: MessageQueue;
+  imageDlq: MessageQueue;
   /** Endpoint capacity admission; absent when throttling is off (no ENDPOINT_TABLE, SCHEDULER_THROTTLING_ENABLED=false). */
   capacity?: EndpointCapacity;
-  regionDlq?: SqsQueue;
+  regionDlq?: MessageQueue;
   status: StatusPublisher;
   metrics: Metrics;
   pool: TilePool;
@@ -44,6 +65,7 @@ export interface ServiceContext {
   sinkClients: SinkClients;
   /** Image headers already read by this process (a region re-opens its image; the header does not change). */
   rasterInfo: Map<string, RasterInfo>;
+  observer?: JobObserver;
 }
 
 export interface ContextOptions {
@@ -51,7 +73,8 @@ export interface ContextOptions {
   pool?: TilePool;
 }
 
-export function createServiceContext(config: ServiceConfig, logger: ServiceLogger, options: ContextOptions = {}): ServiceContext {
+/** The service's context: DynamoDB tables, SQS queues, SNS, EMF; its clients are always present. */
+export function createServiceContext(config: ServiceConfig, logger: ServiceLogger, options: ContextOptions = {}): ServiceContext & { clients: AwsClients } {
   const clients = new AwsClients(config.aws);
   const tableOptions = { ttlDays: config.ttlDays };
   const s3ByRole = new Map<string, S3Client>();
@@ -97,5 +120,5 @@ export function createServiceContext(config: ServiceConfig, logger: ServiceLogge
 /** Closes what the context opened (the pool, client connection pools). */
 export async function closeServiceContext(ctx: ServiceContext): Promise<void> {
   await ctx.pool.destroy();
-  ctx.clients.destroy();
+  ctx.clients?.destroy();
 }

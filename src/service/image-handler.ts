@@ -14,15 +14,15 @@
 import { InvalidRequestError, imageIdOf, requestDistillation, requestOutputs, type ImageRequest } from '../api/image-request.js';
 import { prepareImage, workerConfigFor, JobInputError } from '../pipeline/run-image.js';
 import { nitfSourceMetadata } from '../features/output.js';
-import { errorDetails } from '../aws/logger.js';
 import { sendToDeadLetterQueue, type QueueMessage } from '../queues/sqs-queue.js';
 import type { MessageContext, MessageDisposition } from '../queues/message-worker.js';
 import { isRegionFinal } from '../state/region-table.js';
 import type { JobItem } from '../state/job-table.js';
 import type { ServiceContext } from './context.js';
-import { fieldOfProblem, imageJobFromRequest, parseServiceRequest, resolveImagePath } from './image-job.js';
+import { fieldOfProblem, ImageInputError, imageJobFromRequest, parseServiceRequest, resolveImagePath } from './image-job.js';
 import { planOf, regionIdOf, toBounds, type RegionRequest, type TilingSpec } from './region-request.js';
-import { failRegion, isInputError, processRegion, type RegionWork } from './region-handler.js';
+import { allTiles } from '../tiling/index.js';
+import { failRegion, failureReason, isInputError, processRegion, type RegionWork } from './region-handler.js';
 import { admitImage, deferThrottledRequest, releaseImage } from './throttling.js';
 
 /** startImage's answer when the endpoint has no room for the job yet (see throttling.ts). */
@@ -49,8 +49,7 @@ export async function handleImageMessage(ctx: ServiceContext, message: QueueMess
     if (context.signal.aborted) throw err;
     const permanent = isInputError(err) || err instanceof InvalidRequestError;
     if (!permanent && message.receiveCount < ctx.config.maxDeliveries) throw err;
-    const reason = permanent ? errorDetails(err).error : `gave up after ${message.receiveCount} deliveries: ${errorDetails(err).error}`;
-    await failImage(ctx, request, imageId, message, reason);
+    await failImage(ctx, request, imageId, message, failureReason(err, message.receiveCount, permanent));
     return 'delete';
   }
   if (!prepared) return 'delete';
@@ -66,7 +65,7 @@ export async function handleImageMessage(ctx: ServiceContext, message: QueueMess
     await processRegion(ctx, prepared, context.signal, finalAttempt);
   } catch (err) {
     if (context.signal.aborted || !finalAttempt) throw err;
-    await failRegion(ctx, prepared.request, `gave up after ${message.receiveCount} deliveries: ${errorDetails(err).error}`, context.signal, true);
+    await failRegion(ctx, prepared.request, failureReason(err, message.receiveCount), context.signal, true);
   }
   return 'delete';
 }
@@ -104,7 +103,10 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
     ctx.logger.warn({ ...log }, 'imageReadRole is not applied to GDAL reads yet: images are read with the service credentials');
   }
 
-  const path = await resolveImagePath(url, () => ctx.clients.s3);
+  const path = await resolveImagePath(url, () => {
+    if (!ctx.clients) throw new ImageInputError(`imageUrls.0: ${url} is on S3, which needs the service (tessera serve)`);
+    return ctx.clients.s3;
+  });
   const { width: rw, height: rh } = config.regionSize;
   const imageJob = imageJobFromRequest(request, {
     image: path,
@@ -151,6 +153,7 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
     tile_compression: imageJob.encoding.compression,
     image_extension: info.format,
     image_path: path,
+    ...(imageJob.imageSegment !== undefined ? { image_segment: imageJob.imageSegment } : {}),
     tile_quality: imageJob.encoding.quality,
     max_payload_bytes: imageJob.encoding.maxPayloadBytes ?? 0,
     tiling_strategy: tiling.strategy,
@@ -167,6 +170,7 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
   // Endpoint capacity (OSML NEW §11.4): decided once the region count (the job's load) is known, before any region
   // is queued. A redelivered request of an admitted job is admitted again (idempotent per image id).
   if (!(await admitImage(ctx, request, imageId, plan.regions.length))) return THROTTLED;
+  ctx.observer?.imagePlanned?.({ imageId, prepared, plan, tileCount: allTiles(plan).length });
 
   const regionRequests: RegionRequest[] = plan.regions.map((region) => ({ ...base, region_bounds: toBounds(region), region_id: regionIdOf(region, request.jobId) }));
 

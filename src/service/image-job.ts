@@ -92,6 +92,8 @@ export function imageJobFromRequest(request: ImageRequest, o: JobDefaults & { im
     featureProperties: request.featureProperties,
     ...(request.rangeAdjustment ? { rangeAdjustment: request.rangeAdjustment } : {}),
     ...(request.regionOfInterest ? { roi: request.regionOfInterest } : {}),
+    ...(request.bands ? { bands: request.bands } : {}),
+    ...(request.imageSegment !== undefined ? { imageSegment: request.imageSegment } : {}),
   };
 }
 

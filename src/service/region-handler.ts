@@ -14,7 +14,8 @@ import { workerConfigFor, JobInputError, type PreparedImage } from '../pipeline/
 import type { WorkerConfig } from '../pipeline/tile-task.js';
 import { tilesOfRegion, windowsEqual, type TilingPlan, type Window } from '../tiling/index.js';
 import { FeatureTooLargeError } from '../state/feature-table.js';
-import { isRegionFinal, type PixelBounds, type RegionItem, type TileRecord, type RegionTable } from '../state/region-table.js';
+import { isRegionFinal, type PixelBounds, type RegionItem, type TileRecord } from '../state/region-table.js';
+import type { RegionStore } from '../state/stores.js';
 import { RoiError } from '../geolocation/roi.js';
 import { errorDetails } from '../aws/logger.js';
 import { sendToDeadLetterQueue, type QueueMessage } from '../queues/sqs-queue.js';
@@ -39,6 +40,12 @@ export function isInputError(err: unknown): boolean {
   return err instanceof JobInputError || err instanceof RasterInputError || err instanceof RoiError || err instanceof ImageInputError;
 }
 
+
+/** Why a message's work is recorded as failed: the error itself, or that its deliveries ran out (retried ones only). */
+export function failureReason(err: unknown, receiveCount: number, permanent = false): string {
+  const error = errorDetails(err).error;
+  return permanent || receiveCount <= 1 ? error : `gave up after ${receiveCount} deliveries: ${error}`;
+}
 
 const toPixelBounds = (w: Window): PixelBounds => [[w.y, w.x], [w.width, w.height]];
 
@@ -85,7 +92,7 @@ class TileRecorder {
   private running: Promise<void> | undefined;
   private error: unknown;
 
-  constructor(private readonly regions: RegionTable, private readonly imageId: string, private readonly regionId: string) {}
+  constructor(private readonly regions: RegionStore, private readonly imageId: string, private readonly regionId: string) {}
 
   add(state: 'succeeded' | 'failed', tile: TileRecord): void {
     (state === 'succeeded' ? this.succeeded : this.failed).push(tile);
@@ -162,10 +169,12 @@ export async function processRegion(ctx: ServiceContext, work: RegionWork, signa
           await ctx.features.writeTileFeatures(r.image_id, label, result.features);
           featureCount += result.features.length;
           recorder.add('succeeded', { id: label, bounds: toPixelBounds(window) });
+          ctx.observer?.tileSucceeded?.({ imageId: r.image_id, tile: label, features: result.features.length });
         } catch (err) {
           if (err instanceof FeatureTooLargeError) {
             recorder.add('failed', { id: label, bounds: toPixelBounds(window) });
             ctx.logger.warn({ ...log, tile: label, ...errorDetails(err) }, 'tile failed');
+            ctx.observer?.tileFailed?.({ imageId: r.image_id, tile: label, error: errorDetails(err).error });
           } else {
             storageErrors.push(err);
           }
@@ -176,7 +185,9 @@ export async function processRegion(ctx: ServiceContext, work: RegionWork, signa
         ctx.metrics.record('TileProcessing', { invocations: 1, errors: 1 }, { modelName: r.model_name });
         ctx.logger.warn({ ...log, tile: label, error }, 'tile failed');
         recorder.add('failed', { id: label, bounds: toPixelBounds(window) });
+        ctx.observer?.tileFailed?.({ imageId: r.image_id, tile: label, error });
       },
+      ...(ctx.observer?.stopReason ? { stopReason: () => ctx.observer!.stopReason!(r.image_id) } : {}),
     });
     await recorder.close();
     ctx.metrics.record('FeatureStorage', { duration: (performance.now() - s0) / 1000, invocations: 1, errors: storageErrors.length ? 1 : 0 }, {}, { imageId: r.image_id });
@@ -262,7 +273,6 @@ export async function handleRegionMessage(ctx: ServiceContext, message: QueueMes
     // The image opened fine for the image handler, so a read failure here is more likely passing: retried like the rest.
     const permanent = err instanceof InvalidRegionRequestError;
     if (!permanent && message.receiveCount < ctx.config.maxDeliveries) throw err;
-    const reason = permanent ? errorDetails(err).error : `gave up after ${message.receiveCount} deliveries: ${errorDetails(err).error}`;
-    await failRegion(ctx, request, reason, context.signal, message.receiveCount >= ctx.config.maxDeliveries);
+    await failRegion(ctx, request, failureReason(err, message.receiveCount, permanent), context.signal, message.receiveCount >= ctx.config.maxDeliveries);
   }
 }

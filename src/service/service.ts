@@ -1,8 +1,6 @@
 /**
- * `tessera serve`: the queue-driven model runner. One tile worker pool for the process; one MessageWorker on the
- * region queue and one on the image queue, sharing a gate so region work has priority (as OSML: an image request
- * is taken only when this process has no region in hand, and an image's handling includes its first region);
- * `GET /health` on 127.0.0.1; graceful stop (stop taking work, finish or hand back in-flight messages, flush
+ * `tessera serve`: the queue-driven model runner. One tile worker pool for the process; the image and region
+ * handlers on the SQS queues (handler-workers.ts: region work first, as OSML); `GET /health` on 127.0.0.1; graceful stop (stop taking work, finish or hand back in-flight messages, flush
  * metrics).
  */
 import { createServer, type Server } from 'node:http';
@@ -10,67 +8,16 @@ import type { AddressInfo } from 'node:net';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { pino } from 'pino';
-import { SqsQueue, type QueueMessage, type ReceiveOptions } from '../queues/sqs-queue.js';
-import { MessageWorker, type MessageHandler } from '../queues/message-worker.js';
 import { errorDetails } from '../aws/logger.js';
+import type { AwsClients } from '../aws/clients.js';
 import type { ServiceConfig } from './config.js';
 import { closeServiceContext, createServiceContext, type ServiceContext, type ServiceLogger } from './context.js';
-import { handleImageMessage } from './image-handler.js';
-import { handleRegionMessage } from './region-handler.js';
+import { createHandlerWorkers, WorkGate } from './handler-workers.js';
+
+export { WorkGate } from './handler-workers.js';
 
 export function createServiceLogger(level = 'info'): ServiceLogger {
   return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: 2, sync: true }));
-}
-
-type WorkKind = 'region' | 'image';
-
-/**
- * Admission for the two queues: at most `capacity` messages handled at once, and an image request only when no
- * region is in hand (region work first, as OSML's main loop). Checked before each receive; a receive that is
- * already long-polling may still bring in one more, so the limit is soft by at most one message per queue.
- */
-export class WorkGate {
-  readonly active: Record<WorkKind, number> = { region: 0, image: 0 };
-  private waiters: (() => void)[] = [];
-
-  constructor(readonly capacity: number) {}
-
-  isOpen(kind: WorkKind): boolean {
-    const total = this.active.region + this.active.image;
-    return kind === 'region' ? total < this.capacity : total < this.capacity && this.active.region === 0;
-  }
-
-  async wait(kind: WorkKind, signal?: AbortSignal): Promise<void> {
-    while (!this.isOpen(kind)) {
-      if (signal?.aborted) throw signal.reason ?? new Error('aborted');
-      await new Promise<void>((resolve, reject) => {
-        this.waiters.push(resolve);
-        signal?.addEventListener('abort', () => reject(signal.reason ?? new Error('aborted')), { once: true });
-      });
-    }
-  }
-
-  async run<T>(kind: WorkKind, fn: () => Promise<T>): Promise<T> {
-    this.active[kind]++;
-    try {
-      return await fn();
-    } finally {
-      this.active[kind]--;
-      for (const wake of this.waiters.splice(0)) wake();
-    }
-  }
-}
-
-/** A queue whose receive first waits for the gate to admit its kind of work. */
-class GatedQueue extends SqsQueue {
-  constructor(sqs: SQSClient, url: string, private readonly gate: WorkGate, private readonly kind: WorkKind) {
-    super(sqs, url);
-  }
-
-  override async receive(options: ReceiveOptions = {}): Promise<QueueMessage[]> {
-    await this.gate.wait(this.kind, options.abortSignal);
-    return super.receive(options);
-  }
 }
 
 export interface HealthReport {
@@ -80,7 +27,7 @@ export interface HealthReport {
 }
 
 export interface Service {
-  ctx: ServiceContext;
+  ctx: ServiceContext & { clients: AwsClients };
   healthUrl: string;
   health(): Promise<HealthReport>;
   /** Stops taking work, finishes or hands back in-flight messages, flushes metrics, closes everything. */
@@ -97,35 +44,7 @@ export interface ServiceOptions {
 export async function startService(config: ServiceConfig, options: ServiceOptions = {}): Promise<Service> {
   const logger = options.logger ?? createServiceLogger(config.logLevel);
   const ctx = createServiceContext(config, logger, options.metricsWrite ? { metricsWrite: options.metricsWrite } : {});
-  const gate = new WorkGate(config.concurrentRegions);
-
-  const guarded = (kind: WorkKind, handler: (ctx: ServiceContext, m: QueueMessage, c: Parameters<MessageHandler>[1]) => ReturnType<MessageHandler>): MessageHandler =>
-    (message, context) => gate.run(kind, async () => {
-      try {
-        return await handler(ctx, message, context);
-      } finally {
-        void ctx.metrics.flush().catch(() => undefined);
-      }
-    });
-  const workerOptions = {
-    visibilityTimeoutSeconds: config.visibilityTimeoutSeconds,
-    waitTimeSeconds: config.receiveWaitSeconds,
-    failureVisibilitySeconds: Math.min(10, config.visibilityTimeoutSeconds),
-    stopGraceMs: config.stopGraceMs,
-    logger,
-  };
-  const regionWorker = new MessageWorker({
-    ...workerOptions,
-    queue: new GatedQueue(ctx.clients.sqs, config.queues.region, gate, 'region'),
-    handler: guarded('region', handleRegionMessage),
-    concurrency: config.concurrentRegions,
-  });
-  const imageWorker = new MessageWorker({
-    ...workerOptions,
-    queue: new GatedQueue(ctx.clients.sqs, config.queues.image, gate, 'image'),
-    handler: guarded('image', handleImageMessage),
-    concurrency: 1,
-  });
+  const { gate, regionWorker, imageWorker } = createHandlerWorkers(ctx, { image: ctx.imageQueue, region: ctx.regionQueue }, { afterMessage: () => void ctx.metrics.flush().catch(() => undefined), logger });
 
   let stopping: Promise<void> | undefined;
   let checked: { at: number; report: Promise<HealthReport> } | undefined;
@@ -194,7 +113,7 @@ export async function startService(config: ServiceConfig, options: ServiceOption
   return { ctx, healthUrl, health, stop, fatal };
 }
 
-async function runHealthChecks(ctx: ServiceContext, gate: WorkGate): Promise<HealthReport> {
+async function runHealthChecks(ctx: ServiceContext & { clients: AwsClients }, gate: WorkGate): Promise<HealthReport> {
   const checks: Record<string, string> = {};
   const timeout = () => ({ abortSignal: AbortSignal.timeout(3000) });
   const queues = { image_queue: ctx.config.queues.image, region_queue: ctx.config.queues.region, image_dlq: ctx.config.queues.imageDlq };

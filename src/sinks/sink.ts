@@ -14,6 +14,8 @@ export interface SinkContext {
   jobId: string;
   /** Foreign members written after `features` by the collection sinks (S3, file). */
   extra?: Record<string, unknown>;
+  /** Features stored for the job before de-duplication (aggregation knows it before any sink runs). */
+  featuresStored?: number;
 }
 
 export interface FeatureError {
@@ -72,10 +74,7 @@ export function allSinksSucceeded(outcomes: readonly SinkOutcome[]): boolean {
   return outcomes.length > 0 && outcomes.every((o) => o.ok);
 }
 
-/**
- * The local file sink (`writeFeatureCollection`) behind the Sink interface. That writer takes a synchronous
- * iterable, so an asynchronous source is gathered first: meant for local runs, not for huge service outputs.
- */
+/** The local file sink (`writeFeatureCollection`: streamed into a temporary file renamed over the target). */
 export class FileSink implements Sink {
   readonly type = 'File';
   constructor(readonly path: string) {}
@@ -85,23 +84,22 @@ export class FileSink implements Sink {
   }
 
   async write(source: FeatureSource, context: SinkContext): Promise<SinkResult> {
-    const features = source();
-    let list: Iterable<Feature>;
-    if (Symbol.asyncIterator in features) {
-      const gathered: Feature[] = [];
-      for await (const f of features) gathered.push(f);
-      list = gathered;
-    } else {
-      list = features;
-    }
-    let count = 0;
-    const counted = (function* () {
-      for (const f of list) {
-        count++;
+    const counted = countFeatures(source());
+    await writeFeatureCollection(this.path, counted, context.extra);
+    return { featuresWritten: counted.count, location: this.path };
+  }
+}
+
+/** Passes features through, counting them. */
+export function countFeatures(features: AsyncIterable<Feature> | Iterable<Feature>): AsyncIterable<Feature> & { count: number } {
+  const counter = {
+    count: 0,
+    async *[Symbol.asyncIterator]() {
+      for await (const f of features) {
+        counter.count++;
         yield f;
       }
-    })();
-    await writeFeatureCollection(this.path, counted, context.extra);
-    return { featuresWritten: count, location: this.path };
-  }
+    },
+  };
+  return counter;
 }
