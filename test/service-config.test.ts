@@ -39,8 +39,13 @@ describe('service configuration', () => {
   test('endpoint throttling (OSML NEW names): on with an ENDPOINT_TABLE unless SCHEDULER_THROTTLING_ENABLED is false', () => {
     expect(loadServiceConfig(base).throttling).toMatchObject({ enabled: false }); // no ENDPOINT_TABLE: nowhere to keep the load
     expect(loadServiceConfig({ ...base, ENDPOINT_TABLE: 'endpoints' }).throttling).toEqual({
-      enabled: true, httpEndpointConcurrency: 10, instanceConcurrency: 2, instanceCounts: {}, tileWorkersPerInstance: 4, targetPercentage: 1, retrySeconds: 10,
+      enabled: true, httpEndpointConcurrency: 10, instanceConcurrency: 2, instanceCounts: {}, tileWorkersPerInstance: 4, targetPercentage: 1, retrySeconds: 10, capacityCacheSeconds: 300,
     });
+    // SageMaker capacity: cache time of DescribeEndpoint results, and the control plane's own endpoint override.
+    const sm = loadServiceConfig({ ...base, ENDPOINT_TABLE: 'endpoints', TESSERA_SM_CAPACITY_CACHE_SECONDS: '60', TESSERA_SAGEMAKER_API_ENDPOINT: 'http://127.0.0.1:4566' });
+    expect(sm.throttling.capacityCacheSeconds).toBe(60);
+    expect(sm.aws.endpoints).toEqual({ sagemakerApi: 'http://127.0.0.1:4566' });
+    expect(() => loadServiceConfig({ ...base, TESSERA_SM_CAPACITY_CACHE_SECONDS: '-1', TESSERA_SAGEMAKER_API_ENDPOINT: 'api.sagemaker' })).toThrow(/TESSERA_SM_CAPACITY_CACHE_SECONDS[\s\S]*TESSERA_SAGEMAKER_API_ENDPOINT|TESSERA_SAGEMAKER_API_ENDPOINT[\s\S]*TESSERA_SM_CAPACITY_CACHE_SECONDS/);
     expect(loadServiceConfig({ ...base, ENDPOINT_TABLE: 'endpoints', SCHEDULER_THROTTLING_ENABLED: 'False', TESSERA_SM_INSTANCE_COUNTS: 'ep-a=3' }).throttling).toMatchObject({ enabled: false, instanceCounts: { 'ep-a': 3 } });
     expect(() => loadServiceConfig({ ...base, CAPACITY_TARGET_PERCENTAGE: '0', TILE_WORKERS_PER_INSTANCE: '0', TESSERA_SM_INSTANCE_COUNTS: 'x', SCHEDULER_THROTTLING_ENABLED: 'maybe' })).toThrow(/CAPACITY_TARGET_PERCENTAGE[\s\S]*TILE_WORKERS_PER_INSTANCE|TILE_WORKERS_PER_INSTANCE[\s\S]*CAPACITY_TARGET_PERCENTAGE/);
   });

@@ -5,13 +5,19 @@
 // anyway (single-job exception), a second job on the same endpoint waits until the first ends, then runs. The
 // image queue's redrive policy moves a message to the DLQ after 2 receives, and the throttled job is looked at
 // every second for several seconds: it must never get there.
+//
+// SageMaker capacity comes from DescribeEndpoint/ListTags. Nothing real can serve the SageMaker control plane here:
+// a loopback HTTP server on 127.0.0.1 speaking its awsJson1_1 protocol stands in (test/helpers/sagemaker-api.ts),
+// reached through TESSERA_SAGEMAKER_API_ENDPOINT.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { join } from 'node:path';
 import { startLocalStack, type LocalStack } from '../src/dev-stack/local-stack.js';
 import { startModelServer, type ModelServer } from '../src/model-server/index.js';
 import { SqsQueue } from '../src/queues/sqs-queue.js';
 import { JobTable, type JobItem } from '../src/state/job-table.js';
-import { EndpointCapacity, jobLoad, parseInstanceCounts, ConfiguredCapacity, DEFAULT_THROTTLING, targetLoad } from '../src/service/endpoint-capacity.js';
+import { EndpointCapacity, jobLoad, parseInstanceCounts, ConfiguredCapacity, DEFAULT_THROTTLING, INSTANCE_CONCURRENCY_TAG, SageMakerCapacity, targetLoad } from '../src/service/endpoint-capacity.js';
+import { createSageMakerClient } from '../src/aws/clients.js';
+import { startFakeSageMakerApi, type FakeSageMakerApi } from './helpers/sagemaker-api.js';
 import { tempDir } from './helpers/cli.js';
 import { featuresOf, readS3Text, startServe, waitFor, writeTestImage, type ServeProcess } from './helpers/serve.js';
 import { s3ObjectKey } from '../src/sinks/s3-sink.js';
@@ -20,6 +26,7 @@ let stack: LocalStack;
 let model: ModelServer;
 let serve: ServeProcess;
 let serve2: ServeProcess;
+let smApi: FakeSageMakerApi;
 let jobs: JobTable;
 let imageQueue: SqsQueue;
 let dir: string;
@@ -29,7 +36,16 @@ beforeAll(async () => {
   dir = tempDir('tessera-throttle-');
   image = join(dir, 'small.tif');
   writeTestImage(image, 1024, 1024);
-  [stack, model] = await Promise.all([startLocalStack({ visibilityTimeoutSeconds: 10, maxReceiveCount: 2 }), startModelServer({ port: 0 })]);
+  [stack, model, smApi] = await Promise.all([
+    startLocalStack({ visibilityTimeoutSeconds: 10, maxReceiveCount: 2 }),
+    startModelServer({ port: 0 }),
+    startFakeSageMakerApi({
+      // (3 + 2) instances × tag 4 = capacity 20
+      'centerpoint-endpoint': { variants: [{ VariantName: 'a', CurrentInstanceCount: 3 }, { VariantName: 'b', CurrentInstanceCount: 2 }], tagPages: [[{ Key: INSTANCE_CONCURRENCY_TAG, Value: '4' }]] },
+      // 2 instances × tag 4 = capacity 8: two 1-region jobs (load 4 each)
+      'admission-endpoint': { variants: [{ VariantName: 'AllTraffic', CurrentInstanceCount: 2 }], tagPages: [[{ Key: INSTANCE_CONCURRENCY_TAG, Value: '4' }]] },
+    }),
+  ]);
   jobs = new JobTable(stack.clients.dynamodb, stack.names.jobTable);
   imageQueue = new SqsQueue(stack.clients.sqs, stack.queueUrls.image);
   // Two containers: each takes one image request at a time (as OSML), so the second job is looked at while the first runs.
@@ -42,6 +58,7 @@ beforeAll(async () => {
     TESSERA_VISIBILITY_TIMEOUT_SECONDS: '10',
     TESSERA_STOP_GRACE_SECONDS: '0.5',
     TESSERA_SAGEMAKER_ENDPOINT: model.url,
+    TESSERA_SAGEMAKER_API_ENDPOINT: smApi.url,
     DEFAULT_HTTP_ENDPOINT_CONCURRENCY: '2',
     TILE_WORKERS_PER_INSTANCE: '4',
     TESSERA_THROTTLE_RETRY_SECONDS: '1',
@@ -52,6 +69,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([serve?.stop(), serve2?.stop()]);
   await model?.close();
+  await smApi?.close();
   await stack?.stop();
 });
 
@@ -102,6 +120,18 @@ describe('endpoint capacity (unit)', () => {
     await cap.release(endpoint, admittedId);
     await cap.release(endpoint, admittedId);
     expect(await cap.running(endpoint)).toHaveLength(1);
+  }, 30_000);
+
+  test('a SageMaker endpoint admits as many jobs as its DescribeEndpoint capacity holds', async () => {
+    const fakeJobs = { get: async (imageId: string) => ({ image_id: imageId }) as JobItem };
+    const sagemaker = createSageMakerClient({ region: 'us-east-1', endpoints: { sagemakerApi: smApi.url }, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 });
+    const cap = new EndpointCapacity(stack.clients.dynamodb, stack.names.endpointTable, fakeJobs, DEFAULT_THROTTLING, new SageMakerCapacity(sagemaker, DEFAULT_THROTTLING));
+    const endpoint = 'admission-endpoint';
+    const admit = (id: string) => cap.admit({ endpoint, invokeMode: 'SM_ENDPOINT', imageId: id, jobId: id, regionCount: 1 });
+    expect((await admit('sm-a')).admitted).toBe(true);
+    expect((await admit('sm-b')).admitted).toBe(true); // with the configured default (1 instance × 2) it would wait
+    expect(await admit('sm-c')).toMatchObject({ admitted: false, capacity: 8, target: 8, used: 8, load: 4, others: 2 });
+    expect(smApi.count('DescribeEndpoint', endpoint)).toBe(1); // cached across the three admissions
   }, 30_000);
 
   test('entries of ended jobs are pruned when they would block a job', async () => {
@@ -163,6 +193,10 @@ describe('tessera serve with endpoint throttling', () => {
     const job = await untilEnded(imageId);
     expect(job.image_status).toBe('SUCCESS');
     expect(job.model_invoke_mode).toBe('SM_ENDPOINT');
+    // Admitted with the capacity read from DescribeEndpoint/ListTags on the (loopback) control plane.
+    const admitted = [...serve.logs, ...serve2.logs].find((l) => l.msg.startsWith('endpoint capacity: admitted') && l.image_id === imageId);
+    expect(admitted).toMatchObject({ capacity: 20, target: 20, load: 4 });
+    expect(smApi.count('DescribeEndpoint', 'centerpoint-endpoint')).toBeGreaterThanOrEqual(1);
     const text = await readS3Text(stack, stack.names.bucket, s3ObjectKey('throttle/', 'sm-job'));
     const features = featuresOf(text);
     expect(features.length).toBeGreaterThanOrEqual(1);

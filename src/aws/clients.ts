@@ -4,11 +4,16 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
+import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { STSClient } from '@aws-sdk/client-sts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
-/** Services Tessera talks to; each may be pointed at its own endpoint (a local server in development and tests). */
-export type AwsService = 'sqs' | 'dynamodb' | 's3' | 'kinesis' | 'sns' | 'sagemaker' | 'sts';
+/**
+ * Services Tessera talks to; each may be pointed at its own endpoint (a local server in development and tests).
+ * `sagemaker` is the runtime API (InvokeEndpoint, runtime.sagemaker.*); `sagemakerApi` the control plane
+ * (DescribeEndpoint, ListTags; api.sagemaker.*), read for endpoint capacity.
+ */
+export type AwsService = 'sqs' | 'dynamodb' | 's3' | 'kinesis' | 'sns' | 'sagemaker' | 'sagemakerApi' | 'sts';
 
 /** Static keys or a provider function (same shape for every SDK client). */
 export type AwsCredentials = NonNullable<SQSClientConfig['credentials']>;
@@ -37,6 +42,7 @@ export const ENDPOINT_ENV: Record<AwsService, string> = {
   kinesis: 'TESSERA_KINESIS_ENDPOINT',
   sns: 'TESSERA_SNS_ENDPOINT',
   sagemaker: 'TESSERA_SAGEMAKER_ENDPOINT',
+  sagemakerApi: 'TESSERA_SAGEMAKER_API_ENDPOINT',
   sts: 'TESSERA_STS_ENDPOINT',
 };
 
@@ -100,6 +106,21 @@ export function createSageMakerRuntimeClient(config: AwsConfig, overrides?: Clie
   });
 }
 
+/**
+ * SageMaker control plane (DescribeEndpoint, ListTags). Its endpoint: TESSERA_SAGEMAKER_API_ENDPOINT, else the
+ * runtime's TESSERA_SAGEMAKER_ENDPOINT (one local server, e.g. LocalStack, serves both; and a setup that points
+ * SageMaker at a local server never reaches AWS's control plane by accident), else the SDK's regional endpoint.
+ * Short timeouts: a capacity lookup waits on this, and falls back to configuration when it fails.
+ */
+export function createSageMakerClient(config: AwsConfig, overrides?: ClientOverrides & { requestTimeoutMs?: number }): SageMakerClient {
+  const endpoint = config.endpoints?.sagemakerApi ?? config.endpoints?.sagemaker;
+  return new SageMakerClient({
+    ...base(config, 'sagemakerApi', overrides),
+    ...(endpoint ? { endpoint } : {}),
+    requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: overrides?.requestTimeoutMs ?? 10_000 }),
+  });
+}
+
 export function createStsClient(config: AwsConfig, overrides?: ClientOverrides): STSClient {
   return new STSClient(base(config, 'sts', overrides));
 }
@@ -125,6 +146,7 @@ export class AwsClients {
   get kinesis(): KinesisClient { return this.get('kinesis', () => createKinesisClient(this.config)); }
   get sns(): SNSClient { return this.get('sns', () => createSnsClient(this.config)); }
   get sagemakerRuntime(): SageMakerRuntimeClient { return this.get('sagemaker', () => createSageMakerRuntimeClient(this.config)); }
+  get sagemaker(): SageMakerClient { return this.get('sagemakerApi', () => createSageMakerClient(this.config)); }
   get sts(): STSClient { return this.get('sts', () => createStsClient(this.config)); }
 
   /** Closes every client's connection pool. */

@@ -210,6 +210,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     tileWorkersPerInstance: int('TILE_WORKERS_PER_INSTANCE', DEFAULT_THROTTLING.tileWorkersPerInstance, 1),
     targetPercentage: num('CAPACITY_TARGET_PERCENTAGE', DEFAULT_THROTTLING.targetPercentage, 0, true),
     retrySeconds: int('TESSERA_THROTTLE_RETRY_SECONDS', DEFAULT_THROTTLING.retrySeconds, 0, 900),
+    capacityCacheSeconds: int('TESSERA_SM_CAPACITY_CACHE_SECONDS', DEFAULT_THROTTLING.capacityCacheSeconds, 0, 86_400),
   };
 
   if (problems.length) throw new ConfigError(problems);

@@ -23,7 +23,7 @@ import { TilePool } from '../pipeline/tile-pool.js';
 import type { SinkClients } from '../sinks/sink-factory.js';
 import type { RasterInfo } from '../raster/raster-source.js';
 import type { ServiceConfig } from './config.js';
-import { EndpointCapacity } from './endpoint-capacity.js';
+import { EndpointCapacity, SageMakerCapacity } from './endpoint-capacity.js';
 
 export interface ServiceLogger extends AwsLogger {
   debug(details: object, message: string): void;
@@ -104,7 +104,7 @@ export function createServiceContext(config: ServiceConfig, logger: ServiceLogge
     imageQueue: new SqsQueue(clients.sqs, config.queues.image),
     imageDlq: new SqsQueue(clients.sqs, config.queues.imageDlq),
     ...(config.throttling.enabled && config.tables.endpoint
-      ? { capacity: new EndpointCapacity(clients.dynamodb, config.tables.endpoint, jobs, config.throttling, undefined, config.ttlDays) }
+      ? { capacity: new EndpointCapacity(clients.dynamodb, config.tables.endpoint, jobs, config.throttling, new SageMakerCapacity(clients.sagemaker, config.throttling, logger), config.ttlDays) }
       : {}),
     ...(config.queues.regionDlq ? { regionDlq: new SqsQueue(clients.sqs, config.queues.regionDlq) } : {}),
     status: new StatusPublisher({ sns: clients.sns, imageTopicArn: config.topics.image, regionTopicArn: config.topics.region, logger }),

@@ -1,11 +1,17 @@
 /**
  * Capacity-based admission of image jobs per model endpoint (OSML NEW's scheduler throttling, reference §11.4).
  *
- * - capacity of an endpoint: HTTP → DEFAULT_HTTP_ENDPOINT_CONCURRENCY (10); SageMaker → instance count ×
- *   per-instance concurrency (DEFAULT_INSTANCE_CONCURRENCY, 2). The instance count comes from configuration
- *   (TESSERA_SM_INSTANCE_COUNTS="endpoint=count,...", default 1): DescribeEndpoint needs @aws-sdk/client-sagemaker,
- *   which this build does not ship (the `CapacityEstimator` seam is where a DescribeEndpoint/ListTags reader, with the
- *   `osml:instance-concurrency` tag, plugs in);
+ * - capacity of an endpoint (concurrent model calls it takes): HTTP → DEFAULT_HTTP_ENDPOINT_CONCURRENCY (10);
+ *   SageMaker (`SageMakerCapacity`, as OSML's EndpointCapacityEstimator) → from DescribeEndpoint, summed over the
+ *   production variants: a serverless variant counts its CurrentServerlessConfig.MaxConcurrency, an instance-backed
+ *   one CurrentInstanceCount × per-instance concurrency, which is the endpoint's `osml:instance-concurrency` tag
+ *   (ListTags on the endpoint ARN) or DEFAULT_INSTANCE_CONCURRENCY (2). Read once per endpoint per
+ *   TESSERA_SM_CAPACITY_CACHE_SECONDS (300, OSML's cache TTL). When the SageMaker API fails (no permission, network),
+ *   the last value read is kept, or with none 1 instance × DEFAULT_INSTANCE_CONCURRENCY, with a warning: a capacity
+ *   lookup never fails a job. An endpoint listed in TESSERA_SM_INSTANCE_COUNTS="endpoint=count,..." is not looked up:
+ *   count × DEFAULT_INSTANCE_CONCURRENCY (`ConfiguredCapacity`, also the estimator when none is given);
+ * - Tessera admits per endpoint, not per variant as OSML NEW does (it pins each job to a variant), so a
+ *   multi-variant endpoint's capacity is the sum of its variants' (OSML's estimate with no variant named);
  * - target = floor(capacity × CAPACITY_TARGET_PERCENTAGE); load of a job = region_count × TILE_WORKERS_PER_INSTANCE;
  * - a job starts if used + load ≤ target, or if no other job runs on the endpoint (single-job exception).
  *
@@ -16,6 +22,8 @@
  * never leaks capacity for longer than the end of that job.
  */
 import { ConditionalCheckFailedException, GetItemCommand, PutItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DescribeEndpointCommand, ListTagsCommand, type SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { errorDetails, silentLogger, type AwsLogger } from '../aws/logger.js';
 import type { JobTable } from '../state/job-table.js';
 import { expireTime, TTL_ATTRIBUTE } from '../state/ttl.js';
 
@@ -26,7 +34,7 @@ export interface ThrottlingConfig {
   httpEndpointConcurrency: number;
   /** DEFAULT_INSTANCE_CONCURRENCY (2, min 1). */
   instanceConcurrency: number;
-  /** TESSERA_SM_INSTANCE_COUNTS: instances per SageMaker endpoint (default 1 each). */
+  /** TESSERA_SM_INSTANCE_COUNTS: instances of SageMaker endpoints given explicitly (not looked up); 1 is the fallback for others. */
   instanceCounts: Record<string, number>;
   /** TILE_WORKERS_PER_INSTANCE (4, min 1). */
   tileWorkersPerInstance: number;
@@ -34,6 +42,8 @@ export interface ThrottlingConfig {
   targetPercentage: number;
   /** TESSERA_THROTTLE_RETRY_SECONDS: delay before a throttled request is looked at again (10; OSML's THROTTLING_RETRY_TIMEOUT). */
   retrySeconds: number;
+  /** TESSERA_SM_CAPACITY_CACHE_SECONDS: how long a SageMaker endpoint's capacity is kept before it is read again (300, as OSML; 0: every time). */
+  capacityCacheSeconds: number;
 }
 
 export const DEFAULT_THROTTLING: ThrottlingConfig = {
@@ -44,6 +54,7 @@ export const DEFAULT_THROTTLING: ThrottlingConfig = {
   tileWorkersPerInstance: 4,
   targetPercentage: 1.0,
   retrySeconds: 10,
+  capacityCacheSeconds: 300,
 };
 
 /** Concurrent model calls an endpoint takes. */
@@ -51,12 +62,110 @@ export interface CapacityEstimator {
   capacity(invokeMode: string, endpointName: string): Promise<number>;
 }
 
-/** Capacity from configuration alone (no SageMaker control-plane calls). */
+/** Capacity from configuration alone (no SageMaker control-plane calls): TESSERA_SM_INSTANCE_COUNTS or 1 instance. */
 export class ConfiguredCapacity implements CapacityEstimator {
   constructor(private readonly config: ThrottlingConfig) {}
   async capacity(invokeMode: string, endpointName: string): Promise<number> {
     if (invokeMode === 'HTTP_ENDPOINT') return this.config.httpEndpointConcurrency;
     return (this.config.instanceCounts[endpointName] ?? 1) * this.config.instanceConcurrency;
+  }
+}
+
+/** The endpoint tag giving the concurrent requests one instance takes (OSML's name). */
+export const INSTANCE_CONCURRENCY_TAG = 'osml:instance-concurrency';
+
+/** OSML's cache size for endpoint metadata; the oldest entry goes first. */
+const MAX_CACHED_ENDPOINTS = 100;
+
+interface CachedCapacity {
+  /** Shared by concurrent lookups of the same endpoint: one DescribeEndpoint for all of them. */
+  value: Promise<number>;
+  expires: number;
+  /** The last capacity read from SageMaker (kept when a later lookup fails). */
+  known?: number;
+}
+
+/**
+ * Capacity of SageMaker endpoints from the control plane (DescribeEndpoint + ListTags), cached per endpoint;
+ * HTTP endpoints and endpoints listed in TESSERA_SM_INSTANCE_COUNTS from configuration. Never throws.
+ */
+export class SageMakerCapacity implements CapacityEstimator {
+  private readonly configured: ConfiguredCapacity;
+  private readonly cache = new Map<string, CachedCapacity>();
+
+  constructor(
+    private readonly sagemaker: Pick<SageMakerClient, 'send'>,
+    private readonly config: ThrottlingConfig,
+    private readonly logger: AwsLogger = silentLogger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.configured = new ConfiguredCapacity(config);
+  }
+
+  async capacity(invokeMode: string, endpointName: string): Promise<number> {
+    if (invokeMode !== 'SM_ENDPOINT' || Object.hasOwn(this.config.instanceCounts, endpointName)) {
+      return this.configured.capacity(invokeMode, endpointName);
+    }
+    const now = this.now();
+    const cached = this.cache.get(endpointName);
+    if (cached && cached.expires > now) return cached.value;
+    const entry: CachedCapacity = { value: Promise.resolve(0), expires: now + this.config.capacityCacheSeconds * 1000, known: cached?.known };
+    entry.value = this.read(endpointName, entry);
+    this.cache.delete(endpointName);
+    this.cache.set(endpointName, entry);
+    if (this.cache.size > MAX_CACHED_ENDPOINTS) this.cache.delete(this.cache.keys().next().value!);
+    return entry.value;
+  }
+
+  private async read(endpoint: string, entry: CachedCapacity): Promise<number> {
+    try {
+      const capacity = await this.describe(endpoint);
+      entry.known = capacity;
+      return capacity;
+    } catch (err) {
+      const fallback = entry.known ?? (await this.configured.capacity('SM_ENDPOINT', endpoint));
+      this.logger.warn(
+        { endpoint, capacity: fallback, capacity_from: entry.known !== undefined ? 'last value read' : 'default (1 instance × DEFAULT_INSTANCE_CONCURRENCY)', next_lookup_seconds: this.config.capacityCacheSeconds, ...errorDetails(err) },
+        'endpoint capacity: DescribeEndpoint failed, using a fallback capacity',
+      );
+      return fallback;
+    }
+  }
+
+  private async describe(endpoint: string): Promise<number> {
+    const d = await this.sagemaker.send(new DescribeEndpointCommand({ EndpointName: endpoint }));
+    const variants = d.ProductionVariants ?? [];
+    const instanceBacked = variants.some((v) => !v.CurrentServerlessConfig);
+    const perInstance = instanceBacked ? await this.instanceConcurrency(endpoint, d.EndpointArn) : this.config.instanceConcurrency;
+    let capacity = 0;
+    for (const v of variants) {
+      capacity += v.CurrentServerlessConfig ? (v.CurrentServerlessConfig.MaxConcurrency ?? 0) : (v.CurrentInstanceCount ?? 0) * perInstance;
+    }
+    return capacity;
+  }
+
+  /** The endpoint's `osml:instance-concurrency` tag, else DEFAULT_INSTANCE_CONCURRENCY (also when ListTags fails). */
+  private async instanceConcurrency(endpoint: string, arn: string | undefined): Promise<number> {
+    const fallback = this.config.instanceConcurrency;
+    if (!arn) return fallback;
+    let value: string | undefined;
+    try {
+      let token: string | undefined;
+      do {
+        const page = await this.sagemaker.send(new ListTagsCommand({ ResourceArn: arn, MaxResults: 100, ...(token ? { NextToken: token } : {}) }));
+        value = page.Tags?.find((t) => t.Key === INSTANCE_CONCURRENCY_TAG)?.Value;
+        token = page.NextToken;
+      } while (value === undefined && token);
+    } catch (err) {
+      this.logger.warn({ endpoint, endpoint_arn: arn, instance_concurrency: fallback, ...errorDetails(err) }, 'endpoint capacity: ListTags failed, using DEFAULT_INSTANCE_CONCURRENCY');
+      return fallback;
+    }
+    if (value === undefined) return fallback;
+    if (!/^\s*\d+\s*$/.test(value) || Number(value) < 1) {
+      this.logger.warn({ endpoint, tag: INSTANCE_CONCURRENCY_TAG, value, instance_concurrency: fallback }, 'endpoint capacity: tag is not a positive integer, using DEFAULT_INSTANCE_CONCURRENCY');
+      return fallback;
+    }
+    return Number(value);
   }
 }
 
