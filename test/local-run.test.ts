@@ -1,0 +1,49 @@
+// `tessera run` goes through the service's image and region handlers on in-process queues and stores. An image
+// split into several regions must come out exactly as the tiling says: every tile sent once (the image handler's
+// first region plus the region handler's others), every detection moved by its tile's origin, nothing twice.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { realFixture, runCli, tempDir } from './helpers/cli.js';
+
+/** A loopback model that answers every tile with one box at tile pixels [100, 100, 156, 156]. */
+let server: Server;
+let modelUrl: string;
+let requests = 0;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      requests++;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({
+        type: 'FeatureCollection',
+        features: [{ type: 'Feature', geometry: null, id: 'x', properties: { imageGeometry: { type: 'Point', coordinates: [128, 128] }, imageBBox: [100, 100, 156, 156], featureClasses: [{ iri: 'box', score: 0.9 }] } }],
+      }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  modelUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/invocations`;
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+describe('tessera run through the handlers', () => {
+  test('a 1024x1024 image in 512x512 regions: 4 regions, 16 tiles, each sent once, 16 features at their tiles', async () => {
+    const out = join(tempDir(), 'regions.geojson');
+    requests = 0;
+    // i_3001a.ntf is 1024 x 1024; tiles of 256 without overlap give a 4 x 4 grid, regions of 512 hold 2 x 2 tiles each.
+    const r = await runCli(['run', realFixture('i_3001a.ntf'), '--model', modelUrl, '--tile-size', '256', '--overlap', '0', '--region-size', '512', '--tile-format', 'PNG', '--no-progress', '--out', out]);
+    expect(r.stderr).toContain('16 tiles, 0 failed, 16 features before de-duplication, 16 after');
+    expect(r.code).toBe(0);
+    expect(requests).toBe(16);
+    const fc = JSON.parse(readFileSync(out, 'utf8'));
+    expect(fc.tesseraMetadata.tiling.regions).toBe(4);
+    expect(fc.tesseraMetadata.tiles).toEqual({ total: 16, succeeded: 16, failed: 0 });
+    const boxes = fc.features.map((f: { properties: { imageBBox: number[] } }) => f.properties.imageBBox.join(',')).sort();
+    const expected: string[] = [];
+    for (const y of [0, 256, 512, 768]) for (const x of [0, 256, 512, 768]) expected.push([x + 100, y + 100, x + 156, y + 156].join(','));
+    expect(boxes).toEqual(expected.sort());
+  });
+});
