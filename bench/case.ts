@@ -1,8 +1,9 @@
 /**
  * One benchmark case in its own process (so peak RSS belongs to this case alone): the full pipeline — read,
  * convert, encode, HTTP call to the loopback model, refine, geolocate, de-duplicate, write — on one fixture.
- * Usage: node dist/bench/case.js IMAGE TILE OVERLAP FORMAT MODEL_URL [MODE]   MODE: pipeline (default) | limit | osml
- * Prints one JSON line.
+ * Usage: node dist/bench/case.js IMAGE TILE OVERLAP FORMAT MODEL_URL [MODE]
+ * MODE: pipeline (default: the engine, runImage, with per-stage times) | run (what `tessera run` does: the service's
+ * handlers on in-process queues and stores, writing the output) | limit | osml. Prints one JSON line.
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,8 +13,38 @@ import { runImage } from '../src/pipeline/run-image.js';
 import { writeFeatureCollection } from '../src/sinks/file-sink.js';
 import type { TileFormat } from '../src/encoding/tile-encoding.js';
 import { runLimit, runOsmlWay } from './reference-modes.js';
+import { runLocal } from '../src/service/local-run.js';
+import { parseServiceRequest } from '../src/service/image-job.js';
+import { LocalOutputSink } from '../src/sinks/local-output-sink.js';
 
 const [image, tile, overlap, format, url, mode = 'pipeline'] = process.argv.slice(2);
+if (mode === 'run') {
+  const out = join(tmpdir(), `tessera-bench-${process.pid}.geojson`);
+  const request = parseServiceRequest(JSON.stringify({
+    jobId: 'bench',
+    imageUrls: [image],
+    outputs: [{ type: 'File', path: out }],
+    imageProcessor: { name: url, type: 'HTTP_ENDPOINT' },
+    imageProcessorTileSize: Number(tile),
+    imageProcessorTileOverlap: Number(overlap),
+    imageProcessorTileFormat: format,
+  }));
+  const elu0 = performance.eventLoopUtilization();
+  const run = await runLocal(
+    { request, regionSize: 10240, tilingStrategy: 'variable-overlap', quality: 90, maxPayloadBytes: 0, timeoutMs: 60_000, maxRetries: 2 },
+    { output: () => new LocalOutputSink({ kind: 'file', path: out }) },
+  );
+  unlinkSync(out);
+  process.stdout.write(JSON.stringify({
+    tiles: run.state.tiles.total,
+    failedTiles: run.state.tiles.failed,
+    seconds: run.seconds,
+    tilesPerSecond: run.state.tiles.total / run.seconds,
+    mainThreadBusy: performance.eventLoopUtilization(elu0).utilization,
+    peakRssMB: process.resourceUsage().maxRSS / 1024,
+  }) + '\n');
+  process.exit(0);
+}
 if (mode !== 'pipeline') {
   const r = mode === 'limit' ? await runLimit(image, Number(tile), Number(overlap), format as 'JPEG' | 'PNG') : await runOsmlWay(image, Number(tile), Number(overlap), format as 'JPEG' | 'PNG', url);
   process.stdout.write(JSON.stringify({ ...r, peakRssMB: process.resourceUsage().maxRSS / 1024 }) + '\n');
