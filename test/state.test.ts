@@ -27,6 +27,12 @@ const feature = (id: string, extra: Record<string, unknown> = {}): Feature => ({
   properties: { id, ...extra },
 });
 
+const all = async (table: FeatureStore, imageId: string) => {
+  const out: Feature[] = [];
+  for await (const f of table.featuresOfImage(imageId)) out.push(f);
+  return out;
+};
+
 const jobStart = (imageId: string) => ({ image_id: imageId, job_id: imageId.split(':')[0], image_url: 's3://b/i.tif', model_name: 'centerpoint', model_invoke_mode: 'HTTP_ENDPOINT' });
 
 describe('configuration', () => {
@@ -188,12 +194,6 @@ describe.each(implementations)('%s', (_name, factory) => {
   });
 
   describe('feature table', () => {
-    const all = async (table: FeatureStore, imageId: string) => {
-      const out: Feature[] = [];
-      for await (const f of table.featuresOfImage(imageId)) out.push(f);
-      return out;
-    };
-
     test('keys are deterministic: a re-run of a tile replaces its features, including extra chunks', async () => {
       const table = stores().features({ maxItemBytes: 400 });
       const big = Array.from({ length: 8 }, (_, i) => feature(`a${i}`, { pad: 'x'.repeat(100) }));
@@ -248,12 +248,6 @@ describe.each(implementations)('%s', (_name, factory) => {
 });
 
 describe('feature table (DynamoDB layout and retries)', () => {
-  const all = async (table: FeatureStore, imageId: string) => {
-    const out: Feature[] = [];
-    for await (const f of table.featuresOfImage(imageId)) out.push(f);
-    return out;
-  };
-
   test('items use OSML key layout and carry expire_time', async () => {
     const now = 1_700_000_000_000;
     const table = new FeatureTable(ddb, stack.names.featureTable, { now: () => now });

@@ -7,7 +7,7 @@
  */
 import type { Feature } from '../features/geojson.js';
 import type { ImageStatus, JobItem, JobStart, JobUpdate } from './job-table.js';
-import { regionStatusOf, type RegionItem, type RegionStart, type RegionStatus, type TileRecord } from './region-table.js';
+import { completionAttributes, type RegionItem, type RegionStart, type RegionStatus, type TileRecord } from './region-table.js';
 import { FEATURE_SHARDS, featureHashKey, packFeatures } from './feature-table.js';
 import type { FeatureStore, JobStore, RegionStore } from './stores.js';
 import { DEFAULT_TTL_DAYS, expireTime } from './ttl.js';
@@ -163,19 +163,7 @@ export class MemoryRegionStore implements RegionStore {
   async complete(imageId: string, regionId: string, totalTiles: number, options: { message?: string; forceStatus?: RegionStatus } = {}): Promise<{ completed: boolean; region: RegionItem }> {
     const region = this.require(imageId, regionId);
     if (region.region_status !== 'STARTED') return { completed: false, region: structuredClone(region) };
-    const succeeded = region.succeeded_tile_ids.length;
-    const failed = Math.max(totalTiles - succeeded, 0);
-    const now = this.now();
-    Object.assign(region, defined({
-      region_status: options.forceStatus ?? regionStatusOf(totalTiles, failed),
-      end_time: now,
-      last_updated_time: now,
-      processing_duration: now - region.start_time,
-      total_tiles: totalTiles,
-      succeeded_tile_count: succeeded,
-      failed_tile_count: failed,
-      message: options.message,
-    }));
+    Object.assign(region, defined(completionAttributes(region, totalTiles, this.now(), options)));
     return { completed: true, region: structuredClone(region) };
   }
 

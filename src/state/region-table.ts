@@ -170,21 +170,8 @@ export class RegionTable {
     const region = await this.get(imageId, regionId);
     if (!region) throw new Error(`region ${regionId} of ${imageId} not found in ${this.tableName}`);
     if (region.region_status !== 'STARTED') return { completed: false, region };
-    const succeeded = region.succeeded_tile_ids.length;
-    const failed = Math.max(totalTiles - succeeded, 0);
-    const status = options.forceStatus ?? regionStatusOf(totalTiles, failed);
-    const now = this.now();
     const x = new ExpressionBuilder();
-    const sets = x.sets({
-      region_status: status,
-      end_time: now,
-      last_updated_time: now,
-      processing_duration: now - region.start_time,
-      total_tiles: totalTiles,
-      succeeded_tile_count: succeeded,
-      failed_tile_count: failed,
-      message: options.message,
-    });
+    const sets = x.sets(completionAttributes(region, totalTiles, this.now(), options));
     try {
       const { Attributes } = await this.ddb.send(new UpdateItemCommand({
         TableName: this.tableName,
@@ -209,6 +196,22 @@ export class RegionTable {
   private key(imageId: string, regionId: string) {
     return toItem({ image_id: imageId, region_id: regionId });
   }
+}
+
+/** What completing a region sets: counts from its recorded tile sets (a tile in neither counts as failed), OSML's status rule. */
+export function completionAttributes(region: RegionItem, totalTiles: number, now: number, options: { message?: string; forceStatus?: RegionStatus } = {}) {
+  const succeeded = region.succeeded_tile_ids.length;
+  const failed = Math.max(totalTiles - succeeded, 0);
+  return {
+    region_status: options.forceStatus ?? regionStatusOf(totalTiles, failed),
+    end_time: now,
+    last_updated_time: now,
+    processing_duration: now - region.start_time,
+    total_tiles: totalTiles,
+    succeeded_tile_count: succeeded,
+    failed_tile_count: failed,
+    message: options.message,
+  };
 }
 
 /** OSML's rule: FAILED when every tile failed (also with no tiles), PARTIAL when some did, else SUCCESS. */
