@@ -167,6 +167,9 @@ describe('imageReadRole on S3 reads', () => {
     const from = proxy.seen.length;
     const info = await describeRaster('/vsis3/images/e.ntf', { readCredentials: imageReadAccess(clients, ROLE_B).credentials, imageSegment: 0 });
     expect(s3ObjectOf(`NITF_IM:1:${info.gdalPath}`)).toBe('/vsis3/images/e.ntf');
+    expect(s3ObjectOf('/vsisubfile/0_100,/vsis3/images/e.ntf')).toBe('/vsis3/images/e.ntf');
+    expect(s3ObjectOf('/data/vsis3/images/e.ntf')).toBeNull();
+    expect(s3ObjectOf('/vsis3/bucket-only')).toBeNull();
     await bandHistograms(info, [0]);
     const [b] = issuedFor(ROLE_B);
     expect(keysOf(requestsOf('e.ntf', from))).toEqual([`${b.accessKeyId} ${b.sessionToken}`]);

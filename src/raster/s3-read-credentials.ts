@@ -61,10 +61,12 @@ export class GdalOpenError extends Error {
   }
 }
 
-/** The /vsis3/bucket/key object a GDAL path reads ('NITF_IM:1:/vsis3/b/k' too), or null when it reads no S3 object. */
+/**
+ * The /vsis3/bucket/key object a GDAL path reads, at its start or after a driver prefix ('NITF_IM:1:/vsis3/b/k',
+ * '/vsisubfile/0_10,/vsis3/b/k'); null when it reads no S3 object.
+ */
 export function s3ObjectOf(gdalPath: string): string | null {
-  const i = gdalPath.indexOf('/vsis3/');
-  return i < 0 ? null : gdalPath.slice(i);
+  return /(?:^|[:,])(\/vsis3\/[^/]+\/.+)$/.exec(gdalPath)?.[1] ?? null;
 }
 
 const SERVICE = '';
