@@ -1,4 +1,5 @@
-//! Tessera native module: pixel conversion and tile encoders for Node.
+//! Tessera native module: pixel conversion and tile encoders for Node, and the
+//! few GDAL calls gdal-async does not bind (gdal_vsi.rs).
 //! Loaded as `native/tessera.node`; the typed API is src/pixels/native.ts.
 //!
 //! Node-API is bound by hand (see napi.rs) because crates.io is unreachable
@@ -12,6 +13,7 @@ mod napi;
 
 mod convert;
 mod deflate;
+mod gdal_vsi;
 mod j2k;
 mod jpeg;
 mod png;
@@ -20,13 +22,18 @@ use napi::{napi_env, napi_value};
 
 /// Bumped whenever the JS-visible contract changes, so the TS loader can
 /// refuse a stale build with a clear message instead of misbehaving.
-const ABI_VERSION: u32 = 2;
+const ABI_VERSION: u32 = 3;
 
 napi_export!(cb_convert, "convert", convert::js_convert);
 napi_export!(cb_encode_jpeg, "encodeJpeg", jpeg::js_encode_jpeg);
 napi_export!(cb_encode_png, "encodePng", png::js_encode_png);
 napi_export!(cb_encode_j2k, "encodeJ2k", j2k::js_encode_j2k);
 napi_export!(cb_deflate_zlib, "deflateZlib", deflate::js_deflate_zlib);
+napi_export!(cb_gdal_bind, "gdalBind", gdal_vsi::js_gdal_bind);
+napi_export!(cb_gdal_set_path_option, "gdalSetPathOption", gdal_vsi::js_gdal_set_path_option);
+napi_export!(cb_gdal_clear_path_options, "gdalClearPathOptions", gdal_vsi::js_gdal_clear_path_options);
+napi_export!(cb_gdal_clear_curl_cache, "gdalClearCurlCache", gdal_vsi::js_gdal_clear_curl_cache);
+napi_export!(cb_gdal_set_config_option, "gdalSetConfigOption", gdal_vsi::js_gdal_set_config_option);
 
 fn register(env: napi_env, exports: napi_value) -> napi::Result<()> {
     unsafe {
@@ -35,6 +42,11 @@ fn register(env: napi_env, exports: napi_value) -> napi::Result<()> {
         napi::set_function(env, exports, c"encodePng", cb_encode_png)?;
         napi::set_function(env, exports, c"encodeJ2k", cb_encode_j2k)?;
         napi::set_function(env, exports, c"deflateZlib", cb_deflate_zlib)?;
+        napi::set_function(env, exports, c"gdalBind", cb_gdal_bind)?;
+        napi::set_function(env, exports, c"gdalSetPathOption", cb_gdal_set_path_option)?;
+        napi::set_function(env, exports, c"gdalClearPathOptions", cb_gdal_clear_path_options)?;
+        napi::set_function(env, exports, c"gdalClearCurlCache", cb_gdal_clear_curl_cache)?;
+        napi::set_function(env, exports, c"gdalSetConfigOption", cb_gdal_set_config_option)?;
         napi::set_value(env, exports, c"abiVersion", napi::uint32(env, ABI_VERSION)?)?;
         napi::set_value(env, exports, c"pngDefaults", napi::string(env, &format!("level={} filter={:?}", png::DEFAULT_LEVEL, png::DEFAULT_FILTER))?)?;
     }

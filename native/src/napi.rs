@@ -355,6 +355,30 @@ pub fn short_string(env: napi_env, v: napi_value, what: &str) -> Result<String> 
     Ok(String::from_utf8_lossy(&buf[..len]).into_owned())
 }
 
+/// `null` or `undefined`.
+pub fn is_nullish(env: napi_env, v: napi_value) -> Result<bool> {
+    let t = type_of(env, v)?;
+    Ok(t == T_UNDEFINED || t == T_NULL)
+}
+
+/// A string of at most `max` UTF-8 bytes with no NUL in it, ready for C
+/// (credentials and paths: longer than `short_string` allows).
+pub fn c_string(env: napi_env, v: napi_value, what: &str, max: usize) -> Result<CString> {
+    if type_of(env, v)? != T_STRING {
+        return Err(Error::Type(format!("{what} must be a string (got {})", describe(env, v))));
+    }
+    let mut len = 0usize;
+    unsafe { check(env, napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len), what)? };
+    if len > max {
+        return Err(Error::Range(format!("{what} is {len} bytes long, more than {max}")));
+    }
+    let mut buf = vec![0u8; len + 1];
+    let mut written = 0usize;
+    unsafe { check(env, napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), buf.len(), &mut written), what)? };
+    buf.truncate(written);
+    CString::new(buf).map_err(|_| Error::Value(format!("{what} must not contain a NUL character")))
+}
+
 pub fn property(env: napi_env, obj: napi_value, name: &CStr) -> Result<napi_value> {
     let mut v = ptr::null_mut();
     unsafe { check(env, napi_get_named_property(env, obj, name.as_ptr(), &mut v), "get_named_property")? };

@@ -1,17 +1,24 @@
 import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
-import type { AwsCredentials } from './clients.js';
 
 /** OSML's session name for every role it assumes. */
 export const ROLE_SESSION_NAME = 'AWSOversightMLModelRunner';
+
+/** Keys of an assumed role, as STS returned them. */
+export interface RoleCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+  expiration?: Date;
+}
 
 /**
  * A credentials provider for an IAM role, assumed through STS and assumed again shortly before the credentials
  * expire, so a long region or aggregation never runs on expired keys (OSML fetches them once, §16.22).
  */
-export function assumedRoleCredentials(sts: STSClient, roleArn: string, options: { sessionName?: string; durationSeconds?: number; refreshMarginMs?: number } = {}): AwsCredentials {
+export function assumedRoleCredentials(sts: STSClient, roleArn: string, options: { sessionName?: string; durationSeconds?: number; refreshMarginMs?: number } = {}): () => Promise<RoleCredentials> {
   const margin = options.refreshMarginMs ?? 5 * 60_000;
-  let current: { accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date } | undefined;
-  let inFlight: Promise<NonNullable<typeof current>> | undefined;
+  let current: RoleCredentials | undefined;
+  let inFlight: Promise<RoleCredentials> | undefined;
   return async () => {
     if (current?.expiration && current.expiration.getTime() - margin > Date.now()) return current;
     inFlight ??= (async () => {

@@ -55,7 +55,7 @@ export async function processTiles(o: ProcessTilesOptions): Promise<ProcessTiles
   const slotCount = Math.max(2, o.slots ?? pool.workers * 2 + 2);
   const maxTile = tiles.reduce((m, t) => Math.max(m, t.width * t.height), 1);
   const slots = new SlotPool(slotCount, maxTile * info.bandCount * bytesPerSample(info.dataType));
-  const reader = await WindowReader.open(info.gdalPath, info.dataType, info.bandCount, Math.max(1, o.readers ?? 2));
+  const reader = await WindowReader.open(info.gdalPath, info.dataType, info.bandCount, Math.max(1, o.readers ?? 2), info.readCredentials);
 
   let fatal: Error | null = pool.fatal;
   const stopOnFatal = pool.onFatal((err) => {

@@ -7,6 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { describeRaster, type RasterInfo } from '../raster/raster-source.js';
+import type { S3ReadCredentials } from '../raster/s3-read-credentials.js';
 import { bandHistograms } from '../raster/band-statistics.js';
 import { selectBands } from '../pixels/band-selection.js';
 import { draRange, minMaxRange, type RangeAdjustment } from '../pixels/range-adjustment.js';
@@ -29,6 +30,8 @@ export interface ImageJob {
   jobId: string;
   /** Local path or GDAL path (/vsis3/...). */
   image: string;
+  /** Keys for an S3 image's reads (the request's imageReadRole); absent: the service's own credentials. */
+  readCredentials?: S3ReadCredentials | undefined;
   imageSegment?: number;
   detector: DetectorConfig;
   tileSize: number;
@@ -106,7 +109,7 @@ export interface PreparedImage {
 
 export async function prepareImage(job: ImageJob): Promise<PreparedImage> {
   const warnings: string[] = [];
-  const info = await describeRaster(job.image, job.imageSegment !== undefined ? { imageSegment: job.imageSegment } : {});
+  const info = await describeRaster(job.image, { ...(job.imageSegment !== undefined ? { imageSegment: job.imageSegment } : {}), readCredentials: job.readCredentials });
   let sensorModel: SensorModel | null = null;
   if (info.georeference) {
     try {

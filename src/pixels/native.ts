@@ -62,7 +62,7 @@ export interface ConvertOptions {
 }
 
 /** Contract version shared with native/src/lib.rs (ABI_VERSION). */
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 
 interface NativeModule {
   abiVersion: number;
@@ -80,6 +80,11 @@ interface NativeModule {
   ): Buffer;
   encodeJ2k(pixels: Uint8Array, width: number, height: number, channels: number, bitDepth: number, options: J2kOptions | undefined): Buffer;
   deflateZlib(bytes: Uint8Array, level: number): Buffer;
+  gdalBind(libraryPath: string): void;
+  gdalSetPathOption(prefix: string, key: string, value: string | null): void;
+  gdalClearPathOptions(prefix: string): void;
+  gdalClearCurlCache(prefix: string): void;
+  gdalSetConfigOption(key: string, value: string | null): void;
 }
 
 let loaded: { module: NativeModule; path: string } | undefined;
@@ -439,4 +444,33 @@ export function deflateZlib(bytes: Uint8Array, level: number): Buffer {
   checkBytes(fn, 'bytes', bytes);
   checkInt(fn, 'level', level, 0, 12);
   return native().deflateZlib(bytes, level);
+}
+
+// ------------------------------------------------------------------ GDAL
+
+/** The GDAL calls gdal-async does not bind (native/src/gdal_vsi.rs), on the libgdal given to `bindGdalVsi`. */
+export interface GdalVsi {
+  /** VSISetPathSpecificOption (GDAL >= 3.6); null removes the key. */
+  setPathOption(prefix: string, key: string, value: string | null): void;
+  /** VSIClearPathSpecificOptions for exactly this prefix. */
+  clearPathOptions(prefix: string): void;
+  /** VSICurlPartialClearCache: GDAL's cached sizes and blocks of the paths under this prefix. */
+  clearCurlCache(prefix: string): void;
+  /** CPLSetConfigOption in that library (null unsets). */
+  setConfigOption(key: string, value: string | null): void;
+}
+
+/**
+ * Binds the GDAL functions of a libgdal already loaded in this process (the one gdal-async uses; the native module
+ * never loads a second copy). See src/raster/s3-read-credentials.ts.
+ */
+export function bindGdalVsi(libraryPath: string): GdalVsi {
+  const m = native();
+  m.gdalBind(libraryPath);
+  return {
+    setPathOption: (prefix, key, value) => m.gdalSetPathOption(prefix, key, value),
+    clearPathOptions: (prefix) => m.gdalClearPathOptions(prefix),
+    clearCurlCache: (prefix) => m.gdalClearCurlCache(prefix),
+    setConfigOption: (key, value) => m.gdalSetConfigOption(key, value),
+  };
 }

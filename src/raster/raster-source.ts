@@ -4,6 +4,7 @@ import type { Georeference, GroundControlPoint } from '../geolocation/georeferen
 import type { DataType } from '../pixels/data-type.js';
 import { DATA_TYPES } from '../pixels/data-type.js';
 import { applyGdalConfig } from './gdal-config.js';
+import { GdalOpenError, openRaster, type S3ReadCredentials } from './s3-read-credentials.js';
 
 /** Everything the engine needs to know about an image, read once from its header on the main thread. */
 export interface RasterInfo {
@@ -26,6 +27,8 @@ export interface RasterInfo {
   metadata: Record<string, string>;
   /** How many image segments a NITF holds (1 for other formats). */
   imageSegments: number;
+  /** The keys its S3 reads use (the request's imageReadRole); absent: the service's own. Every open passes them on. */
+  readCredentials?: S3ReadCredentials;
 }
 
 export class RasterInputError extends Error {
@@ -38,6 +41,8 @@ export class RasterInputError extends Error {
 export interface OpenOptions {
   /** 0-based NITF image segment (default 0). */
   imageSegment?: number;
+  /** Read an S3 image with these keys (see s3-read-credentials.ts); the returned info keeps them. */
+  readCredentials?: S3ReadCredentials | undefined;
 }
 
 /** Opens an image header with GDAL and describes it; every failure names the input and the reason. */
@@ -56,10 +61,12 @@ export async function describeRaster(location: string, options: OpenOptions = {}
     if (kind.isDirectory()) throw new RasterInputError(location, 'is a folder, not an image file');
     if (!kind.isFile()) throw new RasterInputError(location, 'is not a regular file (a pipe or device cannot be read as an image)');
   }
+  const credentials = options.readCredentials;
   let ds: gdal.Dataset;
   try {
-    ds = await gdal.openAsync(location);
+    ds = (await openRaster(location, credentials)).dataset;
   } catch (err) {
+    if (!(err instanceof GdalOpenError)) throw err;
     throw new RasterInputError(location, `not a raster image GDAL can read (${cleanGdalMessage(err)})`);
   }
   let gdalPath = location;
@@ -70,7 +77,7 @@ export async function describeRaster(location: string, options: OpenOptions = {}
     if (ds.driver.description !== 'NITF') throw new RasterInputError(location, `image segment ${segment} requested but the file is ${ds.driver.description}, not NITF`);
     if (segment >= segmentCount) throw new RasterInputError(location, `image segment ${segment} requested but the file has ${segmentCount} image segment(s)`);
     gdalPath = `NITF_IM:${segment}:${location}`;
-    ds = await gdal.openAsync(gdalPath);
+    ds = (await openRaster(gdalPath, credentials)).dataset;
   }
   const bandCount = ds.bands.count();
   if (bandCount === 0) throw new RasterInputError(location, 'has no raster bands (no image data)');
@@ -97,6 +104,7 @@ export async function describeRaster(location: string, options: OpenOptions = {}
     imageSegments: segmentCount,
   };
   if (note) info.georeferenceNote = note;
+  if (credentials) info.readCredentials = credentials;
   ds.close();
   return info;
 }

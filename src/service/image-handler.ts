@@ -14,6 +14,7 @@
 import { InvalidRequestError, imageIdOf, requestDistillation, requestOutputs, type ImageRequest } from '../api/image-request.js';
 import { prepareImage, workerConfigFor, JobInputError } from '../pipeline/run-image.js';
 import { nitfSourceMetadata } from '../features/output.js';
+import { imageReadAccess } from '../aws/image-read-role.js';
 import { sendToDeadLetterQueue, type QueueMessage } from '../queues/sqs-queue.js';
 import type { MessageContext, MessageDisposition } from '../queues/message-worker.js';
 import { isRegionFinal } from '../state/region-table.js';
@@ -27,8 +28,6 @@ import { admitImage, deferThrottledRequest, releaseImage } from './throttling.js
 
 /** startImage's answer when the endpoint has no room for the job yet (see throttling.ts). */
 const THROTTLED = 'throttled' as const;
-
-let warnedReadRole = false;
 
 export async function handleImageMessage(ctx: ServiceContext, message: QueueMessage, context: MessageContext): Promise<MessageDisposition | void> {
   let request: ImageRequest;
@@ -98,18 +97,16 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
   } else {
     ctx.logger.info({ ...log, status: job.image_status }, 'image request redelivered: resuming');
   }
-  if (request.imageReadRole && !warnedReadRole) {
-    warnedReadRole = true;
-    ctx.logger.warn({ ...log }, 'imageReadRole is not applied to GDAL reads yet: images are read with the service credentials');
-  }
 
-  const path = await resolveImagePath(url, () => {
-    if (!ctx.clients) throw new ImageInputError(`imageUrls.0: ${url} is on S3, which needs the service (tessera serve)`);
-    return ctx.clients.s3;
-  });
+  // A local run has no AWS clients: its images are local files.
+  const reads = ctx.clients
+    ? imageReadAccess(ctx.clients, request.imageReadRole)
+    : { credentials: undefined, s3: () => { throw new ImageInputError(`imageUrls.0: ${url} is on S3, which needs the service (tessera serve)`); } };
+  const path = await resolveImagePath(url, reads.s3);
   const { width: rw, height: rh } = config.regionSize;
   const imageJob = imageJobFromRequest(request, {
     image: path,
+    readCredentials: reads.credentials,
     regionSize: Math.max(rw, rh),
     strategy: config.tilingStrategy,
     quality: config.tiles.quality,

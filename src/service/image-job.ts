@@ -7,6 +7,7 @@ import { InvalidRequestError, parseImageRequest, requestDistillation, requestOut
 import type { ImageJob } from '../pipeline/run-image.js';
 import type { DetectorConfig } from '../pipeline/tile-task.js';
 import type { AwsConfig } from '../aws/clients.js';
+import type { S3ReadCredentials } from '../raster/s3-read-credentials.js';
 import type { TilingStrategyName } from '../tiling/index.js';
 
 export interface JobDefaults {
@@ -75,10 +76,11 @@ export function detectorFor(invokeMode: string, modelName: string, parameters: R
 }
 
 /** The ImageJob the engine runs for a request; `image` is the path GDAL opens (a local path or /vsis3/...). */
-export function imageJobFromRequest(request: ImageRequest, o: JobDefaults & { image: string; aws?: AwsConfig }): ImageJob {
+export function imageJobFromRequest(request: ImageRequest, o: JobDefaults & { image: string; aws?: AwsConfig; readCredentials?: S3ReadCredentials | undefined }): ImageJob {
   return {
     jobId: request.jobId,
     image: o.image,
+    ...(o.readCredentials ? { readCredentials: o.readCredentials } : {}),
     detector: detectorFor(request.imageProcessor.type, request.imageProcessor.name, request.imageProcessorParameters, {
       ...o,
       ...(request.imageProcessor.assumedRole ? { assumedRole: request.imageProcessor.assumedRole } : {}),
@@ -140,6 +142,8 @@ export function parseS3Url(url: string): { bucket: string; key: string } | null 
  * The path GDAL opens for an image URL: `s3://bucket/key` becomes `/vsis3/bucket/key` after a HEAD of the object
  * (as OSML), so a missing or forbidden object is a clear input error rather than a GDAL message; anything else is
  * a local path. A HEAD that fails for another reason (network, throttling) is rethrown as is: worth a retry.
+ * `s3` is the client of whoever reads the image (the imageReadRole's, see src/aws/image-read-role.ts); GDAL's reads
+ * of the path then need the same keys (RasterInfo.readCredentials).
  */
 export async function resolveImagePath(url: string, s3: () => S3Client): Promise<string> {
   if (url.startsWith('s3:')) {

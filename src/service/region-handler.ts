@@ -18,6 +18,7 @@ import { isRegionFinal, type PixelBounds, type RegionItem, type TileRecord } fro
 import type { RegionStore } from '../state/stores.js';
 import { RoiError } from '../geolocation/roi.js';
 import { errorDetails } from '../aws/logger.js';
+import { imageReadAccess } from '../aws/image-read-role.js';
 import { sendToDeadLetterQueue, type QueueMessage } from '../queues/sqs-queue.js';
 import type { MessageContext, MessageDisposition } from '../queues/message-worker.js';
 import type { ServiceContext } from './context.js';
@@ -55,7 +56,8 @@ export async function regionWorkFromRequest(ctx: ServiceContext, request: Region
   const key = `${request.image_id}#${request.image_path}#${request.image_segment ?? 0}`;
   let info = ctx.rasterInfo.get(key);
   if (!info) {
-    info = await describeRaster(request.image_path, request.image_segment !== undefined ? { imageSegment: request.image_segment } : {});
+    const readCredentials = ctx.clients ? imageReadAccess(ctx.clients, request.image_read_role).credentials : undefined;
+    info = await describeRaster(request.image_path, { ...(request.image_segment !== undefined ? { imageSegment: request.image_segment } : {}), readCredentials });
     if (ctx.rasterInfo.size >= 16) ctx.rasterInfo.delete(ctx.rasterInfo.keys().next().value!);
     ctx.rasterInfo.set(key, info);
   }
