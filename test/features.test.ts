@@ -65,6 +65,20 @@ describe('feature refinement (tile pixels -> image pixels -> WGS84)', () => {
     expect(f.properties.inferenceTime).toBe('2025-10-22T17:16:41Z');
   });
 
+  it('a feature with only a box gets the box outline on the ground as its geometry', () => {
+    const [f] = refineFeatures([{ type: 'Feature', geometry: null, properties: { imageBBox: [0, 0, 100, 50] } }], { tileX: 0, tileY: 256, inferenceTime: 0, sensorModel: model });
+    expect(f.properties.imageGeometry).toBeUndefined();
+    const ring = (f.geometry as { type: string; coordinates: number[][][] }).coordinates[0];
+    expect((f.geometry as { type: string }).type).toBe('Polygon');
+    // Corners (0,256) (100,256) (100,306) (0,306) through the geotransform: lon = gt0 + x*gt1, lat = gt3 + y*gt5.
+    const expected = [[0, 256], [100, 256], [100, 306], [0, 306], [0, 256]].map(([x, y]) => [gt[0] + x * gt[1], gt[3] + y * gt[5]]);
+    expect(ring).toHaveLength(5);
+    ring.forEach((p, i) => {
+      expect(p[0]).toBeCloseTo(expected[i][0], 6);
+      expect(p[1]).toBeCloseTo(expected[i][1], 6);
+    });
+  });
+
   it('maps deprecated properties as OSML does', () => {
     const raw = [
       { type: 'Feature', geometry: null, properties: { bounds_imcoords: [1, 2, 3, 4], feature_types: { ship: 0.7, boat: 0.2 } } },

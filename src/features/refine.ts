@@ -79,6 +79,8 @@ function refineFeature(raw: unknown, index: number, ctx: RefineContext): Feature
       feature.bbox = [Math.min(...corners.map((c) => c[0])), Math.min(...corners.map((c) => c[1])), Math.max(...corners.map((c) => c[0])), Math.max(...corners.map((c) => c[1]))];
     }
     if (imageGeometry) feature.geometry = roundGeometry(mapPositions(imageGeometry, toWorld));
+    // A model that gives only a box still gets a ground footprint: the box's outline.
+    else if (imageBBox) feature.geometry = roundGeometry(mapPositions(boxPolygon(imageBBox), toWorld));
     const centre = (imageGeometry && centroid(imageGeometry)) ?? (imageBBox ? [(imageBBox[0] + imageBBox[2]) / 2, (imageBBox[1] + imageBBox[3]) / 2] : null);
     if (centre) {
       const [lon, lat] = model.imageToWorld(centre[0], centre[1]);
@@ -89,6 +91,10 @@ function refineFeature(raw: unknown, index: number, ctx: RefineContext): Feature
     feature.geometry = roundGeometry(feature.geometry);
   }
   return feature;
+}
+
+function boxPolygon([x0, y0, x1, y1]: Bounds): Geometry {
+  return { type: 'Polygon', coordinates: [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]] };
 }
 
 function isBox(v: unknown): v is number[] {
