@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 // `tessera serve` configuration (OSML's environment names plus TESSERA_*), the service's request checks, the work
 // gate, and the two CLI commands' start-up behaviour.
 import { describe, expect, test } from 'vitest';
@@ -163,6 +164,20 @@ describe('work gate', () => {
     abort.abort(new Error('stopped'));
     await expect(denied).rejects.toThrow('stopped');
     await Promise.all([blocker, second]);
+  });
+
+  test('a wait that ends normally leaves no listener on the signal (one signal serves a worker for its life)', async () => {
+    const gate = new WorkGate(1);
+    const life = new AbortController();
+    for (let i = 0; i < 20; i++) {
+      let release!: () => void;
+      const busy = gate.run('region', () => new Promise<void>((r) => (release = r)));
+      const waiting = gate.wait('region', life.signal);
+      release();
+      await busy;
+      await waiting;
+    }
+    expect(getEventListeners(life.signal, 'abort')).toHaveLength(0);
   });
 });
 

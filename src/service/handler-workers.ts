@@ -33,8 +33,13 @@ export class WorkGate {
     while (!this.isOpen(kind)) {
       if (signal?.aborted) throw signal.reason ?? new Error('aborted');
       await new Promise<void>((resolve, reject) => {
-        this.waiters.push(resolve);
-        signal?.addEventListener('abort', () => reject(signal.reason ?? new Error('aborted')), { once: true });
+        // The abort listener goes with the wait: a long-lived gate is waited on once per receive.
+        const aborted = () => reject(signal?.reason ?? new Error('aborted'));
+        this.waiters.push(() => {
+          signal?.removeEventListener('abort', aborted);
+          resolve();
+        });
+        signal?.addEventListener('abort', aborted, { once: true });
       });
     }
   }
