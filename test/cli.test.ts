@@ -78,8 +78,13 @@ describe('errors before processing (exit 1, one clear message)', () => {
     const out = join(tempDir(), 'rejected.geojson');
     const r = await runCli(['run', realFixture('i_3001a.ntf'), '--model', `${server.url}/invocations`, '--custom-attributes', 'model_selection=nope', '--out', out]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/the model rejected the first \d+ tiles with HTTP 400/);
+    expect(r.stderr).toMatch(/the model rejected (the first|all) \d+ tiles with HTTP 400/);
     expect(r.stderr).toContain('Invalid or missing model selection');
+    expect(existsSync(out)).toBe(false);
+    // An image of fewer tiles than that is judged on all of them: one 1024 tile, rejected, is the same misconfiguration.
+    const single = await runCli(['run', realFixture('i_3001a.ntf'), '--model', `${server.url}/invocations`, '--custom-attributes', 'model_selection=nope', '--tile-size', '1024', '--out', out]);
+    expect(single.code).toBe(1);
+    expect(single.stderr).toContain('the model rejected the only tile with HTTP 400');
     expect(existsSync(out)).toBe(false);
   });
 

@@ -140,7 +140,7 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
     if (image.startsWith('s3://')) throw new UsageError(`--request ${o.request}: s3:// images need the service mode (tessera serve); tessera run reads local files`);
   }
   if (!image) throw new UsageError('an IMAGE argument or --request FILE is required');
-  for (const [flag, value] of [['--roi', o.roi], ['--bands', o.bands], ['--job-id', o.jobId], ['--custom-attributes', o.customAttributes]] as const) {
+  for (const [flag, value] of [['--roi', o.roi], ['--bands', o.bands], ['--job-id', o.jobId], ['--custom-attributes', o.customAttributes], ['--out', o.out]] as const) {
     if (value !== undefined && !value.trim()) throw new UsageError(`${flag} is empty`);
   }
   const modelSpec = o.model ?? (request ? request.imageProcessor.name : undefined);
@@ -169,6 +169,10 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
   const remoteOutputs = request ? requestOutputs(request).filter((x) => x.type !== 'File').map((x) => x.type) : [];
   if (remoteOutputs.length) {
     process.stderr.write(`tessera: warning: --request outputs ${remoteOutputs.join(', ')} are written by tessera serve; tessera run writes a local file\n`);
+  }
+  const fileOutputs = request ? requestOutputs(request).filter((x) => x.type === 'File') : [];
+  if (!o.out && fileOutputs.length > 1) {
+    process.stderr.write(`tessera: warning: --request outputs has ${fileOutputs.length} File outputs; tessera run writes one, the first (${fileOutput?.type === 'File' ? fileOutput.path : ''})\n`);
   }
   const out = o.out ?? (fileOutput && fileOutput.type === 'File' ? fileOutput.path : `${basename(image, extname(image))}.geojson`);
   const roi = o.roi ?? request?.regionOfInterest ?? undefined;
@@ -226,7 +230,10 @@ export async function runCommand(image: string | undefined, o: RunCliOptions): P
       server = await startModelServer({ port: 0 });
       modelUrl = `${server.url}/invocations`;
       // The built-in model named on the command line wins over a model_selection in the custom attributes.
-      const others = (parameters.CustomAttributes ?? '').split(',').map((a) => a.trim()).filter((a) => a && !/^model_selection\s*=/.test(a));
+      const attributes = (parameters.CustomAttributes ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+      const selection = attributes.find((a) => /^model_selection\s*=/.test(a));
+      if (selection && selection.split('=')[1].trim().toLowerCase() !== name) process.stderr.write(`tessera: warning: ${selection} in the custom attributes is replaced by --model ${modelSpec}\n`);
+      const others = attributes.filter((a) => !/^model_selection\s*=/.test(a));
       parameters.CustomAttributes = [`model_selection=${name}`, ...others].join(',');
     } else {
       let url: URL;
@@ -247,9 +254,17 @@ export async function runCommand(image: string | undefined, o: RunCliOptions): P
       throw err;
     }
     const target = await resolveOutputTarget(out, [request.imageUrls[0]]);
+    // Interrupted: say so (the output is written only at the very end, to a temporary file renamed into place).
+    const onSignal = (signal: NodeJS.Signals, code: number) => () => {
+      process.stderr.write(`\ntessera: ${signal}: stopped; ${request.imageUrls[0]} not processed, no output written\n`);
+      process.exit(code);
+    };
+    const signals: Array<[NodeJS.Signals, () => void]> = [['SIGINT', onSignal('SIGINT', 130)], ['SIGTERM', onSignal('SIGTERM', 143)], ['SIGHUP', onSignal('SIGHUP', 129)]];
+    for (const [signal, handler] of signals) process.once(signal, handler);
     const run = await runWithProgress({ ...resolved.settings, request }, o.progress, (state, req, job) =>
       new LocalOutputSink(target, (written) => ({ tesseraMetadata: runMetadata(req, resolved, state, written) })),
     );
+    for (const [signal, handler] of signals) process.off(signal, handler);
     if (!run.outputWritten) throw new JobInputError(run.state.stopped ?? failedOutputReason(run.job) ?? run.job.message ?? `job ${run.status}`);
     const { tiles, failures } = run.state;
     const summary = `${tiles.total} tiles, ${tiles.failed} failed, ${run.job.feature_count_before_dedup ?? 0} features before de-duplication, ${run.job.feature_count ?? 0} after, ${run.seconds.toFixed(1)} s -> ${out}`;
@@ -283,7 +298,7 @@ async function runWithProgress(settings: LocalRunSettings, wantProgress: boolean
         bar?.update(done, { rate: (done / Math.max(0.001, (Date.now() - t0) / 1000)).toFixed(1), failed: tiles.failed });
       },
       // A model that rejects the first tiles the same way will reject them all (see everyTileRejected).
-      stopReason: (state) => (state.tiles.succeeded === 0 ? everyTileRejected(state.failures) : null),
+      stopReason: (state) => (state.tiles.succeeded === 0 ? everyTileRejected(state.failures, state.tiles.total) : null),
       output,
     });
   } finally {

@@ -128,14 +128,18 @@ export async function prepareImage(job: ImageJob): Promise<PreparedImage> {
   if (job.roi) {
     const roi = parseRoi(job.roi);
     if (!sensorModel) throw new JobInputError(`region of interest given but ${info.location} has no georeference to place it`);
-    bounds = roiToBounds(roi, sensorModel, info.width, info.height);
+    try {
+      bounds = roiToBounds(roi, sensorModel, info.width, info.height);
+    } catch (err) {
+      throw new JobInputError(`${info.location}: ${(err as Error).message}`);
+    }
   }
   const size = (n: number) => ({ width: n, height: n });
   let plan: TilingPlan;
   try {
     plan = planTiling({ bounds, tileSize: size(job.tileSize), overlap: size(job.overlap), regionSize: size(job.regionSize), strategy: job.strategy });
   } catch (err) {
-    throw new JobInputError((err as Error).message);
+    throw new JobInputError(`${info.location}: ${(err as Error).message}`);
   }
 
   // Complex SAR (SICD I/Q) into tiles that cannot carry it: amplitude with a range adjustment (complex-amplitude.ts).
@@ -210,14 +214,14 @@ export async function runImage(job: ImageJob, hooks: RunHooks = {}): Promise<Ima
         // The tile label already opens most messages ("(row, col)(w, h): ..."); do not repeat it.
         failures.push({ tile, error: error.startsWith(`${tile}: `) ? error.slice(tile.length + 2) : error });
       },
-      stopReason: () => (collected.length === 0 && succeeded === 0 ? everyTileRejected(failures) : null),
+      stopReason: () => (collected.length === 0 && succeeded === 0 ? everyTileRejected(failures, tiles.length) : null),
       onProgress: (done, total) => hooks.onTile?.({ done, failed: failures.length, total }),
     });
   } finally {
     if (!hooks.pool) await pool.destroy();
   }
   const { stages, encodedBytes } = processed;
-  const rejected = succeeded === 0 ? everyTileRejected(failures) : null;
+  const rejected = succeeded === 0 ? everyTileRejected(failures, tiles.length) : null;
   if (rejected) throw new JobInputError(rejected);
 
   const featuresBeforeDedup = collected.length;
@@ -306,13 +310,16 @@ const FAIL_FAST_TILES = 8;
 
 /**
  * A model that answers the first tiles with the same client error (400 bad model selection, 404 wrong path, 413
- * ...) will answer every tile so: stop instead of spending hours on an image whose output would be empty.
+ * ...) will answer every tile so: stop instead of spending hours on an image whose output would be empty. An image
+ * of fewer tiles is judged on all of them.
  */
-export function everyTileRejected(failures: TileFailure[]): string | null {
-  if (failures.length < FAIL_FAST_TILES) return null;
+export function everyTileRejected(failures: TileFailure[], totalTiles = Infinity): string | null {
+  if (failures.length < Math.min(FAIL_FAST_TILES, totalTiles)) return null;
   const status = (e: string) => /model returned HTTP (4\d\d)/.exec(e)?.[1] ?? null;
   const first = status(failures[0].error);
   if (!first || first === '408' || first === '429') return null;
   if (!failures.every((f) => status(f.error) === first)) return null;
-  return `the model rejected the first ${failures.length} tiles with HTTP ${first} (e.g. ${failures[0].error}); stopped: check the model URL and custom attributes`;
+  const n = failures.length;
+  const which = n >= totalTiles ? (n === 1 ? 'the only tile' : `all ${n} tiles`) : `the first ${n} tiles`;
+  return `the model rejected ${which} with HTTP ${first} (e.g. ${failures[0].error}); stopped: check the model URL and custom attributes`;
 }

@@ -155,8 +155,9 @@ export async function runLocal(settings: LocalRunSettings, hooks: LocalRunHooks)
       },
       tileFailed: ({ tile, error }) => {
         state.tiles.failed++;
-        // The tile label already opens most messages ("(row, col)(w, h): ..."); do not repeat it.
-        state.failures.push({ tile, error: error.startsWith(`${tile}: `) ? error.slice(tile.length + 2) : error });
+        // The tile label already opens most messages ("(row, col)(w, h): ...", "tile (row, col)(w, h): ..."); do not repeat it.
+        const label = [`${tile}: `, `tile ${tile}: `].find((prefix) => error.startsWith(prefix));
+        state.failures.push({ tile, error: label ? error.slice(label.length) : error });
         hooks.onTile?.(state);
       },
       stopReason: () => (state.stopped ??= hooks.stopReason?.(state) ?? undefined) ?? null,
