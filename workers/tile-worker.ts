@@ -4,11 +4,11 @@
  * the main thread can reuse it while this tile waits on the network.
  */
 import { performance } from 'node:perf_hooks';
+import { parentPort, threadId } from 'node:worker_threads';
 import { outputBytesPerSample } from '../src/pixels/native.js';
 import { convertAnyBands } from '../src/pixels/convert-bands.js';
 import { type EncodeInput, checkPayload, encodeTile } from '../src/encoding/tile-encoding.js';
 import { HttpDetector } from '../src/detectors/http-detector.js';
-import { SageMakerDetector } from '../src/detectors/sagemaker-detector.js';
 import type { Detector } from '../src/detectors/detector.js';
 import { createSensorModel, type SensorModel } from '../src/geolocation/sensor-model.js';
 import { refineFeatures } from '../src/features/refine.js';
@@ -26,11 +26,20 @@ interface ImageContext {
 }
 
 const MAX_CONTEXTS = 8;
-const contexts = new Map<string, ImageContext>();
+const contexts = new Map<string, ImageContext | Promise<ImageContext>>();
 
-function contextFor(key: string, config: WorkerConfig): ImageContext {
+/** The image's context; a promise only while a SageMaker client is being loaded for it (once per image). */
+function contextFor(key: string, config: WorkerConfig): ImageContext | Promise<ImageContext> {
   const cached = contexts.get(key);
   if (cached) return cached;
+  if (config.detector.kind === 'sagemaker' && !sageMaker) {
+    const loading = loadSageMaker().then(() => {
+      contexts.delete(key);
+      return contextFor(key, config);
+    });
+    contexts.set(key, loading);
+    return loading;
+  }
   let sensorModel: SensorModel | null = null;
   if (config.georeference) {
     try {
@@ -49,16 +58,28 @@ function contextFor(key: string, config: WorkerConfig): ImageContext {
   contexts.set(key, context);
   // Oldest first: drop images this worker has not seen for a while, closing their connections.
   while (contexts.size > MAX_CONTEXTS) {
-    const [oldKey, old] = contexts.entries().next().value as [string, ImageContext];
+    const [oldKey, old] = contexts.entries().next().value as [string, ImageContext | Promise<ImageContext>];
     contexts.delete(oldKey);
-    void old.detector.close();
+    void Promise.resolve(old).then((c) => c.detector.close());
   }
   return context;
 }
 
+/**
+ * The AWS SDK's SageMaker runtime client costs about half a second of CPU to load: a worker loads it only for an
+ * image that uses a SageMaker endpoint, so HTTP runs start their workers that much sooner.
+ */
+let sageMaker: typeof import('../src/detectors/sagemaker-detector.js') | undefined;
+let sageMakerLoading: Promise<void> | undefined;
+function loadSageMaker(): Promise<void> {
+  return (sageMakerLoading ??= import('../src/detectors/sagemaker-detector.js').then((m) => {
+    sageMaker = m;
+  }));
+}
+
 function createDetector(d: DetectorConfig): Detector {
   if (d.kind === 'sagemaker') {
-    return new SageMakerDetector({
+    return new sageMaker!.SageMakerDetector({
       endpointName: d.endpointName,
       region: d.region,
       ...(d.endpoint ? { endpoint: d.endpoint } : {}),
@@ -96,7 +117,9 @@ function conversionOutput(bytes: number): Uint8Array | undefined {
 
 export default async function processTile(task: TileTask): Promise<TileResult> {
   const { window } = task;
-  const { config, detector, sensorModel, outSampleType, geoTransform: gt } = contextFor(task.configKey, task.config);
+  const found = contextFor(task.configKey, task.config);
+  // Awaited before the slot is read, so the no-await rule between conversion and encoding (below) still holds.
+  const { config, detector, sensorModel, outSampleType, geoTransform: gt } = found instanceof Promise ? await found : found;
   const conversion = config.conversion;
   const t0 = performance.now();
   let pixels: Uint8Array;
@@ -156,3 +179,6 @@ function tileCorners(model: SensorModel, w: { x: number; y: number; width: numbe
   };
   return [c(w.x, w.y), c(w.x + w.width, w.y), c(w.x + w.width, w.y + w.height), c(w.x, w.y + w.height)] as [[number, number], [number, number], [number, number], [number, number]];
 }
+
+// Every module above has loaded: tell the pool (TilePool.ready).
+parentPort?.postMessage({ tesseraWorkerLoaded: threadId });
