@@ -98,9 +98,16 @@ export class MemoryJobStore implements JobStore {
   }
 }
 
+/** A region as held: the tile-id sets apart from the item, so recording a tile costs O(1) (ids are sorted on read). */
+interface HeldRegion {
+  item: RegionItem;
+  succeeded: Set<string>;
+  failed: Set<string>;
+}
+
 export class MemoryRegionStore implements RegionStore {
   readonly tableName = 'in-process region store';
-  private readonly items = new Map<string, RegionItem>();
+  private readonly held = new Map<string, HeldRegion>();
   private readonly ttlDays: number;
   private readonly now: () => number;
 
@@ -112,13 +119,13 @@ export class MemoryRegionStore implements RegionStore {
   async start(input: RegionStart): Promise<{ created: boolean; region: RegionItem }> {
     const key = regionKey(input.image_id, input.region_id);
     const now = this.now();
-    const existing = this.items.get(key);
+    const existing = this.held.get(key);
     if (existing) {
-      existing.region_retry_count++;
-      existing.last_updated_time = now;
-      return { created: false, region: structuredClone(existing) };
+      existing.item.region_retry_count++;
+      existing.item.last_updated_time = now;
+      return { created: false, region: view(existing) };
     }
-    const region = defined({
+    const item = defined({
       ...input,
       start_time: now,
       last_updated_time: now,
@@ -128,59 +135,56 @@ export class MemoryRegionStore implements RegionStore {
       succeeded_tile_ids: [],
       failed_tile_ids: [],
     }) as RegionItem;
-    this.items.set(key, region);
-    return { created: true, region: structuredClone(region) };
+    const region = { item, succeeded: new Set<string>(), failed: new Set<string>() };
+    this.held.set(key, region);
+    return { created: true, region: view(region) };
   }
 
   async get(imageId: string, regionId: string): Promise<RegionItem | undefined> {
-    const region = this.items.get(regionKey(imageId, regionId));
-    return region && structuredClone(region);
+    const region = this.held.get(regionKey(imageId, regionId));
+    return region && view(region);
   }
 
   async succeededTileIds(imageId: string, regionId: string): Promise<Set<string>> {
-    return new Set(this.items.get(regionKey(imageId, regionId))?.succeeded_tile_ids ?? []);
+    return new Set(this.held.get(regionKey(imageId, regionId))?.succeeded);
   }
 
   /** Each tile once; a success clears an earlier failure's id (not its bounds, as the table); a failure never overrides a success. */
   async recordTiles(imageId: string, regionId: string, tiles: { succeeded?: TileRecord[]; failed?: TileRecord[] }): Promise<void> {
     const region = this.require(imageId, regionId);
     for (const [state, list] of [['succeeded', tiles.succeeded ?? []], ['failed', tiles.failed ?? []]] as const) {
+      const ids = state === 'succeeded' ? region.succeeded : region.failed;
       for (const tile of list) {
-        const ids = state === 'succeeded' ? region.succeeded_tile_ids : region.failed_tile_ids;
-        if (ids.includes(tile.id) || (state === 'failed' && region.succeeded_tile_ids.includes(tile.id))) continue;
-        ids.push(tile.id);
-        ids.sort();
-        if (state === 'succeeded') region.failed_tile_ids = region.failed_tile_ids.filter((id) => id !== tile.id);
-        if (tile.bounds) {
-          const listName = state === 'succeeded' ? 'succeeded_tiles' : 'failed_tiles';
-          region[listName] = [...(region[listName] ?? []), structuredClone(tile.bounds)];
-        }
-        region.last_updated_time = this.now();
+        if (ids.has(tile.id) || (state === 'failed' && region.succeeded.has(tile.id))) continue;
+        ids.add(tile.id);
+        if (state === 'succeeded') region.failed.delete(tile.id);
+        if (tile.bounds) (region.item[state === 'succeeded' ? 'succeeded_tiles' : 'failed_tiles'] ??= []).push(structuredClone(tile.bounds));
+        region.item.last_updated_time = this.now();
       }
     }
   }
 
   async complete(imageId: string, regionId: string, totalTiles: number, options: { message?: string; forceStatus?: RegionStatus } = {}): Promise<{ completed: boolean; region: RegionItem }> {
     const region = this.require(imageId, regionId);
-    if (region.region_status !== 'STARTED') return { completed: false, region: structuredClone(region) };
-    Object.assign(region, defined(completionAttributes(region, totalTiles, this.now(), options)));
-    return { completed: true, region: structuredClone(region) };
+    if (region.item.region_status !== 'STARTED') return { completed: false, region: view(region) };
+    Object.assign(region.item, defined(completionAttributes(view(region), totalTiles, this.now(), options)));
+    return { completed: true, region: view(region) };
   }
 
   fail(imageId: string, regionId: string, message: string, totalTiles = 0): Promise<{ completed: boolean; region: RegionItem }> {
     return this.complete(imageId, regionId, totalTiles, { message, forceStatus: 'FAILED' });
   }
 
-  /** Every region of an image (the local run's summary). */
-  regionsOf(imageId: string): RegionItem[] {
-    return [...this.items.values()].filter((r) => r.image_id === imageId).map((r) => structuredClone(r));
-  }
-
-  private require(imageId: string, regionId: string): RegionItem {
-    const region = this.items.get(regionKey(imageId, regionId));
+  private require(imageId: string, regionId: string): HeldRegion {
+    const region = this.held.get(regionKey(imageId, regionId));
     if (!region) throw new Error(`region ${regionId} of ${imageId} not found in ${this.tableName}`);
     return region;
   }
+}
+
+/** The item as the table would return it: a copy, tile ids sorted. */
+function view(region: HeldRegion): RegionItem {
+  return { ...structuredClone(region.item), succeeded_tile_ids: [...region.succeeded].sort(), failed_tile_ids: [...region.failed].sort() };
 }
 
 const regionKey = (imageId: string, regionId: string) => `${imageId}\u0000${regionId}`;
