@@ -52,6 +52,8 @@ export interface MetricsOptions {
   write?: (line: string) => void;
   /** Events kept before an automatic flush. Default 200. */
   maxPending?: number;
+  /** Record nothing (a local run has no CloudWatch to feed). */
+  disabled?: boolean;
 }
 
 const METRIC_UNITS: Record<keyof MetricValues, [name: string, unit: Unit]> = {
@@ -69,10 +71,12 @@ export class Metrics {
   private readonly environment: IEnvironment;
   private pending: MetricsLogger[] = [];
   private flushing: Promise<void> = Promise.resolve();
+  private readonly disabled: boolean;
 
   constructor(options: MetricsOptions = {}) {
     this.namespace = options.namespace ?? METRICS_NAMESPACE;
     this.maxPending = options.maxPending ?? 200;
+    this.disabled = options.disabled ?? false;
     const write = options.write ?? ((line: string) => void process.stdout.write(`${line}\n`));
     const serializer = new LogSerializer();
     const sink = {
@@ -99,6 +103,7 @@ export class Metrics {
    * `properties` are searchable log fields that are not metrics (job id, image id).
    */
   record(operation: Operation, values: MetricValues, dimensions: MetricDimensions = {}, properties: Record<string, unknown> = {}): void {
+    if (this.disabled) return;
     const logger = new MetricsLogger(async () => this.environment);
     logger.setNamespace(this.namespace);
     const dims: Record<string, string> = { Operation: operation };

@@ -16,6 +16,7 @@ import type { ImageStatus, JobItem } from '../state/job-table.js';
 import { StatusPublisher } from '../status/sns-status.js';
 import { Metrics } from '../metrics/emf.js';
 import { TilePool } from '../pipeline/tile-pool.js';
+import { ReadResources } from '../pipeline/read-resources.js';
 import type { PreparedImage } from '../pipeline/run-image.js';
 import type { Sink } from '../sinks/sink.js';
 import type { SinkClients } from '../sinks/sink-factory.js';
@@ -135,12 +136,13 @@ export async function runLocal(settings: LocalRunSettings, hooks: LocalRunHooks)
     imageDlq,
     regionDlq: new MemoryQueue(LOCAL_QUEUES.regionDlq),
     status: new StatusPublisher({ logger: silentLogger }),
-    metrics: new Metrics({ write: () => undefined }),
+    metrics: new Metrics({ disabled: true }),
     pool,
     logger,
     owner: `local:${process.pid}`,
     sinkClients: noRemoteOutputs,
     rasterInfo: new Map(),
+    readResources: new ReadResources(),
     observer: {
       imagePlanned: ({ prepared, plan, tileCount }) => {
         state.prepared = prepared;
@@ -179,6 +181,7 @@ export async function runLocal(settings: LocalRunSettings, hooks: LocalRunHooks)
     job = await jobEnd(jobs, state.imageId, pool);
   } finally {
     await Promise.all([imageWorker.stop(), regionWorker.stop()]);
+    await ctx.readResources.close();
     await pool.destroy();
   }
   const outcomes = typeof job.output_outcomes === 'string' ? (JSON.parse(job.output_outcomes) as Array<{ ok: boolean }>) : [];
