@@ -5,7 +5,7 @@
  * and result). Used for a whole image (`tessera run`) and for one region (service mode).
  */
 import { performance } from 'node:perf_hooks';
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { SlotPool } from '../raster/slot-pool.js';
 import { WindowReader } from '../raster/window-reader.js';
 import { bytesPerSample } from '../pixels/data-type.js';
@@ -13,6 +13,7 @@ import { regionTupleRepr, type Window } from '../tiling/index.js';
 import type { TilePool } from './tile-pool.js';
 import type { TileResult, TileTask, WorkerConfig } from './tile-task.js';
 import type { RasterInfo } from '../raster/raster-source.js';
+import type { ReadResources } from './read-resources.js';
 
 export interface StageTotals {
   readMs: number;
@@ -36,6 +37,8 @@ export interface ProcessTilesOptions {
   onResult(window: Window, label: string, result: TileResult): void | Promise<void>;
   onFailure(window: Window, label: string, error: string): void | Promise<void>;
   onProgress?(done: number, total: number): void;
+  /** The image's reader and slot pool, kept across regions (service context); absent: opened and closed here. */
+  resources?: ReadResources;
   /** Checked before each new tile: a reason stops dispatching (tiles in flight still finish), reported by the caller. */
   stopReason?(): string | null;
 }
@@ -51,11 +54,20 @@ export async function processTiles(o: ProcessTilesOptions): Promise<ProcessTiles
   const stages: StageTotals = { readMs: 0, convertMs: 0, encodeMs: 0, invokeMs: 0, refineMs: 0, dedupMs: 0 };
   let encodedBytes = 0;
   if (tiles.length === 0) return { stages, encodedBytes, slotBytes: 0 };
-  const configKey = randomUUID();
+  // Keyed by content: the regions of one image share what each worker builds from it (model client, sensor model).
+  const configKey = createHash('sha1').update(JSON.stringify(o.config)).digest('hex');
   const slotCount = Math.max(2, o.slots ?? pool.workers * 2 + 2);
   const maxTile = tiles.reduce((m, t) => Math.max(m, t.width * t.height), 1);
-  const slots = new SlotPool(slotCount, maxTile * info.bandCount * bytesPerSample(info.dataType));
-  const reader = await WindowReader.open(info.gdalPath, info.dataType, info.bandCount, Math.max(1, o.readers ?? 2), info.readCredentials);
+  const slotBytes = maxTile * info.bandCount * bytesPerSample(info.dataType);
+  const readers = Math.max(1, o.readers ?? 2);
+  // Shared across the regions of an image when the caller keeps them (read-resources.ts); else this call's own.
+  const lease = o.resources
+    ? await o.resources.acquire(info, slotCount, slotBytes, readers)
+    : await WindowReader.open(info.gdalPath, info.dataType, info.bandCount, readers, info.readCredentials).then((reader) => {
+      const own = new SlotPool(slotCount, slotBytes);
+      return { reader, slots: own, release: () => (reader.close(), own.close()) };
+    });
+  const { reader, slots } = lease;
 
   let fatal: Error | null = pool.fatal;
   const stopOnFatal = pool.onFatal((err) => {
@@ -135,8 +147,7 @@ export async function processTiles(o: ProcessTilesOptions): Promise<ProcessTiles
     while (inFlight > 0) await waitForChange();
   } finally {
     stopOnFatal();
-    reader.close();
-    slots.close();
+    lease.release();
   }
   if (fatal) throw fatal;
   return { stages, encodedBytes, slotBytes: slots.totalBytes };

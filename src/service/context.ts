@@ -20,6 +20,7 @@ import type { Sink } from '../sinks/sink.js';
 import { StatusPublisher } from '../status/sns-status.js';
 import { Metrics } from '../metrics/emf.js';
 import { TilePool } from '../pipeline/tile-pool.js';
+import { ReadResources } from '../pipeline/read-resources.js';
 import type { SinkClients } from '../sinks/sink-factory.js';
 import type { RasterInfo } from '../raster/raster-source.js';
 import type { ServiceConfig } from './config.js';
@@ -65,6 +66,8 @@ export interface ServiceContext {
   sinkClients: SinkClients;
   /** Image headers already read by this process (a region re-opens its image; the header does not change). */
   rasterInfo: Map<string, RasterInfo>;
+  /** GDAL handles and slot pools of the images this process is reading, kept across their regions. */
+  readResources: ReadResources;
   observer?: JobObserver;
 }
 
@@ -114,11 +117,13 @@ export function createServiceContext(config: ServiceConfig, logger: ServiceLogge
     owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
     sinkClients,
     rasterInfo: new Map(),
+    readResources: new ReadResources(),
   };
 }
 
 /** Closes what the context opened (the pool, client connection pools). */
 export async function closeServiceContext(ctx: ServiceContext): Promise<void> {
+  await ctx.readResources.close();
   await ctx.pool.destroy();
   ctx.clients?.destroy();
 }

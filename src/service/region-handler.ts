@@ -163,6 +163,7 @@ export async function processRegion(ctx: ServiceContext, work: RegionWork, signa
       config: work.workerConfig,
       tiles: todo,
       pool: ctx.pool,
+      resources: ctx.readResources,
       onResult: async (window, label, result) => {
         if (signal?.aborted) return;
         const t = result.timings;
