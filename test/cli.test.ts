@@ -3,10 +3,10 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { copyFileSync, existsSync, readFileSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import gdal from 'gdal-async';
-import { runCli, realFixture, tempDir } from './helpers/cli.js';
+import { cliPath, runCli, realFixture, tempDir } from './helpers/cli.js';
 import { startModelServer, type ModelServer } from '../src/model-server/index.js';
 
 let server: ModelServer;
@@ -193,6 +193,22 @@ describe('output safety', () => {
       expect(r.stderr).not.toContain('tiles,'); // nothing was processed
     }
     expect(readFileSync(input).equals(before)).toBe(true);
+  });
+
+  it('an interrupted run says so, exits 130 and leaves no output and no temporary file', async () => {
+    const dir = tempDir();
+    const out = join(dir, 'interrupted.geojson');
+    // Each tile takes the built-in model ~5 s, so the run is still working when it is interrupted.
+    const child = spawn(process.execPath, [cliPath, 'run', realFixture('i_3001a.ntf'), '--model', 'builtin:centerpoint', '--custom-attributes', 'mock_latency_mean=5000', '--no-progress', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    await new Promise((r) => setTimeout(r, 2500));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(130);
+    expect(stderr).toContain('SIGINT: stopped;');
+    expect(stderr).toContain('i_3001a.ntf not processed, no output written');
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('a failed run leaves the previous good output untouched and no temporary file behind', async () => {

@@ -16,6 +16,7 @@ import type { RangeAdjustment } from '../pixels/range-adjustment.js';
 import type { TilingStrategyName } from '../tiling/index.js';
 import { resolveOutputTarget } from '../sinks/output-target.js';
 import { LocalOutputSink } from '../sinks/local-output-sink.js';
+import { removeUnfinishedOutputs } from '../sinks/file-sink.js';
 import { parseServiceRequest } from '../service/image-job.js';
 import { runLocal, type LocalRunSettings, type LocalRunState } from '../service/local-run.js';
 import type { JobItem } from '../state/job-table.js';
@@ -256,15 +257,20 @@ export async function runCommand(image: string | undefined, o: RunCliOptions): P
     const target = await resolveOutputTarget(out, [request.imageUrls[0]]);
     // Interrupted: say so (the output is written only at the very end, to a temporary file renamed into place).
     const onSignal = (signal: NodeJS.Signals, code: number) => () => {
+      removeUnfinishedOutputs();
       process.stderr.write(`\ntessera: ${signal}: stopped; ${request.imageUrls[0]} not processed, no output written\n`);
       process.exit(code);
     };
     const signals: Array<[NodeJS.Signals, () => void]> = [['SIGINT', onSignal('SIGINT', 130)], ['SIGTERM', onSignal('SIGTERM', 143)], ['SIGHUP', onSignal('SIGHUP', 129)]];
     for (const [signal, handler] of signals) process.once(signal, handler);
-    const run = await runWithProgress({ ...resolved.settings, request }, o.progress, (state, req, job) =>
-      new LocalOutputSink(target, (written) => ({ tesseraMetadata: runMetadata(req, resolved, state, written) })),
-    );
-    for (const [signal, handler] of signals) process.off(signal, handler);
+    let run: Awaited<ReturnType<typeof runWithProgress>>;
+    try {
+      run = await runWithProgress({ ...resolved.settings, request }, o.progress, (state, req) =>
+        new LocalOutputSink(target, (written) => ({ tesseraMetadata: runMetadata(req, resolved, state, written) })),
+      );
+    } finally {
+      for (const [signal, handler] of signals) process.off(signal, handler);
+    }
     if (!run.outputWritten) throw new JobInputError(run.state.stopped ?? failedOutputReason(run.job) ?? run.job.message ?? `job ${run.status}`);
     const { tiles, failures } = run.state;
     const summary = `${tiles.total} tiles, ${tiles.failed} failed, ${run.job.feature_count_before_dedup ?? 0} features before de-duplication, ${run.job.feature_count ?? 0} after, ${run.seconds.toFixed(1)} s -> ${out}`;

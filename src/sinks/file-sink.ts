@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, unlinkSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { once } from 'node:events';
@@ -16,7 +16,27 @@ export type ExtraMembers = Record<string, unknown> | (() => Record<string, unkno
 
 export async function writeFeatureCollection(path: string, features: FeatureStream, extra: ExtraMembers = {}): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  await writeCollection(createWriteStream(tmp, { flags: 'wx' }), features, extra, async () => rename(tmp, path), async () => unlink(tmp).catch(() => undefined), path);
+  unfinished.add(tmp);
+  try {
+    await writeCollection(createWriteStream(tmp, { flags: 'wx' }), features, extra, async () => rename(tmp, path), async () => unlink(tmp).catch(() => undefined), path);
+  } finally {
+    unfinished.delete(tmp);
+  }
+}
+
+/** Temporary files being written now. */
+const unfinished = new Set<string>();
+
+/** Removes the temporary files of outputs still being written (a process about to exit on a signal). */
+export function removeUnfinishedOutputs(): void {
+  for (const tmp of unfinished) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already renamed or removed
+    }
+  }
+  unfinished.clear();
 }
 
 /** Streams straight into a destination that must not be replaced: standard output, a device or a FIFO. */
