@@ -10,6 +10,12 @@ const body = JSON.stringify({
 });
 const server = createServer((req, res) => {
   if (req.method === 'GET') {
+    // GET /cpu: this process's CPU time so far (ms), so the bench can say what the model itself cost per tile.
+    if (req.url === '/cpu') {
+      const { user, system } = process.cpuUsage();
+      res.end(JSON.stringify({ cpuMs: (user + system) / 1000 }));
+      return;
+    }
     res.end('\n');
     return;
   }

@@ -22,6 +22,8 @@ export interface ModeResult {
   tiles: number;
   seconds: number;
   tilesPerSecond: number;
+  /** CPU time per tile over every process and thread of the mode (the limit: its children's loops). */
+  cpuMsPerTile?: number;
 }
 
 function tilesOf(info: RasterInfo, tile: number, overlap: number): Window[] {
@@ -37,7 +39,7 @@ export async function runLimit(image: string, tile: number, overlap: number, for
   // Each child times its own loop (process start-up and GDAL/native loading excluded); children run at once.
   const children = await Promise.all(
     Array.from({ length: cores }, (_, k) =>
-      new Promise<{ count: number; loopMs: number }>((resolve, reject) => {
+      new Promise<{ count: number; loopMs: number; cpuMs: number }>((resolve, reject) => {
         const child = spawn(process.execPath, [fileURLToPath(import.meta.url), 'limit-child', image, String(tile), String(overlap), format, String(k), String(cores), JSON.stringify(ranges)], { stdio: ['ignore', 'pipe', 'inherit'] });
         let out = '';
         child.stdout.on('data', (d) => (out += d));
@@ -47,7 +49,7 @@ export async function runLimit(image: string, tile: number, overlap: number, for
   );
   const seconds = Math.max(...children.map((c) => c.loopMs)) / 1000;
   const tiles = children.reduce((a, c) => a + c.count, 0);
-  return { tiles, seconds, tilesPerSecond: tiles / seconds };
+  return { tiles, seconds, tilesPerSecond: tiles / seconds, cpuMsPerTile: children.reduce((a, c) => a + c.cpuMs, 0) / tiles };
 }
 
 function bandsFor(info: RasterInfo): number[] {
@@ -64,6 +66,7 @@ async function limitChild(image: string, tile: number, overlap: number, format: 
   const src = new Uint8Array(tile * tile * info.bandCount * bps);
   const out = new Uint8Array(tile * tile * bands.length);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   for (const w of mine) {
     const plane = w.width * w.height;
     for (let b = 0; b < info.bandCount; b++) ds.bands.get(b + 1).pixels.read(w.x, w.y, w.width, w.height, typedView(info.dataType, src.buffer, b * plane * bps, plane));
@@ -71,7 +74,8 @@ async function limitChild(image: string, tile: number, overlap: number, format: 
     if (format === 'JPEG') encodeJpeg(px, w.width, w.height, bands.length as 1 | 3, 90);
     else encodePng(px, w.width, w.height, bands.length as 1 | 3, 8);
   }
-  process.stdout.write(JSON.stringify({ count: mine.length, loopMs: performance.now() - t0 }) + '\n');
+  const cpu = process.cpuUsage(cpu0);
+  process.stdout.write(JSON.stringify({ count: mine.length, loopMs: performance.now() - t0, cpuMs: (cpu.user + cpu.system) / 1000 }) + '\n');
 }
 
 /** OSML's way: gdal.translate per tile into /vsimem in the tile format, read back, POST it. */
