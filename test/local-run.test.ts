@@ -6,6 +6,8 @@ import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { realFixture, runCli, tempDir } from './helpers/cli.js';
+import { runLocal } from '../src/service/local-run.js';
+import { parseImageRequest } from '../src/api/image-request.js';
 
 /** A loopback model that answers every tile with one box at tile pixels [100, 100, 156, 156]. */
 let server: Server;
@@ -45,5 +47,12 @@ describe('tessera run through the handlers', () => {
     const expected: string[] = [];
     for (const y of [0, 256, 512, 768]) for (const x of [0, 256, 512, 768]) expected.push([x + 100, y + 100, x + 156, y + 156].join(','));
     expect(boxes).toEqual(expected.sort());
+  });
+
+  test('a request the image handler rejects before any job exists ends the run with its reason (not a wait forever)', async () => {
+    // Schema-valid, but the handler's own checks refuse a request with nowhere to send its features.
+    const request = parseImageRequest({ jobId: 'no-outputs', imageUrls: [realFixture('i_3001a.ntf')], imageProcessor: { name: modelUrl, type: 'HTTP_ENDPOINT' }, outputs: [] });
+    const settings = { request, regionSize: 10240, tilingStrategy: 'variable-overlap' as const, quality: 90, maxPayloadBytes: 0, timeoutMs: 10_000, maxRetries: 0, workers: 1 };
+    await expect(runLocal(settings, { output: () => { throw new Error('no output expected'); } })).rejects.toThrow(/outputs: the request has no outputs/);
   });
 });

@@ -17,7 +17,7 @@ import { StatusPublisher } from '../status/sns-status.js';
 import { Metrics } from '../metrics/emf.js';
 import { TilePool } from '../pipeline/tile-pool.js';
 import { ReadResources } from '../pipeline/read-resources.js';
-import type { PreparedImage } from '../pipeline/run-image.js';
+import { JobInputError, type PreparedImage } from '../pipeline/run-image.js';
 import type { Sink } from '../sinks/sink.js';
 import type { SinkClients } from '../sinks/sink-factory.js';
 import type { TilingPlan, TilingStrategyName } from '../tiling/index.js';
@@ -178,7 +178,7 @@ export async function runLocal(settings: LocalRunSettings, hooks: LocalRunHooks)
     imageWorker.start();
     regionWorker.start();
     await imageQueue.send(request);
-    job = await jobEnd(jobs, state.imageId, pool);
+    job = await jobEnd(jobs, state.imageId, pool, imageDlq);
   } finally {
     await Promise.all([imageWorker.stop(), regionWorker.stop()]);
     await ctx.readResources.close();
@@ -194,14 +194,21 @@ export async function runLocal(settings: LocalRunSettings, hooks: LocalRunHooks)
   };
 }
 
-/** Resolves with the job once it has ended (every path through the handlers ends it); rejects if the tile pool dies. */
-function jobEnd(jobs: MemoryJobStore, imageId: string, pool: TilePool): Promise<JobItem> {
+/**
+ * Resolves with the job once it has ended (every path through the handlers ends it, but a request rejected before
+ * its job exists, which is dead-lettered instead); rejects if the tile pool dies.
+ */
+function jobEnd(jobs: MemoryJobStore, imageId: string, pool: TilePool, imageDlq: MemoryQueue): Promise<JobItem> {
   return new Promise<JobItem>((resolve, reject) => {
     const timer = setInterval(() => {
       void jobs.get(imageId).then((job) => {
+        const rejected = job ? undefined : imageDlq.peek()[0];
         if (job?.end_time !== undefined) {
           clearInterval(timer);
           resolve(job);
+        } else if (rejected) {
+          clearInterval(timer);
+          reject(new JobInputError(rejected.attributes.reason ?? 'the image request was rejected'));
         } else if (pool.fatal) {
           clearInterval(timer);
           reject(pool.fatal);
