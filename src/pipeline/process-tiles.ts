@@ -15,6 +15,9 @@ import type { TileResult, TileTask, WorkerConfig } from './tile-task.js';
 import type { RasterInfo } from '../raster/raster-source.js';
 import type { ReadResources } from './read-resources.js';
 
+/** Decoded bytes of the tiles in flight at once (see maxInFlight). */
+const IN_FLIGHT_BYTES = 128 * 2 ** 20;
+
 export interface StageTotals {
   readMs: number;
   convertMs: number;
@@ -74,7 +77,10 @@ export async function processTiles(o: ProcessTilesOptions): Promise<ProcessTiles
     fatal = err;
     wakeAll();
   });
-  const maxInFlight = pool.capacity + slotCount;
+  // Tiles between read and result, each holding its encoded body until the model answers: bounded in count and,
+  // for big tiles (2048² RGB is 12 MB before encoding, a PNG of it as much), in bytes, so memory stays flat.
+  const tileBytes = maxTile * o.config.conversion.bands.length * bytesPerSample(o.config.conversion.outputType === 'same' ? info.dataType : o.config.conversion.outputType);
+  const maxInFlight = Math.max(pool.workers, Math.min(pool.capacity + slotCount, Math.floor(IN_FLIGHT_BYTES / tileBytes)));
   let inFlight = 0, done = 0;
   const waiters: (() => void)[] = [];
   const wakeAll = () => {
