@@ -24,6 +24,11 @@ export function featureShard(tileId: string): number {
   return (h % FEATURE_SHARDS) + 1;
 }
 
+/** The shards to read, in order: the given ones (the caller knows where its tiles hash), else all of them. */
+export function shardsToRead(onlyShards?: Iterable<number>): number[] {
+  return onlyShards ? [...new Set(onlyShards)].filter((s) => s >= 1 && s <= FEATURE_SHARDS).sort((a, b) => a - b) : Array.from({ length: FEATURE_SHARDS }, (_, i) => i + 1);
+}
+
 export function featureHashKey(imageId: string, tileId: string): string {
   return `${imageId}-${featureShard(tileId)}`;
 }
@@ -97,7 +102,7 @@ export class FeatureTable {
   async *itemsOfImage(imageId: string, readAhead = 8, onlyShards?: Iterable<number>): AsyncGenerator<{ tileId: string; rangeKey: string; features: string[] }> {
     type Page = { items: Record<string, AttributeValue>[]; next?: Record<string, AttributeValue> };
     // `onlyShards`: the caller knows which shards can hold the image's tiles (e.g. from its tiling plan) and skips the rest.
-    const shards = onlyShards ? [...new Set(onlyShards)].filter((s) => s >= 1 && s <= FEATURE_SHARDS).sort((a, b) => a - b) : Array.from({ length: FEATURE_SHARDS }, (_, i) => i + 1);
+    const shards = shardsToRead(onlyShards);
     const query = (shard: number, start?: Record<string, AttributeValue>): Promise<Page> => {
       const page = this.ddb.send(new QueryCommand({
         TableName: this.tableName,

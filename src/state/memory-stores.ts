@@ -8,7 +8,7 @@
 import type { Feature } from '../features/geojson.js';
 import type { ImageStatus, JobItem, JobStart, JobUpdate } from './job-table.js';
 import { completionAttributes, type RegionItem, type RegionStart, type RegionStatus, type TileRecord } from './region-table.js';
-import { FEATURE_SHARDS, featureHashKey, packFeatures } from './feature-table.js';
+import { featureHashKey, packFeatures, shardsToRead } from './feature-table.js';
 import type { FeatureStore, JobStore, RegionStore } from './stores.js';
 import { DEFAULT_TTL_DAYS, expireTime } from './ttl.js';
 
@@ -224,7 +224,7 @@ export class MemoryFeatureStore implements FeatureStore {
   }
 
   async *itemsOfImage(imageId: string, _readAhead = 8, onlyShards?: Iterable<number>): AsyncGenerator<{ tileId: string; rangeKey: string; features: string[] }> {
-    const shards = onlyShards ? [...new Set(onlyShards)].filter((s) => s >= 1 && s <= FEATURE_SHARDS).sort((a, b) => a - b) : Array.from({ length: FEATURE_SHARDS }, (_, i) => i + 1);
+    const shards = shardsToRead(onlyShards);
     for (const shard of shards) {
       const partition = this.partitions.get(`${imageId}-${shard}`);
       if (!partition) continue;
@@ -233,15 +233,6 @@ export class MemoryFeatureStore implements FeatureStore {
         if (chunk) yield { tileId: chunk.tileId, rangeKey, features: [...chunk.features] };
       }
     }
-  }
-
-  /** Features stored for an image (tests). */
-  countOf(imageId: string): number {
-    let n = 0;
-    for (let shard = 1; shard <= FEATURE_SHARDS; shard++) {
-      for (const chunk of this.partitions.get(`${imageId}-${shard}`)?.values() ?? []) n += chunk.features.length;
-    }
-    return n;
   }
 }
 
