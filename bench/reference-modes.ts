@@ -1,7 +1,7 @@
 /**
  * The two reference measurements of `npm run bench`, on the same fixture and tiles as the pipeline:
  * - limit: the same reads, conversions and encodes with no hand-off, no HTTP and no JavaScript per pixel — one
- *   process per core, each a plain loop (GDAL read, native convert, native encode) over its share of the tiles;
+ *   process per core, each a plain loop (GDAL read, native convert, native encode) over a contiguous run of tile rows;
  * - osml: OSML's tile factory: one gdal.translate per tile into an in-memory file in the tile format, read back,
  *   then the same HTTP call (the translate loop is serial on one thread, model calls overlap, as OSML's workers do).
  */
@@ -17,6 +17,7 @@ import { bandHistograms } from '../src/raster/band-statistics.js';
 import { draRange } from '../src/pixels/range-adjustment.js';
 import { bytesPerSample, typedView } from '../src/pixels/data-type.js';
 import { applyGdalConfig } from '../src/raster/gdal-config.js';
+import { tileRows } from '../src/pipeline/process-tiles.js';
 
 export interface ModeResult {
   tiles: number;
@@ -62,7 +63,9 @@ async function limitChild(image: string, tile: number, overlap: number, format: 
   const ds = gdal.open(info.gdalPath);
   const bands = bandsFor(info);
   const bps = bytesPerSample(info.dataType);
-  const mine = tilesOf(info, tile, overlap).filter((_, i) => i % of === k);
+  // A contiguous run of tile rows per process, as the pipeline gives each GDAL handle (process-tiles.ts RowPlan).
+  const rows = tileRows(tilesOf(info, tile, overlap));
+  const mine = rows.slice(Math.floor((k * rows.length) / of), Math.floor(((k + 1) * rows.length) / of)).flat();
   const src = new Uint8Array(tile * tile * info.bandCount * bps);
   const out = new Uint8Array(tile * tile * bands.length);
   const t0 = performance.now();

@@ -95,11 +95,11 @@ export async function processTiles(o: ProcessTilesOptions): Promise<ProcessTiles
   };
 
   /** Reads a tile into a slot and dispatches it; resolves once dispatched, with the promise of its completion. */
-  const startTile = async (window: Window, label: string): Promise<{ completion: Promise<void> }> => {
+  const startTile = async (window: Window, label: string, stream: number): Promise<{ completion: Promise<void> }> => {
     const slot = await slots.acquire();
     const r0 = performance.now();
     try {
-      await reader.read(window, slot);
+      await reader.read(window, slot, stream);
     } catch (err) {
       slots.release(slot);
       throw err;
@@ -130,26 +130,30 @@ export async function processTiles(o: ProcessTilesOptions): Promise<ProcessTiles
     return { completion };
   };
 
-  // A few concurrent read loops: each takes the next tile, waits for an in-flight place and a slot, reads, dispatches.
-  let next = 0;
-  const readLoop = async () => {
-    while (next < tiles.length && !fatal && !o.stopReason?.()) {
-      const window = tiles[next++];
-      const label = regionTupleRepr(window);
-      while (inFlight >= maxInFlight && !fatal) await waitForChange();
-      if (fatal) break;
-      inFlight++;
-      try {
-        const { completion } = await startTile(window, label);
-        void completion.catch(() => undefined).finally(finishTile);
-      } catch (err) {
-        await o.onFailure(window, label, (err as Error).message);
-        finishTile();
+  // One read stream per GDAL handle, each reading a contiguous run of tile rows in order through its own handle:
+  // GDAL caches decoded blocks per handle, so the blocks that neighbouring tiles share (left/right and the row
+  // above) are decoded once. Interleaving tiles over the handles decodes most blocks once per handle instead.
+  const plan = new RowPlan(tileRows(tiles), reader.handleCount);
+  const readStream = async (stream: number) => {
+    for (let row = plan.next(stream); row && !fatal && !o.stopReason?.(); row = plan.next(stream)) {
+      for (const window of row) {
+        if (fatal || o.stopReason?.()) return;
+        const label = regionTupleRepr(window);
+        while (inFlight >= maxInFlight && !fatal) await waitForChange();
+        if (fatal) return;
+        inFlight++;
+        try {
+          const { completion } = await startTile(window, label, stream);
+          void completion.catch(() => undefined).finally(finishTile);
+        } catch (err) {
+          await o.onFailure(window, label, (err as Error).message);
+          finishTile();
+        }
       }
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.max(2, (o.readers ?? 2) * 2) }, readLoop));
+    await Promise.all(Array.from({ length: reader.handleCount }, (_, stream) => readStream(stream)));
     while (inFlight > 0) await waitForChange();
   } finally {
     stopOnFatal();
@@ -157,4 +161,44 @@ export async function processTiles(o: ProcessTilesOptions): Promise<ProcessTiles
   }
   if (fatal) throw fatal;
   return { stages, encodedBytes, slotBytes: slots.totalBytes };
+}
+
+/** The tiles cut into rows: runs of consecutive tiles with the same top edge and height (a region's tile row). */
+export function tileRows(tiles: readonly Window[]): Window[][] {
+  const rows: Window[][] = [];
+  for (const t of tiles) {
+    const row = rows.at(-1);
+    if (row && row[0].y === t.y && row[0].height === t.height) row.push(t);
+    else rows.push([t]);
+  }
+  return rows;
+}
+
+/**
+ * Tile rows shared out to read streams as contiguous runs: stream k starts with the k-th of `streams` equal runs and
+ * reads it top to bottom; a stream that runs out takes the bottom half of the longest run left, so streams finish
+ * together without giving up contiguity.
+ */
+export class RowPlan {
+  private readonly runs: Array<{ next: number; end: number }>;
+
+  constructor(private readonly rows: readonly Window[][], streams: number) {
+    const n = Math.max(1, streams);
+    this.runs = Array.from({ length: n }, (_, k) => ({ next: Math.floor((k * rows.length) / n), end: Math.floor(((k + 1) * rows.length) / n) }));
+  }
+
+  /** The next row for a stream, or undefined when every row has been handed out. */
+  next(stream: number): Window[] | undefined {
+    const run = this.runs[stream % this.runs.length];
+    if (run.next >= run.end) {
+      const longest = this.runs.reduce((a, b) => (b.end - b.next > a.end - a.next ? b : a));
+      const left = longest.end - longest.next;
+      if (left <= 0) return undefined;
+      const split = longest.end - Math.floor(left / 2) - (left === 1 ? 1 : 0);
+      run.next = split;
+      run.end = longest.end;
+      longest.end = split;
+    }
+    return this.rows[run.next++];
+  }
 }

@@ -6,17 +6,28 @@ import { openRaster, type OpenedRaster, type S3ReadCredentials } from './s3-read
 
 /**
  * Reads raster windows into tile slots, band-sequential (plane b at b * width * height samples). GDAL runs async calls
- * on one dataset one at a time, so the reader keeps several handles of the same image and gives each read a free one:
- * that is what lets decoding proceed in parallel on the libuv pool while the main thread only schedules.
+ * on one dataset one at a time, so the reader keeps several handles of the same image: that is what lets decoding
+ * proceed in parallel on the libuv pool while the main thread only schedules.
+ *
+ * GDAL caches decoded blocks per handle, so neighbouring tiles should go through the same handle: a caller that
+ * reads a tile row through one handle (`read(window, slot, stream)`, handle `stream % handles`) decodes the blocks
+ * that the row's overlapping tiles share once instead of once per handle. Without a stream any idle handle is used.
  *
  * A handle of an S3 image read with a role's keys holds the keys it was opened with: once they are close to expiring
  * (renewAt, see s3-read-credentials.ts) the handle is opened again before its next read, so a region that runs longer
  * than the role session keeps reading.
  */
+interface Handle {
+  raster: OpenedRaster;
+  busy: boolean;
+  /** Reads waiting for this handle in particular. */
+  queue: (() => void)[];
+}
+
 export class WindowReader {
-  private readonly idle: OpenedRaster[] = [];
-  private readonly waiting: ((handle: OpenedRaster) => void)[] = [];
-  private readonly all = new Set<OpenedRaster>();
+  private readonly handles: Handle[] = [];
+  /** Reads waiting for whichever handle frees first. */
+  private readonly anyQueue: ((handle: Handle) => void)[] = [];
   private readonly bytesPerSample: number;
   /** Why the last reopen failed (the old handle is used meanwhile: its keys are still valid for a while). */
   private renewError: string | undefined;
@@ -33,9 +44,13 @@ export class WindowReader {
   static async open(gdalPath: string, dataType: DataType, bandCount: number, handles: number, credentials?: S3ReadCredentials): Promise<WindowReader> {
     const reader = new WindowReader(gdalPath, dataType, bandCount, credentials);
     const opened = await Promise.all(Array.from({ length: Math.max(1, handles) }, () => openRaster(gdalPath, credentials)));
-    for (const handle of opened) reader.all.add(handle);
-    reader.idle.push(...opened);
+    for (const raster of opened) reader.handles.push({ raster, busy: false, queue: [] });
     return reader;
+  }
+
+  /** GDAL handles this reader reads through. */
+  get handleCount(): number {
+    return this.handles.length;
   }
 
   /** Bytes a window needs in a slot. */
@@ -43,12 +58,14 @@ export class WindowReader {
     return window.width * window.height * this.bandCount * this.bytesPerSample;
   }
 
-  async read(window: Window, slot: SlotHandle): Promise<void> {
+  /** Reads `window` into `slot`; through handle `stream % handleCount` when a stream is given, else any idle one. */
+  async read(window: Window, slot: SlotHandle, stream?: number): Promise<void> {
     const needed = this.windowBytes(window);
     if (needed > slot.byteLength) throw new RangeError(`window ${window.width}x${window.height} needs ${needed} bytes, slot holds ${slot.byteLength}`);
-    const handle = await this.take();
+    if (this.handles.length === 0) throw new Error(`reader of ${this.gdalPath} is closed`);
+    const handle = await this.take(stream);
     try {
-      const ds = handle.dataset;
+      const ds = (await this.fresh(handle)).dataset;
       const plane = window.width * window.height;
       for (let b = 0; b < this.bandCount; b++) {
         const view = typedView(this.dataType, slot.buffer, slot.byteOffset + b * plane * this.bytesPerSample, plane);
@@ -63,36 +80,47 @@ export class WindowReader {
   }
 
   close(): void {
-    for (const handle of this.all) closeQuietly(handle.dataset);
-    this.all.clear();
-    this.idle.length = 0;
+    for (const handle of this.handles) closeQuietly(handle.raster.dataset);
+    this.handles.length = 0;
   }
 
-  private async take(): Promise<OpenedRaster> {
-    const handle = this.idle.pop() ?? (await new Promise<OpenedRaster>((resolve) => this.waiting.push(resolve)));
-    return Date.now() >= handle.renewAt ? this.renew(handle) : handle;
-  }
-
-  /** The handle opened again (new keys); the old one when that fails, to be tried again at its next read. */
-  private async renew(handle: OpenedRaster): Promise<OpenedRaster> {
-    let fresh: OpenedRaster;
-    try {
-      fresh = await openRaster(this.gdalPath, this.credentials);
-    } catch (err) {
-      this.renewError = (err as Error).message;
+  private async take(stream: number | undefined): Promise<Handle> {
+    if (stream !== undefined) {
+      const handle = this.handles[Math.abs(Math.trunc(stream)) % this.handles.length];
+      if (handle.busy) await new Promise<void>((resolve) => handle.queue.push(resolve));
+      handle.busy = true;
       return handle;
     }
-    this.renewError = undefined;
-    this.all.delete(handle);
-    closeQuietly(handle.dataset);
-    this.all.add(fresh);
-    return fresh;
+    const idle = this.handles.find((h) => !h.busy);
+    const handle = idle ?? (await new Promise<Handle>((resolve) => this.anyQueue.push(resolve)));
+    handle.busy = true;
+    return handle;
   }
 
-  private give(handle: OpenedRaster): void {
-    const next = this.waiting.shift();
-    if (next) next(handle);
-    else this.idle.push(handle);
+  /** Hands the handle to the next read waiting for it in particular, else to one waiting for any handle. */
+  private give(handle: Handle): void {
+    handle.busy = false;
+    const next = handle.queue.shift() ?? (this.anyQueue.length ? () => this.anyQueue.shift()!(handle) : undefined);
+    if (next) {
+      handle.busy = true; // stays taken: the waiter resumes as its owner
+      next();
+    }
+  }
+
+  /** The handle's dataset, opened again first when its keys are due for renewal (the old one when that fails). */
+  private async fresh(handle: Handle): Promise<OpenedRaster> {
+    if (Date.now() < handle.raster.renewAt) return handle.raster;
+    let opened: OpenedRaster;
+    try {
+      opened = await openRaster(this.gdalPath, this.credentials);
+    } catch (err) {
+      this.renewError = (err as Error).message;
+      return handle.raster;
+    }
+    this.renewError = undefined;
+    closeQuietly(handle.raster.dataset);
+    handle.raster = opened;
+    return opened;
   }
 }
 
