@@ -3,11 +3,12 @@
  * convert, encode, HTTP call to the loopback model, refine, geolocate, de-duplicate, write — on one fixture.
  * Usage: node dist/bench/case.js IMAGE TILE OVERLAP FORMAT MODEL_URL [MODE]
  * MODE: pipeline (default: the engine, runImage, with per-stage times) | run (what `tessera run` does: the service's
- * handlers on in-process queues and stores, writing the output) | limit | osml. Prints one JSON line.
+ * handlers on in-process queues and stores, writing the output) | limit | osml | http (the HTTP exchange alone: the
+ * model client posting bodies of the pipeline's mean tile size, `IMAGE` is that size in bytes). Prints one JSON line.
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { unlinkSync } from 'node:fs';
+import { readFileSync, unlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { runImage } from '../src/pipeline/run-image.js';
 import { TilePool } from '../src/pipeline/tile-pool.js';
@@ -17,6 +18,7 @@ import { runLimit, runOsmlWay } from './reference-modes.js';
 import { runLocal } from '../src/service/local-run.js';
 import { parseServiceRequest } from '../src/service/image-job.js';
 import { LocalOutputSink } from '../src/sinks/local-output-sink.js';
+import { HttpDetector } from '../src/detectors/http-detector.js';
 
 const [image, tile, overlap, format, url, mode = 'pipeline'] = process.argv.slice(2);
 if (mode === 'run') {
@@ -46,6 +48,26 @@ if (mode === 'run') {
   }) + '\n');
   process.exit(0);
 }
+if (mode === 'http') {
+  // What one tile's model call costs this process with nothing else to do: the same client (HttpDetector, as in the
+  // workers) and concurrency as the pipeline, a body of the pipeline's mean encoded size.
+  const detector = new HttpDetector({ url, timeoutMs: 60_000, maxRetries: 0 });
+  const body = new Uint8Array(Math.max(1, Math.round(Number(image)))).map((_, i) => (i * 131) & 255);
+  const calls = 3000, concurrency = 16;
+  let next = 0;
+  const loop = async () => {
+    while (next++ < calls) await detector.detect(body, { tileLabel: 'bench' });
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop)); // warm-up (JIT, connections)
+  next = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  const cpu = process.cpuUsage(cpu0);
+  await detector.close();
+  process.stdout.write(JSON.stringify({ calls, seconds: (performance.now() - t0) / 1000, cpuMsPerCall: (cpu.user + cpu.system) / 1000 / calls }) + '\n');
+  process.exit(0);
+}
 if (mode !== 'pipeline') {
   const r = mode === 'limit' ? await runLimit(image, Number(tile), Number(overlap), format as 'JPEG' | 'PNG') : await runOsmlWay(image, Number(tile), Number(overlap), format as 'JPEG' | 'PNG', url);
   process.stdout.write(JSON.stringify({ ...r, peakRssMB: process.resourceUsage().maxRSS / 1024 }) + '\n');
@@ -56,6 +78,7 @@ const pool = new TilePool();
 await pool.ready();
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
+const main0 = mainThreadCpuMs();
 const result = await runImage({
   jobId: 'bench',
   image,
@@ -77,6 +100,7 @@ unlinkSync(out);
 const writeMs = performance.now() - w0;
 const seconds = (performance.now() - t0) / 1000;
 const cpu = process.cpuUsage(cpu0);
+const mainCpuMs = mainThreadCpuMs() - main0;
 const megapixels = (result.plan.coveredBounds.width * result.plan.coveredBounds.height) / 1e6;
 process.stdout.write(
   JSON.stringify({
@@ -87,11 +111,19 @@ process.stdout.write(
     tilesPerSecond: result.tiles.total / seconds,
     // Every thread of this process (main, workers, GDAL's reads on the libuv pool), per tile.
     cpuMsPerTile: (cpu.user + cpu.system) / 1000 / result.tiles.total,
+    mainCpuMsPerTile: mainCpuMs / result.tiles.total,
     megapixelsPerSecond: megapixels / seconds,
     stagesMs: { ...result.stats.stages, writeMs },
     mainThreadBusy: result.stats.mainThreadBusy,
     workerUtilization: result.stats.workerUtilization,
     peakRssMB: process.resourceUsage().maxRSS / 1024,
     slotPoolMB: result.stats.slotBytes / 2 ** 20,
+    meanTileBytes: result.stats.encodedBytes / Math.max(1, result.tiles.succeeded),
   }) + '\n',
 );
+
+/** CPU time of this (the main) thread so far, from /proc (utime + stime, clock ticks of 10 ms). */
+function mainThreadCpuMs(): number {
+  const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
