@@ -133,36 +133,52 @@ export async function aggregateFeatures(ctx: ServiceContext, job: JobItem): Prom
   return { sinksOk, message, outcomes, featuresStored, featuresKept };
 }
 
+/** What a region delivery does after trying to aggregate: nothing more, or come back after `retryAfterSeconds`. */
+export interface AggregateImageOutcome {
+  aggregated: boolean;
+  /** Another container holds the aggregation lease: keep the message and look again once the lease has run out. */
+  retryAfterSeconds?: number;
+}
+
 /**
- * Aggregates a complete image at most once across containers and publishes its final status. Returns whether this
- * call ran the aggregation (false: another container holds the lease, or the job had already ended).
+ * Aggregates a complete image at most once across containers and publishes its final status. When another
+ * container holds the lease, asks for the message back once that lease has run out: if that container died, the
+ * lease expires and this message is the one left to aggregate the image.
  */
-export async function aggregateImage(ctx: ServiceContext, imageId: string, options: { finalAttempt?: boolean } = {}): Promise<boolean> {
+export async function aggregateImage(ctx: ServiceContext, imageId: string, options: { finalAttempt?: boolean } = {}): Promise<AggregateImageOutcome> {
   const started = performance.now();
   let result: AggregationResult | undefined;
-  let ran: boolean;
-  let job: JobItem | undefined;
+  let outcome: Awaited<ReturnType<typeof aggregateOnce>>;
   try {
-    ({ ran, job } = await aggregateOnce(ctx.jobs, imageId, ctx.owner, ctx.config.aggregationLeaseMs, async (j) => {
+    outcome = await aggregateOnce(ctx.jobs, imageId, ctx.owner, ctx.config.aggregationLeaseMs, async (j) => {
       result = await aggregateFeatures(ctx, j);
       return { sinksOk: result.sinksOk, message: result.message };
-    }));
+    });
   } catch (err) {
     // Worth another delivery (the tables did not answer ...), unless this was the last: then the job ends FAILED.
     if (!options.finalAttempt) throw err;
     const reason = `aggregation failed: ${(err as Error).message}`;
     const ended = await ctx.jobs.end(imageId, 'FAILED', reason);
     if (ended.ended) await publishEnd(ctx, ended.job, reason);
-    return false;
+    return { aggregated: false };
   }
-  if (!ran || !job) {
-    ctx.logger.info({ image_id: imageId }, 'image complete: aggregation is with another container or already done');
-    return false;
+  if (!outcome.ran) {
+    if (outcome.ended) {
+      ctx.logger.info({ image_id: imageId }, 'image complete: already aggregated');
+      return { aggregated: false };
+    }
+    const retryAfterSeconds = Math.min(MAX_VISIBILITY_SECONDS, Math.ceil(outcome.leaseRemainingMs / 1000) + 1);
+    ctx.logger.info({ image_id: imageId, retry_seconds: retryAfterSeconds }, 'image complete: another container holds the aggregation lease; looking again when it runs out');
+    return { aggregated: false, retryAfterSeconds };
   }
+  const { job } = outcome;
   ctx.logger.info({ image_id: imageId, job_id: job.job_id, status: job.image_status, seconds: ((performance.now() - started) / 1000).toFixed(2), message: job.message }, 'image finished');
   await publishEnd(ctx, job, result?.sinksOk === false ? `Completed image processing; ${job.message}` : undefined);
-  return true;
+  return { aggregated: true };
 }
+
+/** SQS's longest visibility timeout. */
+const MAX_VISIBILITY_SECONDS = 43_200;
 
 async function publishEnd(ctx: ServiceContext, job: JobItem, reason?: string): Promise<void> {
   const status = job.image_status ?? 'FAILED';

@@ -23,7 +23,7 @@ import type { ServiceContext } from './context.js';
 import { fieldOfProblem, ImageInputError, imageJobFromRequest, parseServiceRequest, resolveImagePath } from './image-job.js';
 import { planOf, regionIdOf, toBounds, type RegionRequest, type TilingSpec } from './region-request.js';
 import { allTiles } from '../tiling/index.js';
-import { failRegion, failureReason, isInputError, processRegion, type RegionWork } from './region-handler.js';
+import { dispositionOf, failRegion, failureReason, isInputError, processRegion, type RegionWork } from './region-handler.js';
 import { admitImage, deferThrottledRequest, releaseImage } from './throttling.js';
 
 /** startImage's answer when the endpoint has no room for the job yet (see throttling.ts). */
@@ -61,12 +61,11 @@ export async function handleImageMessage(ctx: ServiceContext, message: QueueMess
   // The first region, here (OSML processes it in the same thread). Failures are retried with the image message.
   const finalAttempt = message.receiveCount >= ctx.config.maxDeliveries;
   try {
-    await processRegion(ctx, prepared, context.signal, finalAttempt);
+    return dispositionOf(await processRegion(ctx, prepared, context.signal, finalAttempt));
   } catch (err) {
     if (context.signal.aborted || !finalAttempt) throw err;
-    await failRegion(ctx, prepared.request, failureReason(err, message.receiveCount), context.signal, true);
+    return dispositionOf(await failRegion(ctx, prepared.request, failureReason(err, message.receiveCount), context.signal, true));
   }
-  return 'delete';
 }
 
 /**

@@ -123,6 +123,8 @@ class TileRecorder {
 export interface RegionOutcome {
   region: RegionItem;
   aggregated: boolean;
+  /** The image is complete but another container holds its aggregation lease: hand the message back for this long. */
+  retryAfterSeconds?: number;
 }
 
 /**
@@ -223,12 +225,9 @@ async function finishAndReport(ctx: ServiceContext, r: RegionRequest, tiles: Win
     });
     ctx.metrics.record('RegionProcessing', { duration: (performance.now() - started) / 1000, invocations: 1, errors: region.region_status === 'SUCCESS' ? 0 : 1 }, dims, { jobId: r.job_id, imageId: r.image_id, regionId: r.region_id });
   }
-  let aggregated = false;
-  if (finish.shouldAggregate) {
-    if (signal?.aborted) throw signal.reason ?? new Error('region handling aborted');
-    aggregated = await aggregateImage(ctx, r.image_id, { finalAttempt });
-  }
-  return { region, aggregated };
+  if (!finish.shouldAggregate) return { region, aggregated: false };
+  if (signal?.aborted) throw signal.reason ?? new Error('region handling aborted');
+  return { region, ...(await aggregateImage(ctx, r.image_id, { finalAttempt })) };
 }
 
 /** Records a region that cannot be processed (its image cannot be opened, or its deliveries ran out). */
@@ -268,14 +267,21 @@ export async function handleRegionMessage(ctx: ServiceContext, message: QueueMes
     ctx.logger.info({ ...log, status: job.image_status }, 'region message for a job that has ended: nothing to do');
     return 'delete';
   }
+  let outcome: RegionOutcome;
   try {
     const work = await regionWorkFromRequest(ctx, request);
-    await processRegion(ctx, work, context.signal, message.receiveCount >= ctx.config.maxDeliveries);
+    outcome = await processRegion(ctx, work, context.signal, message.receiveCount >= ctx.config.maxDeliveries);
   } catch (err) {
     if (context.signal.aborted) throw err;
     // The image opened fine for the image handler, so a read failure here is more likely passing: retried like the rest.
     const permanent = err instanceof InvalidRegionRequestError;
     if (!permanent && message.receiveCount < ctx.config.maxDeliveries) throw err;
-    await failRegion(ctx, request, failureReason(err, message.receiveCount, permanent), context.signal, message.receiveCount >= ctx.config.maxDeliveries);
+    outcome = await failRegion(ctx, request, failureReason(err, message.receiveCount, permanent), context.signal, message.receiveCount >= ctx.config.maxDeliveries);
   }
+  return dispositionOf(outcome);
+}
+
+/** Keeps the message when its image still waits on another container's aggregation lease. */
+export function dispositionOf(outcome: RegionOutcome): MessageDisposition {
+  return outcome.retryAfterSeconds !== undefined ? { retryAfterSeconds: outcome.retryAfterSeconds } : 'delete';
 }
