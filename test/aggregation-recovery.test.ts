@@ -1,5 +1,6 @@
-// The end of a job when a container dies or fails at the wrong moment: holding the aggregation lease, or while
-// aggregating. Each case builds the state the dead container left in the in-process stores (the DynamoDB tables
+// The end of a job when a container dies or fails at the wrong moment: holding the aggregation lease, between the
+// job's end and its final status, between counting a region and publishing its status, or when the dead-letter
+// send fails. Each case builds the state the dead container left in the in-process stores (the DynamoDB tables
 // keep the same contract, test/state.test.ts), then hands the message to the real handlers of another container.
 import { beforeAll, expect, test } from 'vitest';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import type { EndpointCapacity } from '../src/service/endpoint-capacity.js';
 import type { ServiceContext } from '../src/service/context.js';
 import { localServiceConfig } from '../src/service/local-run.js';
 import { handleRegionMessage } from '../src/service/region-handler.js';
+import { handleImageMessage } from '../src/service/image-handler.js';
 import { finishRegion } from '../src/service/region-completion.js';
 import { regionIdOf, tileIdOf, toBounds, type RegionRequest, type TilingSpec } from '../src/service/region-request.js';
 import type { Sink } from '../src/sinks/sink.js';
@@ -190,4 +192,90 @@ test('an aggregation that throws gives the lease back: the redelivery aggregates
   expect(w.imageEvents('SUCCESS')).toHaveLength(1);
   // Region 0's status went out with A's delivery, once.
   expect(w.regionEvents(regionRequest(0).region_id).map((e) => e.attributes.status)).toEqual(['SUCCESS']);
+});
+
+test('a container that died between the end and the final status: the redelivery publishes it, records the metric, releases the endpoint', async () => {
+  const w = world();
+  await tilesDone(w);
+  await otherRegionFinished(w);
+  await countRegion(w, 0);
+  await w.regions.markStatusPublished(imageId, regionRequest(0).region_id);
+  // A aggregated and ended the job, then died.
+  expect(await w.jobs.claimAggregation(imageId, 'A', 60_000)).toBe(true);
+  const { job: ended } = await w.jobs.end(imageId, 'SUCCESS', '8 features');
+
+  await deleted(handleRegionMessage(w.container('B'), message(regionRequest(0), 2), noSignal));
+  expect(w.imageEvents().map((e) => e.attributes)).toEqual([
+    { status: 'SUCCESS', image_status: 'SUCCESS', job_id: JOB, image_id: imageId, processing_duration: String(ended.processing_duration) },
+  ]);
+  expect(w.metrics.filter((m) => m === 'ImageProcessing')).toHaveLength(1);
+  expect(w.released).toEqual([imageId]);
+  expect(w.written).toEqual([]); // not aggregated again
+
+  // Recorded: a later redelivery (of this or another region) does not publish again.
+  await deleted(handleRegionMessage(w.container('C'), message(regionRequest(1), 2), noSignal));
+  expect(w.imageEvents()).toHaveLength(1);
+  expect(w.events.filter((e) => e.kind === 'region')).toHaveLength(0);
+});
+
+test('a region counted by a container that died before publishing its status: the redelivery publishes it', async () => {
+  const w = world();
+  await tilesDone(w);
+  await countRegion(w, 1); // region 1's container died right after counting it
+  const r0 = regionRequest(0), r1 = regionRequest(1);
+  // Region 0 is the last: its delivery publishes its own status and aggregates the image.
+  await deleted(handleRegionMessage(w.container('B'), message(r0, 1), noSignal));
+  expect(w.regionEvents(r0.region_id).map((e) => e.attributes.status)).toEqual(['SUCCESS']);
+  expect(w.imageEvents('SUCCESS')).toHaveLength(1);
+  expect(w.regionEvents(r1.region_id)).toHaveLength(0);
+
+  // Region 1's message comes back to a job that has ended: its status is published now, once.
+  await deleted(handleRegionMessage(w.container('C'), message(r1, 2), noSignal));
+  const [event] = w.regionEvents(r1.region_id);
+  const stored = (await w.regions.get(imageId, r1.region_id))!;
+  expect(stored.processing_duration).toBeGreaterThan(0);
+  expect(event.attributes).toEqual({ status: 'SUCCESS', job_id: JOB, image_id: imageId, region_id: r1.region_id, processing_duration: String(stored.processing_duration) });
+  await deleted(handleRegionMessage(w.container('C'), message(r1, 3), noSignal));
+  expect(w.regionEvents(r1.region_id)).toHaveLength(1);
+  expect(w.imageEvents()).toHaveLength(1);
+});
+
+test('SNS refusing the final status: the message is kept until a delivery publishes it', async () => {
+  const w = world();
+  await tilesDone(w);
+  await otherRegionFinished(w);
+  w.failImagePublishes.remaining = 1;
+  await expect(handleRegionMessage(w.container('A'), message(regionRequest(0), 1), noSignal)).rejects.toThrow(/not published/);
+  expect((await w.jobs.get(imageId))!.image_status).toBe('SUCCESS');
+  expect(w.imageEvents()).toHaveLength(0);
+  await deleted(handleRegionMessage(w.container('B'), message(regionRequest(0), 2), noSignal));
+  expect(w.imageEvents('SUCCESS')).toHaveLength(1);
+  expect(w.written).toHaveLength(1); // aggregated once
+});
+
+test('a failed image whose dead-letter send failed: the redelivery sends it, the FAILED status goes out once', async () => {
+  const w = world();
+  const request = { jobId: 'job-missing', imageUrls: [join(tempDir('tessera-agg-'), 'missing.tif')], outputs: [{ type: 'S3', bucket: 'b', prefix: 'p/' }], imageProcessor: { name: MODEL, type: 'HTTP_ENDPOINT' } };
+  const missingId = `job-missing:${request.imageUrls[0]}`;
+  let sendFailures = 1;
+  const dlq = new MemoryQueue('local://image-dlq');
+  const flakyDlq = Object.assign(Object.create(dlq) as MemoryQueue, {
+    send: (body: string | object, options?: Parameters<MemoryQueue['send']>[1]) => (sendFailures-- > 0 ? Promise.reject(new Error('SQS unavailable')) : dlq.send(body, options)),
+  });
+  const ctx = w.container('A', { imageDlq: flakyDlq });
+  await expect(handleImageMessage(ctx, message(request, 1), noSignal)).rejects.toThrow(/SQS unavailable/);
+  expect(await w.jobs.get(missingId)).toMatchObject({ image_status: 'FAILED' });
+  expect(dlq.peek()).toHaveLength(0);
+
+  await deleted(handleImageMessage(w.container('B', { imageDlq: flakyDlq }), message(request, 2), noSignal));
+  const dead = dlq.peek();
+  expect(dead).toHaveLength(1);
+  expect(JSON.parse(dead[0].body)).toEqual(request);
+  expect(dead[0].attributes.reason).toBe((await w.jobs.get(missingId))!.message);
+  expect(w.imageEvents('FAILED').map((e) => e.attributes.image_id)).toEqual([missingId]);
+
+  // Sent and recorded: a third delivery sends nothing more.
+  await deleted(handleImageMessage(w.container('C', { imageDlq: flakyDlq }), message(request, 3), noSignal));
+  expect(dlq.peek()).toHaveLength(1);
+  expect(w.imageEvents('FAILED')).toHaveLength(1);
 });
