@@ -1,7 +1,9 @@
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startLocalStack, type LocalStack } from '../src/dev-stack/local-stack.js';
 import { JobTable } from '../src/state/job-table.js';
 import { RegionTable } from '../src/state/region-table.js';
+import { MemoryJobStore } from '../src/state/memory-stores.js';
+import type { JobStore } from '../src/state/stores.js';
 import { aggregateOnce, finishRegion } from '../src/service/region-completion.js';
 
 let stack: LocalStack;
@@ -42,4 +44,42 @@ test('a redelivered last region still leads to exactly one aggregation', async (
   expect((await jobs.get(imageId))!.image_status).toBe('PARTIAL');
   expect((await finishRegion(jobs, regions, imageId, 'r1', 2)).shouldAggregate).toBe(false);
   expect((await aggregateOnce(jobs, imageId, 'C', 60_000, aggregate)).ran).toBe(false);
+});
+
+describe.each([
+  ['DynamoDB job table', (now: () => number) => new JobTable(stack.clients.dynamodb, stack.names.jobTable, { now })],
+  ['in-process job store', (now: () => number) => new MemoryJobStore({ now })],
+] as const)('aggregation lease (%s)', (_name, jobTable) => {
+  const job = async (jobs: JobStore, imageId: string) => {
+    await jobs.start({ image_id: imageId, job_id: imageId.split(':')[0], image_url: 'img', model_name: 'm', model_invoke_mode: 'HTTP_ENDPOINT' });
+    await jobs.update(imageId, { region_count: 1, image_status: 'IN_PROGRESS' });
+    await jobs.completeRegion(imageId, 'r0', 'success');
+  };
+
+  test('an aggregation that throws gives the lease back; the error still reaches the caller', async () => {
+    const jobs = jobTable(Date.now);
+    const imageId = 'throws:img';
+    await job(jobs, imageId);
+    await expect(aggregateOnce(jobs, imageId, 'A', 60_000, async () => { throw new Error('sink crashed'); })).rejects.toThrow('sink crashed');
+    expect((await jobs.get(imageId))!.aggregation_owner).toBeUndefined();
+    const b = await aggregateOnce(jobs, imageId, 'B', 60_000, async () => ({ sinksOk: true }));
+    expect(b).toMatchObject({ ran: true, job: { image_status: 'SUCCESS' } });
+  });
+
+  test('a lease left by an aggregator that died: others are told how long it lasts, then take over', async () => {
+    let now = 10_000_000;
+    const clock = () => now;
+    const jobs = jobTable(clock);
+    const imageId = 'died:img';
+    await job(jobs, imageId);
+    expect(await jobs.claimAggregation(imageId, 'A', 120_000)).toBe(true); // A dies holding it
+    now += 30_000;
+    let runs = 0;
+    const aggregate = async () => (runs++, { sinksOk: true });
+    expect(await aggregateOnce(jobs, imageId, 'B', 120_000, aggregate, clock)).toEqual({ ran: false, ended: false, leaseRemainingMs: 90_000 });
+    now += 90_001;
+    expect(await aggregateOnce(jobs, imageId, 'B', 120_000, aggregate, clock)).toMatchObject({ ran: true });
+    expect(runs).toBe(1);
+    expect(await aggregateOnce(jobs, imageId, 'C', 120_000, aggregate, clock)).toMatchObject({ ran: false, ended: true });
+  });
 });

@@ -56,7 +56,7 @@ describe('configuration', () => {
  */
 interface StoreFactory {
   jobs(options?: { ttlDays?: number; now?: () => number }): JobStore;
-  regions(options?: { tilesPerUpdate?: number }): RegionStore;
+  regions(options?: { tilesPerUpdate?: number; now?: () => number }): RegionStore;
   features(options?: { maxItemBytes?: number; pageSize?: number }): FeatureStore;
 }
 const implementations: Array<[string, StoreFactory]> = [
@@ -67,7 +67,7 @@ const implementations: Array<[string, StoreFactory]> = [
   }],
   ['in-process stores', {
     jobs: (o) => new MemoryJobStore(o),
-    regions: () => new MemoryRegionStore(),
+    regions: (o) => new MemoryRegionStore(o),
     features: (o) => new MemoryFeatureStore(o?.maxItemBytes),
   }],
 ];
@@ -138,6 +138,37 @@ describe.each(implementations)('%s', (_name, factory) => {
       expect(await jobs.claimAggregation('j3:img', 'b', 10_000)).toBe(false);
     });
 
+    test('aggregation lease: released only by its owner, and then free for anyone', async () => {
+      let now = 5_000_000;
+      const jobs = stores().jobs({ now: () => now });
+      await jobs.start(jobStart('rel:img'));
+      expect(await jobs.releaseAggregation('rel:img', 'a')).toBe(false); // no lease yet
+      expect(await jobs.claimAggregation('rel:img', 'a', 60_000)).toBe(true);
+      expect(await jobs.releaseAggregation('rel:img', 'b')).toBe(false);
+      expect(await jobs.claimAggregation('rel:img', 'b', 60_000)).toBe(false); // b's release did not free it
+      expect(await jobs.releaseAggregation('rel:img', 'a')).toBe(true);
+      const released = (await jobs.get('rel:img'))!;
+      expect(released.aggregation_owner).toBeUndefined();
+      expect(released.aggregation_lease_until).toBeUndefined();
+      now += 1; // well inside a's 60 s
+      expect(await jobs.claimAggregation('rel:img', 'b', 60_000)).toBe(true);
+      expect(await jobs.releaseAggregation('rel:img', 'a')).toBe(false); // a's late release leaves b's lease alone
+      expect(await jobs.get('rel:img')).toMatchObject({ aggregation_owner: 'b', aggregation_lease_until: now + 60_000 });
+      await expect(jobs.releaseAggregation('missing:img', 'a')).resolves.toBe(false);
+    });
+
+    test('end writes extra attributes with the end, and only if it ends the job', async () => {
+      const jobs = stores().jobs();
+      await jobs.start(jobStart('endx:img'));
+      const first = await jobs.end('endx:img', 'FAILED', 'unreadable', { dead_letter_pending: true });
+      expect(first).toMatchObject({ ended: true, job: { image_status: 'FAILED', message: 'unreadable', dead_letter_pending: true } });
+      const second = await jobs.end('endx:img', 'SUCCESS', 'late', { other: 'x' });
+      expect(second.ended).toBe(false);
+      expect(second.job).toMatchObject({ image_status: 'FAILED', message: 'unreadable', dead_letter_pending: true });
+      expect((await jobs.get('endx:img'))!.other).toBeUndefined();
+      await expect(jobs.end('endx:img', 'FAILED', 'x', { region_success: 1 })).rejects.toThrow(/managed/);
+    });
+
     test('status is derived as OSML does', async () => {
       const base = { image_id: 'x', start_time: 0, expire_time: 0, region_success: 0, region_error: 0, completed_region_ids: [] as string[] };
       expect(imageStatusOf({ ...base, region_count: 2, region_success: 1, completed_region_ids: ['a'] })).toBe('IN_PROGRESS');
@@ -179,6 +210,17 @@ describe.each(implementations)('%s', (_name, factory) => {
       const twice = await regions.complete('j:img', 'r0', 4);
       expect(twice.completed).toBe(false);
       expect(twice.region.end_time).toBe(done.region.end_time);
+    });
+
+    test('the published status is recorded on the region and kept by a later completion', async () => {
+      const regions = stores().regions({ now: () => 7_000_000 });
+      await regions.start({ image_id: 'pub:img', region_id: 'r0', job_id: 'pub' });
+      const done = await regions.complete('pub:img', 'r0', 0);
+      expect(done.region.status_published_time).toBeUndefined();
+      await regions.markStatusPublished('pub:img', 'r0');
+      expect((await regions.get('pub:img', 'r0'))!.status_published_time).toBe(7_000_000);
+      expect((await regions.complete('pub:img', 'r0', 0)).region.status_published_time).toBe(7_000_000);
+      await expect(regions.markStatusPublished('pub:img', 'missing')).rejects.toThrow(/not found/);
     });
 
     test('failure and status rule', async () => {

@@ -133,41 +133,75 @@ export async function aggregateFeatures(ctx: ServiceContext, job: JobItem): Prom
   return { sinksOk, message, outcomes, featuresStored, featuresKept };
 }
 
+/** What a region delivery does after trying to aggregate: nothing more, or come back after `retryAfterSeconds`. */
+export interface AggregateImageOutcome {
+  aggregated: boolean;
+  /** Another container holds the aggregation lease: keep the message and look again once the lease has run out. */
+  retryAfterSeconds?: number;
+}
+
 /**
- * Aggregates a complete image at most once across containers and publishes its final status. Returns whether this
- * call ran the aggregation (false: another container holds the lease, or the job had already ended).
+ * Aggregates a complete image at most once across containers and publishes its final status. When another
+ * container holds the lease, asks for the message back once that lease has run out: if that container died, the
+ * lease expires and this message is the one left to aggregate the image.
  */
-export async function aggregateImage(ctx: ServiceContext, imageId: string, options: { finalAttempt?: boolean } = {}): Promise<boolean> {
+export async function aggregateImage(ctx: ServiceContext, imageId: string, options: { finalAttempt?: boolean } = {}): Promise<AggregateImageOutcome> {
   const started = performance.now();
-  let result: AggregationResult | undefined;
-  let ran: boolean;
-  let job: JobItem | undefined;
+  let outcome: Awaited<ReturnType<typeof aggregateOnce>>;
   try {
-    ({ ran, job } = await aggregateOnce(ctx.jobs, imageId, ctx.owner, ctx.config.aggregationLeaseMs, async (j) => {
-      result = await aggregateFeatures(ctx, j);
+    outcome = await aggregateOnce(ctx.jobs, imageId, ctx.owner, ctx.config.aggregationLeaseMs, async (j) => {
+      const result = await aggregateFeatures(ctx, j);
       return { sinksOk: result.sinksOk, message: result.message };
-    }));
+    });
   } catch (err) {
     // Worth another delivery (the tables did not answer ...), unless this was the last: then the job ends FAILED.
     if (!options.finalAttempt) throw err;
     const reason = `aggregation failed: ${(err as Error).message}`;
-    const ended = await ctx.jobs.end(imageId, 'FAILED', reason);
-    if (ended.ended) await publishEnd(ctx, ended.job, reason);
-    return false;
+    ctx.logger.error({ image_id: imageId, reason }, 'image failed');
+    const { job } = await ctx.jobs.end(imageId, 'FAILED', reason);
+    await publishImageEnd(ctx, job);
+    return { aggregated: false };
   }
-  if (!ran || !job) {
-    ctx.logger.info({ image_id: imageId }, 'image complete: aggregation is with another container or already done');
-    return false;
+  if (!outcome.ran) {
+    if (outcome.ended) {
+      // The delivery that ended the job publishes its end; its redelivery does, if it died first.
+      ctx.logger.info({ image_id: imageId }, 'image complete: already aggregated');
+      return { aggregated: false };
+    }
+    const retryAfterSeconds = Math.min(MAX_VISIBILITY_SECONDS, Math.ceil(outcome.leaseRemainingMs / 1000) + 1);
+    ctx.logger.info({ image_id: imageId, retry_seconds: retryAfterSeconds }, 'image complete: another container holds the aggregation lease; looking again when it runs out');
+    return { aggregated: false, retryAfterSeconds };
   }
+  const { job } = outcome;
   ctx.logger.info({ image_id: imageId, job_id: job.job_id, status: job.image_status, seconds: ((performance.now() - started) / 1000).toFixed(2), message: job.message }, 'image finished');
-  await publishEnd(ctx, job, result?.sinksOk === false ? `Completed image processing; ${job.message}` : undefined);
-  return true;
+  if (job.image_status === 'FAILED') ctx.logger.error({ image_id: imageId, job_id: job.job_id, reason: job.message }, 'image failed');
+  await publishImageEnd(ctx, job);
+  return { aggregated: true };
 }
 
-async function publishEnd(ctx: ServiceContext, job: JobItem, reason?: string): Promise<void> {
+/** SQS's longest visibility timeout. */
+const MAX_VISIBILITY_SECONDS = 43_200;
+
+/** The final status could not be published: the message is kept, and its redelivery publishes again. */
+export class StatusNotPublishedError extends Error {
+  constructor(what: string) {
+    super(`${what} was not published to SNS; the message is kept to publish it again`);
+    this.name = 'StatusNotPublishedError';
+  }
+}
+
+/**
+ * What an ended job still owes, done until recorded: the final image status on SNS, the ImageProcessing metric and
+ * the endpoint capacity release, then `final_status_published_time`. Every delivery that finds the job ended calls
+ * this, so a container that died between the end and the publish is made good by the redelivery (a status may be
+ * published twice in that window, never lost). Throws StatusNotPublishedError when SNS did not take the status.
+ */
+export async function publishImageEnd(ctx: ServiceContext, job: JobItem): Promise<void> {
+  if (job.final_status_published_time !== undefined) return;
   const status = job.image_status ?? 'FAILED';
-  if (reason && status === 'FAILED') ctx.logger.error({ image_id: job.image_id, job_id: job.job_id, reason }, 'image failed');
-  await ctx.status.publishImageStatus({ status, jobId: job.job_id ?? '', imageId: job.image_id, processingDurationSeconds: job.processing_duration, ...(reason ? { reason } : {}) });
+  const reason = status === 'FAILED' && job.message ? job.message : undefined;
+  const published = await ctx.status.publishImageStatus({ status, jobId: job.job_id ?? '', imageId: job.image_id, processingDurationSeconds: job.processing_duration, ...(reason ? { reason } : {}) });
+  if (!published && ctx.status.publishes('image')) throw new StatusNotPublishedError(`the final status ${status} of ${job.image_id}`);
   ctx.metrics.record(
     'ImageProcessing',
     { duration: job.processing_duration, invocations: 1, errors: status === 'SUCCESS' ? 0 : 1 },
@@ -176,6 +210,7 @@ async function publishEnd(ctx: ServiceContext, job: JobItem, reason?: string): P
   );
   // The job's load leaves its endpoint (throttling.ts); never fails the job.
   await releaseImage(ctx, job);
+  await ctx.jobs.update(job.image_id, { final_status_published_time: Date.now() });
 }
 
 /** Growable typed arrays: 44 bytes per feature, whatever the size of its GeoJSON. */

@@ -23,8 +23,9 @@ import type { ServiceContext } from './context.js';
 import { fieldOfProblem, ImageInputError, imageJobFromRequest, parseServiceRequest, resolveImagePath } from './image-job.js';
 import { planOf, regionIdOf, toBounds, type RegionRequest, type TilingSpec } from './region-request.js';
 import { allTiles } from '../tiling/index.js';
-import { failRegion, failureReason, isInputError, processRegion, type RegionWork } from './region-handler.js';
-import { admitImage, deferThrottledRequest, releaseImage } from './throttling.js';
+import { dispositionOf, failRegion, failureReason, isInputError, processRegion, type RegionWork } from './region-handler.js';
+import { publishImageEnd, StatusNotPublishedError } from './aggregation.js';
+import { admitImage, deferThrottledRequest } from './throttling.js';
 
 /** startImage's answer when the endpoint has no room for the job yet (see throttling.ts). */
 const THROTTLED = 'throttled' as const;
@@ -45,36 +46,38 @@ export async function handleImageMessage(ctx: ServiceContext, message: QueueMess
   try {
     prepared = await startImage(ctx, request, imageId);
   } catch (err) {
-    if (context.signal.aborted) throw err;
+    if (context.signal.aborted || err instanceof StatusNotPublishedError) throw err;
     const permanent = isInputError(err) || err instanceof InvalidRequestError;
     if (!permanent && message.receiveCount < ctx.config.maxDeliveries) throw err;
     await failImage(ctx, request, imageId, message, failureReason(err, message.receiveCount, permanent));
     return 'delete';
   }
-  if (!prepared) return 'delete';
   if (prepared === THROTTLED) {
     // Sent again as a new message, then this one is deleted: waiting never uses up deliveries (throttling.ts).
     await deferThrottledRequest(ctx, message);
+    return 'delete';
+  }
+  if ('ended' in prepared) {
+    await settleEndedImage(ctx, prepared.ended, message);
     return 'delete';
   }
 
   // The first region, here (OSML processes it in the same thread). Failures are retried with the image message.
   const finalAttempt = message.receiveCount >= ctx.config.maxDeliveries;
   try {
-    await processRegion(ctx, prepared, context.signal, finalAttempt);
+    return dispositionOf(await processRegion(ctx, prepared, context.signal, finalAttempt));
   } catch (err) {
-    if (context.signal.aborted || !finalAttempt) throw err;
-    await failRegion(ctx, prepared.request, failureReason(err, message.receiveCount), context.signal, true);
+    if (context.signal.aborted || !finalAttempt || err instanceof StatusNotPublishedError) throw err;
+    return dispositionOf(await failRegion(ctx, prepared.request, failureReason(err, message.receiveCount), context.signal, true));
   }
-  return 'delete';
 }
 
 /**
- * Records the job, opens and plans the image, queues regions 2..n and returns the first region's work; undefined
- * when the job had already ended (a late redelivery), THROTTLED when its endpoint has no capacity for it yet.
+ * Records the job, opens and plans the image, queues regions 2..n and returns the first region's work; the job
+ * when it had already ended (a late redelivery), THROTTLED when its endpoint has no capacity for it yet.
  * Input problems throw (the caller fails the job).
  */
-async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: string): Promise<RegionWork | typeof THROTTLED | undefined> {
+async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: string): Promise<RegionWork | typeof THROTTLED | { ended: JobItem }> {
   const { config } = ctx;
   const url = request.imageUrls[0];
   const log = { job_id: request.jobId, image_id: imageId };
@@ -88,8 +91,8 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
     ...(request.jobName ? { job_name: request.jobName } : {}),
   });
   if (job.end_time !== undefined) {
-    ctx.logger.info({ ...log, status: job.image_status }, 'image request for a job that has already ended: nothing to do');
-    return undefined;
+    ctx.logger.info({ ...log, status: job.image_status }, 'image request for a job that has already ended: only what its end owes is checked');
+    return { ended: job };
   }
   if (created) {
     ctx.logger.info({ ...log, image_url: url }, 'image started');
@@ -228,16 +231,27 @@ function osmlDistillationOption(request: ImageRequest): Record<string, unknown> 
   }
 }
 
-/** The job ends FAILED with the reason, the failure is published, the request goes to the dead-letter queue. */
+/**
+ * The job ends FAILED with the reason, owing the request to the dead-letter queue (recorded with the end, in one
+ * write); then what the end owes is done.
+ */
 async function failImage(ctx: ServiceContext, request: ImageRequest, imageId: string, message: QueueMessage, reason: string): Promise<void> {
   ctx.logger.error({ job_id: request.jobId, image_id: imageId, reason }, 'image failed');
   await ctx.jobs.start({ image_id: imageId, job_id: request.jobId, image_url: request.imageUrls[0], model_name: request.imageProcessor.name, model_invoke_mode: request.imageProcessor.type });
-  const { ended, job } = await ctx.jobs.end(imageId, 'FAILED', reason);
-  if (ended) {
-    await ctx.status.publishImageStatus({ status: 'FAILED', jobId: request.jobId, imageId, processingDurationSeconds: job.processing_duration, reason });
-    ctx.metrics.record('ImageProcessing', { duration: job.processing_duration, invocations: 1, errors: 1 }, { modelName: request.imageProcessor.name }, { jobId: request.jobId, imageId });
-  }
-  await releaseImage(ctx, job);
+  const { job } = await ctx.jobs.end(imageId, 'FAILED', reason, { dead_letter_pending: true });
+  await settleEndedImage(ctx, job, message);
+}
+
+/**
+ * What an ended job owes its image message, each part done until recorded, so a redelivery after a crash (or a
+ * failed send) completes it: the final status (publishImageEnd), then the request on the dead-letter queue when
+ * the job failed before its regions ran.
+ */
+async function settleEndedImage(ctx: ServiceContext, job: JobItem, message: QueueMessage): Promise<void> {
+  await publishImageEnd(ctx, job);
+  if (job.dead_letter_pending !== true || job.dead_lettered_time !== undefined) return;
+  const reason = job.message ?? 'image request failed';
   const field = fieldOfProblem(reason);
   await sendToDeadLetterQueue(ctx.imageDlq, message.body, reason, { ...(field ? { field } : {}), sourceQueueUrl: ctx.config.queues.image });
+  await ctx.jobs.update(job.image_id, { dead_lettered_time: Date.now() });
 }

@@ -30,10 +30,17 @@ export async function finishRegion(jobs: JobStore, regions: RegionStore, imageId
   return { region, job, counted, shouldAggregate: isImageComplete(job) && job.end_time === undefined };
 }
 
+/** aggregateOnce's answer: it ran, the job had already ended, or another owner holds the lease for `leaseRemainingMs`. */
+export type AggregateOnceResult =
+  | { ran: true; job: JobItem }
+  | { ran: false; ended: true; job?: JobItem }
+  | { ran: false; ended: false; leaseRemainingMs: number };
+
 /**
  * Runs the image's aggregation at most once at a time across containers: takes the lease (renewed every third of
- * it while `aggregate` runs), and ends the job with its final status when `aggregate` resolves. Returns false
- * when another container holds the lease or the job already ended (nothing to do then).
+ * it while `aggregate` runs), and ends the job with its final status when `aggregate` resolves. If `aggregate`
+ * throws, the lease is given back before the error propagates, so the redelivery can aggregate at once. A lease
+ * left by a container that died expires on its own.
  */
 export async function aggregateOnce(
   jobs: JobStore,
@@ -41,9 +48,17 @@ export async function aggregateOnce(
   owner: string,
   leaseMs: number,
   aggregate: (job: JobItem) => Promise<{ sinksOk: boolean; message?: string }>,
-): Promise<{ ran: boolean; job?: JobItem }> {
-  if (!(await jobs.claimAggregation(imageId, owner, leaseMs))) return { ran: false };
-  const renew = setInterval(() => void jobs.claimAggregation(imageId, owner, leaseMs).catch(() => undefined), leaseMs / 3);
+  now: () => number = Date.now,
+): Promise<AggregateOnceResult> {
+  if (!(await jobs.claimAggregation(imageId, owner, leaseMs))) {
+    const job = await jobs.get(imageId);
+    if (!job || job.end_time !== undefined) return { ran: false, ended: true, ...(job ? { job } : {}) };
+    return { ran: false, ended: false, leaseRemainingMs: Math.max(0, (job.aggregation_lease_until ?? 0) - now()) };
+  }
+  let renewing: Promise<unknown> = Promise.resolve();
+  const renew = setInterval(() => {
+    renewing = jobs.claimAggregation(imageId, owner, leaseMs).catch(() => undefined);
+  }, leaseMs / 3);
   try {
     const job = (await jobs.get(imageId))!;
     const result = await aggregate(job);
@@ -51,6 +66,12 @@ export async function aggregateOnce(
     const status = result.sinksOk ? imageStatusOf(job) : 'FAILED';
     const ended = await jobs.end(imageId, status, result.message);
     return { ran: true, job: ended.job };
+  } catch (err) {
+    // A renewal still in flight would take the lease again after the release.
+    clearInterval(renew);
+    await renewing;
+    await jobs.releaseAggregation(imageId, owner).catch(() => undefined);
+    throw err;
   } finally {
     clearInterval(renew);
   }

@@ -5,7 +5,9 @@
  * - a tile's features are stored under keys derived from the tile, so re-running it replaces them;
  * - a tile is recorded as succeeded only after its features are stored;
  * - the region is completed and counted toward its image once (finishRegion), and the image aggregated at most once
- *   at a time (aggregateOnce), by whichever delivery finds it complete and not ended.
+ *   at a time (aggregateOnce), by whichever delivery finds it complete and not ended;
+ * - the region's and the image's final statuses are published until marked as published, so a redelivery
+ *   publishes what a container that died did not.
  */
 import { performance } from 'node:perf_hooks';
 import { describeRaster, RasterInputError, type RasterInfo } from '../raster/raster-source.js';
@@ -16,6 +18,7 @@ import { tilesOfRegion, windowsEqual, type TilingPlan, type Window } from '../ti
 import { FeatureTooLargeError } from '../state/feature-table.js';
 import { isRegionFinal, type PixelBounds, type RegionItem, type TileRecord } from '../state/region-table.js';
 import type { RegionStore } from '../state/stores.js';
+import type { JobItem } from '../state/job-table.js';
 import { RoiError } from '../geolocation/roi.js';
 import { errorDetails } from '../aws/logger.js';
 import { imageReadAccess } from '../aws/image-read-role.js';
@@ -23,7 +26,7 @@ import { sendToDeadLetterQueue, type QueueMessage } from '../queues/sqs-queue.js
 import type { MessageContext, MessageDisposition } from '../queues/message-worker.js';
 import type { ServiceContext } from './context.js';
 import { finishRegion } from './region-completion.js';
-import { aggregateImage } from './aggregation.js';
+import { aggregateImage, publishImageEnd, StatusNotPublishedError } from './aggregation.js';
 import { detectorFor, ImageInputError } from './image-job.js';
 import { fromBounds, InvalidRegionRequestError, parseRegionRequest, planOf, tileIdOf, tilingSpecOf, type RegionRequest } from './region-request.js';
 
@@ -123,6 +126,8 @@ class TileRecorder {
 export interface RegionOutcome {
   region: RegionItem;
   aggregated: boolean;
+  /** The image is complete but another container holds its aggregation lease: hand the message back for this long. */
+  retryAfterSeconds?: number;
 }
 
 /**
@@ -203,32 +208,67 @@ export async function processRegion(ctx: ServiceContext, work: RegionWork, signa
   return finishAndReport(ctx, r, tiles, dims, started, signal, undefined, finalAttempt);
 }
 
-/** Completes the region (or records its failure), publishes its status once, aggregates if the image is complete. */
+/** Completes the region (or records its failure), publishes its status until recorded, aggregates if the image is complete. */
 async function finishAndReport(ctx: ServiceContext, r: RegionRequest, tiles: Window[], dims: { modelName: string; inputFormat?: string }, started: number, signal?: AbortSignal, failureMessage?: string, finalAttempt = false): Promise<RegionOutcome> {
   const log = { job_id: r.job_id, image_id: r.image_id, region_id: r.region_id };
   const finish = await finishRegion(ctx.jobs, ctx.regions, r.image_id, r.region_id, tiles.length, failureMessage);
   const region = finish.region;
   if (finish.counted) {
-    const succeeded = new Set(region.succeeded_tile_ids);
-    const failedTiles = failureMessage === undefined ? tiles.filter((t) => !succeeded.has(tileIdOf(t))).map(toPixelBounds) : [];
     ctx.logger.info({ ...log, status: region.region_status, failed_tiles: region.failed_tile_count, regions_done: finish.job.completed_region_ids.length, region_count: finish.job.region_count }, 'region finished');
-    await ctx.status.publishRegionStatus({
-      status: region.region_status as 'SUCCESS' | 'PARTIAL' | 'FAILED',
-      jobId: r.job_id,
-      imageId: r.image_id,
-      regionId: r.region_id,
-      processingDurationMs: region.processing_duration,
-      failedTiles,
-      ...(failureMessage ? { reason: failureMessage } : {}),
-    });
-    ctx.metrics.record('RegionProcessing', { duration: (performance.now() - started) / 1000, invocations: 1, errors: region.region_status === 'SUCCESS' ? 0 : 1 }, dims, { jobId: r.job_id, imageId: r.image_id, regionId: r.region_id });
   }
-  let aggregated = false;
+  // Not only when counted here: a delivery that counted the region may have died before publishing.
+  const published = await publishRegionEnd(ctx, r, region, tiles, dims, finish.counted ? (performance.now() - started) / 1000 : undefined);
+  let outcome: RegionOutcome = { region, aggregated: false };
   if (finish.shouldAggregate) {
     if (signal?.aborted) throw signal.reason ?? new Error('region handling aborted');
-    aggregated = await aggregateImage(ctx, r.image_id, { finalAttempt });
+    outcome = { region, ...(await aggregateImage(ctx, r.image_id, { finalAttempt })) };
   }
-  return { region, aggregated };
+  // After the aggregation, so an SNS outage does not hold the image back; the redelivery publishes the region again.
+  if (!published) throw new StatusNotPublishedError(`the status of region ${r.region_id}`);
+  return outcome;
+}
+
+/**
+ * Publishes a final region's status and RegionProcessing metric unless already recorded as published, then
+ * records it. False when SNS did not take it. `seconds`: this delivery's time (else the stored duration).
+ */
+async function publishRegionEnd(ctx: ServiceContext, r: RegionRequest, region: RegionItem, tiles: Window[], dims: { modelName: string; inputFormat?: string }, seconds?: number): Promise<boolean> {
+  if (!isRegionFinal(region) || region.status_published_time !== undefined) return true;
+  // A region failed as a whole (failRegion) carries the reason and names no tiles, as when it was failed.
+  const reason = region.region_status === 'FAILED' && region.message ? region.message : undefined;
+  const succeeded = new Set(region.succeeded_tile_ids);
+  const failedTiles = reason === undefined ? tiles.filter((t) => !succeeded.has(tileIdOf(t))).map(toPixelBounds) : [];
+  const ok = await ctx.status.publishRegionStatus({
+    status: region.region_status as 'SUCCESS' | 'PARTIAL' | 'FAILED',
+    jobId: r.job_id,
+    imageId: r.image_id,
+    regionId: r.region_id,
+    processingDurationMs: region.processing_duration,
+    failedTiles,
+    ...(reason ? { reason } : {}),
+  });
+  if (!ok && ctx.status.publishes('region')) return false;
+  ctx.metrics.record('RegionProcessing', { duration: seconds ?? (region.processing_duration ?? 0) / 1000, invocations: 1, errors: region.region_status === 'SUCCESS' ? 0 : 1 }, dims, { jobId: r.job_id, imageId: r.image_id, regionId: r.region_id });
+  await ctx.regions.markStatusPublished(r.image_id, r.region_id);
+  return true;
+}
+
+/**
+ * A region message for a job that has ended: nothing to run, but what the end owes may be missing if the
+ * container that ended it (or finished this region) died first: this region's status, the job's final status.
+ */
+async function settleEndedJob(ctx: ServiceContext, r: RegionRequest, job: JobItem): Promise<void> {
+  const region = await ctx.regions.get(r.image_id, r.region_id);
+  if (region && isRegionFinal(region) && region.status_published_time === undefined) {
+    let tiles: Window[] = [];
+    try {
+      tiles = tilesOfRegion(planOf(tilingSpecOf(r)), fromBounds(r.region_bounds));
+    } catch {
+      tiles = [];
+    }
+    if (!(await publishRegionEnd(ctx, r, region, tiles, { modelName: r.model_name }))) throw new StatusNotPublishedError(`the status of region ${r.region_id}`);
+  }
+  await publishImageEnd(ctx, job);
 }
 
 /** Records a region that cannot be processed (its image cannot be opened, or its deliveries ran out). */
@@ -265,17 +305,26 @@ export async function handleRegionMessage(ctx: ServiceContext, message: QueueMes
     return 'delete';
   }
   if (job.end_time !== undefined) {
-    ctx.logger.info({ ...log, status: job.image_status }, 'region message for a job that has ended: nothing to do');
+    ctx.logger.info({ ...log, status: job.image_status }, 'region message for a job that has ended: only what its end owes is checked');
+    await settleEndedJob(ctx, request, job);
     return 'delete';
   }
+  let outcome: RegionOutcome;
   try {
     const work = await regionWorkFromRequest(ctx, request);
-    await processRegion(ctx, work, context.signal, message.receiveCount >= ctx.config.maxDeliveries);
+    outcome = await processRegion(ctx, work, context.signal, message.receiveCount >= ctx.config.maxDeliveries);
   } catch (err) {
-    if (context.signal.aborted) throw err;
+    // The work is recorded; only a status is missing: the redelivery publishes it.
+    if (context.signal.aborted || err instanceof StatusNotPublishedError) throw err;
     // The image opened fine for the image handler, so a read failure here is more likely passing: retried like the rest.
     const permanent = err instanceof InvalidRegionRequestError;
     if (!permanent && message.receiveCount < ctx.config.maxDeliveries) throw err;
-    await failRegion(ctx, request, failureReason(err, message.receiveCount, permanent), context.signal, message.receiveCount >= ctx.config.maxDeliveries);
+    outcome = await failRegion(ctx, request, failureReason(err, message.receiveCount, permanent), context.signal, message.receiveCount >= ctx.config.maxDeliveries);
   }
+  return dispositionOf(outcome);
+}
+
+/** Keeps the message when its image still waits on another container's aggregation lease. */
+export function dispositionOf(outcome: RegionOutcome): MessageDisposition {
+  return outcome.retryAfterSeconds !== undefined ? { retryAfterSeconds: outcome.retryAfterSeconds } : 'delete';
 }

@@ -11,7 +11,9 @@ import { DEFAULT_TTL_DAYS, expireTime } from './ttl.js';
  *   there yet, and bumps `region_success`/`region_error` in the same update: a region counts exactly once however
  *   often it is delivered (OSML's plain counters count redeliveries again, §16.5);
  * - `image_status` records the state machine (OSML derives it and never stores it);
- * - an aggregation lease, so two containers that both see a completed image do not aggregate it at the same time.
+ * - an aggregation lease, so two containers that both see a completed image do not aggregate it at the same time;
+ * - markers of the end-of-job side effects done (`final_status_published_time`, `dead_lettered_time`), so a
+ *   redelivery after a crash redoes the ones missing.
  */
 export type ImageStatus = 'STARTED' | 'IN_PROGRESS' | 'SUCCESS' | 'PARTIAL' | 'FAILED';
 
@@ -48,6 +50,12 @@ export interface JobItem {
   message?: string;
   aggregation_owner?: string;
   aggregation_lease_until?: number;
+  /** epoch ms: the final image status was published (and its metric and capacity release done). */
+  final_status_published_time?: number;
+  /** The image request is owed to the image dead-letter queue (set by failImage before the job ends). */
+  dead_letter_pending?: boolean;
+  /** epoch ms: the image request was sent to the dead-letter queue. */
+  dead_lettered_time?: number;
   /** Other attributes stored by the caller (e.g. the normalised request). */
   [attribute: string]: Plain | string[] | undefined;
 }
@@ -107,7 +115,7 @@ export class JobTable {
 
   /** Sets the given attributes of an existing job (e.g. region_count, width, height, image_status IN_PROGRESS). */
   async update(imageId: string, fields: JobUpdate): Promise<JobItem> {
-    for (const k of Object.keys(fields)) if (RESERVED.has(k)) throw new Error(`job attribute ${k} is managed by the job table and cannot be updated directly`);
+    checkUpdatable(fields);
     const x = new ExpressionBuilder();
     const sets = x.sets(fields);
     if (!sets.length) return this.require(imageId);
@@ -175,15 +183,39 @@ export class JobTable {
   }
 
   /**
-   * Records the end of a job once: `end_time`, `processing_duration` (s), the final status and an optional message.
-   * `ended` is false if the job had already ended (the stored end is kept).
+   * Gives the lease back (only if `owner` holds it), so a redelivery can aggregate at once after a failed
+   * aggregation instead of waiting for the lease to expire. False when another owner holds it, or none.
    */
-  async end(imageId: string, status: ImageStatus, message?: string): Promise<{ ended: boolean; job: JobItem }> {
+  async releaseAggregation(imageId: string, owner: string): Promise<boolean> {
+    const x = new ExpressionBuilder();
+    const ownerName = x.name('aggregation_owner');
+    try {
+      await this.ddb.send(new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: toItem({ image_id: imageId }),
+        UpdateExpression: `REMOVE ${ownerName}, ${x.name('aggregation_lease_until')}`,
+        ConditionExpression: `attribute_exists(image_id) AND ${ownerName} = ${x.value(owner)}`,
+        ...x.params(),
+      }));
+      return true;
+    } catch (err) {
+      if (isConditionalCheckFailed(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Records the end of a job once: `end_time`, `processing_duration` (s), the final status and an optional message.
+   * `attributes` are set with the end, in the same write (e.g. what the end still owes). `ended` is false if the
+   * job had already ended (the stored end is kept, `attributes` are not written).
+   */
+  async end(imageId: string, status: ImageStatus, message?: string, attributes: JobUpdate = {}): Promise<{ ended: boolean; job: JobItem }> {
+    checkUpdatable(attributes);
     const job = await this.require(imageId);
     if (job.end_time !== undefined) return { ended: false, job };
     const now = this.now();
     const x = new ExpressionBuilder();
-    const sets = x.sets({ end_time: now, processing_duration: (now - job.start_time) / 1000, image_status: status, message });
+    const sets = x.sets({ ...attributes, end_time: now, processing_duration: (now - job.start_time) / 1000, image_status: status, message });
     try {
       const { Attributes } = await this.ddb.send(new UpdateItemCommand({
         TableName: this.tableName,
@@ -205,6 +237,11 @@ export class JobTable {
     if (!job) throw new Error(`job ${imageId} not found in ${this.tableName}`);
     return job;
   }
+}
+
+/** Attributes a caller may set: not the key, the counters or the times the table manages. */
+export function checkUpdatable(fields: JobUpdate): void {
+  for (const k of Object.keys(fields)) if (RESERVED.has(k)) throw new Error(`job attribute ${k} is managed by the job table and cannot be updated directly`);
 }
 
 /** Every region of the image has been counted (false while region_count is unknown). */

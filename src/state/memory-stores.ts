@@ -6,7 +6,7 @@
  * Items are copied in and out: a caller never holds a reference into the store.
  */
 import type { Feature } from '../features/geojson.js';
-import type { ImageStatus, JobItem, JobStart, JobUpdate } from './job-table.js';
+import { checkUpdatable, type ImageStatus, type JobItem, type JobStart, type JobUpdate } from './job-table.js';
 import { completionAttributes, type RegionItem, type RegionStart, type RegionStatus, type TileRecord } from './region-table.js';
 import { featureHashKey, packFeatures, shardsToRead } from './feature-table.js';
 import type { FeatureStore, JobStore, RegionStore } from './stores.js';
@@ -16,8 +16,6 @@ export interface MemoryStoreOptions {
   ttlDays?: number;
   now?: () => number;
 }
-
-const RESERVED_JOB_ATTRIBUTES = new Set(['image_id', 'region_success', 'region_error', 'completed_region_ids', 'start_time', 'expire_time', 'end_time']);
 
 /** Drops undefined values, as DynamoDB's marshalling does. */
 function defined<T extends object>(values: T): T {
@@ -58,7 +56,7 @@ export class MemoryJobStore implements JobStore {
   }
 
   async update(imageId: string, fields: JobUpdate): Promise<JobItem> {
-    for (const k of Object.keys(fields)) if (RESERVED_JOB_ATTRIBUTES.has(k)) throw new Error(`job attribute ${k} is managed by the job table and cannot be updated directly`);
+    checkUpdatable(fields);
     const job = this.require(imageId);
     Object.assign(job, structuredClone(defined(fields)));
     return structuredClone(job);
@@ -83,11 +81,20 @@ export class MemoryJobStore implements JobStore {
     return true;
   }
 
-  async end(imageId: string, status: ImageStatus, message?: string): Promise<{ ended: boolean; job: JobItem }> {
+  async releaseAggregation(imageId: string, owner: string): Promise<boolean> {
+    const job = this.items.get(imageId);
+    if (!job || job.aggregation_owner !== owner) return false;
+    delete job.aggregation_owner;
+    delete job.aggregation_lease_until;
+    return true;
+  }
+
+  async end(imageId: string, status: ImageStatus, message?: string, attributes: JobUpdate = {}): Promise<{ ended: boolean; job: JobItem }> {
+    checkUpdatable(attributes);
     const job = this.require(imageId);
     if (job.end_time !== undefined) return { ended: false, job: structuredClone(job) };
     const now = this.now();
-    Object.assign(job, defined({ end_time: now, processing_duration: (now - job.start_time) / 1000, image_status: status, message }));
+    Object.assign(job, defined({ ...structuredClone(attributes), end_time: now, processing_duration: (now - job.start_time) / 1000, image_status: status, message }));
     return { ended: true, job: structuredClone(job) };
   }
 
@@ -173,6 +180,10 @@ export class MemoryRegionStore implements RegionStore {
 
   fail(imageId: string, regionId: string, message: string, totalTiles = 0): Promise<{ completed: boolean; region: RegionItem }> {
     return this.complete(imageId, regionId, totalTiles, { message, forceStatus: 'FAILED' });
+  }
+
+  async markStatusPublished(imageId: string, regionId: string): Promise<void> {
+    this.require(imageId, regionId).item.status_published_time = this.now();
   }
 
   private require(imageId: string, regionId: string): HeldRegion {

@@ -42,6 +42,8 @@ export interface RegionItem {
   tile_overlap?: number[];
   tile_format?: string;
   tile_compression?: string;
+  /** epoch ms: the region's final status was published (a redelivery publishes it when missing). */
+  status_published_time?: number;
   [attribute: string]: Plain | undefined;
 }
 
@@ -191,6 +193,20 @@ export class RegionTable {
   /** Completes the region as FAILED with a message (e.g. the image could not be opened). */
   fail(imageId: string, regionId: string, message: string, totalTiles = 0): Promise<{ completed: boolean; region: RegionItem }> {
     return this.complete(imageId, regionId, totalTiles, { message, forceStatus: 'FAILED' });
+  }
+
+  /** Records that the region's final status was published. */
+  async markStatusPublished(imageId: string, regionId: string): Promise<void> {
+    const x = new ExpressionBuilder();
+    await this.ddb.send(new UpdateItemCommand({
+      TableName: this.tableName,
+      Key: this.key(imageId, regionId),
+      UpdateExpression: `SET ${x.sets({ status_published_time: this.now() }).join(', ')}`,
+      ConditionExpression: 'attribute_exists(region_id)',
+      ...x.params(),
+    })).catch((err) => {
+      throw isConditionalCheckFailed(err) ? new Error(`region ${regionId} of ${imageId} not found in ${this.tableName}`) : err;
+    });
   }
 
   private key(imageId: string, regionId: string) {

@@ -6,7 +6,8 @@ import type { PixelBounds, RegionStatus } from '../state/region-table.js';
 /**
  * Image and region status messages on SNS with OSML's message attributes (§7), so existing subscribers and
  * filter policies keep working. Unlike OSML, a publish failure is logged and retried and never fails the job:
- * status is a notification, the tables are the record.
+ * status is a notification, the tables are the record. A final status that still fails keeps its message for
+ * another delivery (aggregation.ts, StatusNotPublishedError).
  */
 export interface ImageStatusEvent {
   status: ImageStatus;
@@ -82,6 +83,11 @@ export class StatusPublisher {
     this.maxAttempts = Math.max(1, options.maxAttempts ?? 3);
     this.retryBaseMs = options.retryBaseMs ?? 200;
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  /** Whether events of this kind go anywhere (topic and client configured): false from a publish then means it failed. */
+  publishes(kind: 'image' | 'region'): boolean {
+    return Boolean(this.options.sns && (kind === 'image' ? this.options.imageTopicArn : this.options.regionTopicArn));
   }
 
   /** Resolves true when published, false when not configured or every attempt failed. Never rejects. */

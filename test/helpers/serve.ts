@@ -1,5 +1,6 @@
 // Helpers for the service tests: `tessera serve` child processes on a local stack, and readers for its outputs.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { DescribeStreamCommand, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-kinesis';
 import { QueryCommand } from '@aws-sdk/client-dynamodb';
@@ -153,6 +154,92 @@ export function writeTestImage(path: string, width: number, height: number): voi
   for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) data[y * width + x] = (x * 7 + y * 3) & 0xff;
   ds.bands.get(1).pixels.write(0, 0, width, height, data);
   ds.close();
+}
+
+/**
+ * A georeferenced 3-band Byte GeoTIFF whose pixels say where they are: R = x & 255, G = y & 255,
+ * B = (x >> 8) | (y >> 8) << 4, so the first pixel of a tile the model receives names the tile (tileOriginOf).
+ */
+export function writePositionImage(path: string, width: number, height: number): void {
+  if (width > 4096 || height > 4096) throw new Error('position images encode x and y in 12 bits');
+  const ds = gdal.open(path, 'w', 'GTiff', width, height, 3, gdal.GDT_Byte, ['TILED=YES', 'BLOCKXSIZE=256', 'BLOCKYSIZE=256', 'PHOTOMETRIC=RGB']);
+  ds.srs = gdal.SpatialReference.fromEPSG(4326);
+  ds.geoTransform = [30, 0.00001, 0, 10, 0, -0.00001];
+  const bands = [new Uint8Array(width * height), new Uint8Array(width * height), new Uint8Array(width * height)];
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      bands[0][i] = x & 0xff;
+      bands[1][i] = y & 0xff;
+      bands[2][i] = (x >> 8) | ((y >> 8) << 4);
+    }
+  }
+  bands.forEach((data, b) => ds.bands.get(b + 1).pixels.write(0, 0, width, height, data));
+  ds.close();
+}
+
+let tileFileCounter = 0;
+
+/** `x,y` of the tile whose encoded bytes (any format GDAL reads) came from a writePositionImage image; undefined if not one. */
+export function tileOriginOf(bytes: Buffer): string | undefined {
+  const path = `/vsimem/tessera-tile-origin-${process.pid}-${tileFileCounter++}`;
+  gdal.vsimem.set(bytes, path);
+  try {
+    const ds = gdal.open(path);
+    try {
+      if (ds.bands.count() < 3) return undefined;
+      const [r, g, b] = [1, 2, 3].map((band) => ds.bands.get(band).pixels.get(0, 0));
+      return `${r | ((b & 0x0f) << 8)},${g | ((b >> 4) << 8)}`;
+    } finally {
+      ds.close();
+    }
+  } catch {
+    return undefined;
+  } finally {
+    gdal.vsimem.release(path);
+  }
+}
+
+/**
+ * A loopback proxy in front of a model server that counts, per tile origin (tileOriginOf), the requests it
+ * received, then forwards each one unchanged and returns the model's answer.
+ */
+export async function startCountingProxy(target: string): Promise<{ url: string; sent: Map<string, number>; unrecognised: () => number; close(): Promise<void> }> {
+  const sent = new Map<string, number>();
+  let unrecognised = 0;
+  const server = createServer((req, res) => {
+    res.on('error', () => undefined); // the sender may be gone (killed) before the answer
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => void (async () => {
+      const body = Buffer.concat(chunks);
+      if (req.method === 'POST') {
+        const origin = tileOriginOf(body);
+        if (origin) sent.set(origin, (sent.get(origin) ?? 0) + 1);
+        else unrecognised++;
+      }
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !['host', 'connection', 'content-length'].includes(k)) headers[k] = String(v);
+      try {
+        const answer = await fetch(`${target}${req.url}`, { method: req.method, headers, ...(req.method === 'POST' ? { body } : {}) });
+        res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' });
+        res.end(Buffer.from(await answer.arrayBuffer()));
+      } catch (err) {
+        res.writeHead(502);
+        res.end(String(err));
+      }
+    })());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    sent,
+    unrecognised: () => unrecognised,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
 }
 
 /** Features of a FeatureCollection text. */

@@ -1,0 +1,281 @@
+// The end of a job when a container dies or fails at the wrong moment: holding the aggregation lease, between the
+// job's end and its final status, between counting a region and publishing its status, or when the dead-letter
+// send fails. Each case builds the state the dead container left in the in-process stores (the DynamoDB tables
+// keep the same contract, test/state.test.ts), then hands the message to the real handlers of another container.
+import { beforeAll, expect, test } from 'vitest';
+import { join } from 'node:path';
+import type { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import type { ImageRequest } from '../src/api/image-request.js';
+import type { Feature } from '../src/features/geojson.js';
+import type { Metrics } from '../src/metrics/emf.js';
+import { MemoryQueue } from '../src/queues/memory-queue.js';
+import { MessageWorker, type MessageOutcome } from '../src/queues/message-worker.js';
+import type { QueueMessage } from '../src/queues/message-queue.js';
+import type { EndpointCapacity } from '../src/service/endpoint-capacity.js';
+import type { ServiceContext } from '../src/service/context.js';
+import { localServiceConfig } from '../src/service/local-run.js';
+import { handleRegionMessage } from '../src/service/region-handler.js';
+import { handleImageMessage } from '../src/service/image-handler.js';
+import { finishRegion } from '../src/service/region-completion.js';
+import { regionIdOf, tileIdOf, toBounds, type RegionRequest, type TilingSpec } from '../src/service/region-request.js';
+import type { Sink } from '../src/sinks/sink.js';
+import { MemoryFeatureStore, MemoryJobStore, MemoryRegionStore } from '../src/state/memory-stores.js';
+import { StatusPublisher } from '../src/status/sns-status.js';
+import { planTiling, tilesOfRegion } from '../src/tiling/index.js';
+import { tempDir } from './helpers/cli.js';
+import { sleep, waitFor, writeTestImage } from './helpers/serve.js';
+
+const JOB = 'job-agg';
+const MODEL = 'http://127.0.0.1:9/invocations'; // never called: every tile is already done
+let img: string;
+let imageId: string;
+beforeAll(() => {
+  img = join(tempDir('tessera-agg-'), 'agg.tif');
+  writeTestImage(img, 1024, 512);
+  imageId = `${JOB}:${img}`;
+});
+
+// 1024 x 512 in regions of 512: two regions of four 256-pixel tiles.
+const tiling = (): TilingSpec => ({ strategy: 'variable-overlap', bounds: { x: 0, y: 0, width: 1024, height: 512 }, tileSize: { width: 256, height: 256 }, overlap: { width: 0, height: 0 }, regionSize: { width: 512, height: 512 } });
+const plan = () => planTiling(tiling());
+
+interface Event { kind: 'image' | 'region'; attributes: Record<string, string> }
+
+/** Stores, queues and observations shared by the "containers" of one test. */
+function world() {
+  const jobs = new MemoryJobStore();
+  const regions = new MemoryRegionStore();
+  const features = new MemoryFeatureStore();
+  const events: Event[] = [];
+  const metrics: string[] = [];
+  const released: string[] = [];
+  const written: Feature[][] = [];
+  const failImagePublishes = { remaining: 0 };
+  const sns = {
+    send: async (cmd: PublishCommand) => {
+      const attributes = Object.fromEntries(Object.entries(cmd.input.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue ?? '']));
+      const kind = cmd.input.TopicArn!.endsWith(':image') ? 'image' : 'region';
+      if (kind === 'image' && failImagePublishes.remaining > 0) {
+        failImagePublishes.remaining--;
+        throw new Error('SNS unavailable');
+      }
+      events.push({ kind, attributes });
+      return {};
+    },
+  };
+  const status = new StatusPublisher({ sns: sns as unknown as SNSClient, imageTopicArn: 'arn:aws:sns:us-east-1:000000000000:image', regionTopicArn: 'arn:aws:sns:us-east-1:000000000000:region', maxAttempts: 1 });
+  const sink: Sink = {
+    type: 'Test',
+    target: 'test',
+    write: async (source) => {
+      const out: Feature[] = [];
+      for await (const f of source()) out.push(f);
+      written.push(out);
+      return { featuresWritten: out.length, location: 'test' };
+    },
+  };
+  const imageQueue = new MemoryQueue('local://image');
+  const imageDlq = new MemoryQueue('local://image-dlq');
+  const container = (owner: string, overrides: Partial<ServiceContext> = {}): ServiceContext => {
+    const config = localServiceConfig({ request: {} as ImageRequest, regionSize: 512, tilingStrategy: 'variable-overlap', quality: 90, maxPayloadBytes: 0, timeoutMs: 1000, maxRetries: 0 }, 1);
+    config.maxDeliveries = 3;
+    config.aggregationLeaseMs = 60_000;
+    return {
+      config, jobs, regions, features, status, owner, imageQueue, imageDlq,
+      regionQueue: new MemoryQueue('local://region'),
+      metrics: { record: (name: string) => void metrics.push(name) } as unknown as Metrics,
+      capacity: { release: async (_endpoint: string, id: string) => void released.push(id) } as unknown as EndpointCapacity,
+      pool: null as unknown as ServiceContext['pool'],
+      readResources: null as unknown as ServiceContext['readResources'],
+      logger: { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined },
+      sinkClients: {} as ServiceContext['sinkClients'],
+      rasterInfo: new Map(),
+      observer: { sinksFor: () => [sink] },
+      ...overrides,
+    };
+  };
+  const imageEvents = (s?: string) => events.filter((e) => e.kind === 'image' && (!s || e.attributes.status === s));
+  const regionEvents = (regionId: string) => events.filter((e) => e.kind === 'region' && e.attributes.region_id === regionId);
+  return { jobs, regions, features, events, metrics, released, written, failImagePublishes, imageDlq, container, imageEvents, regionEvents };
+}
+
+type World = ReturnType<typeof world>;
+
+const regionRequest = (index: number): RegionRequest => {
+  const region = plan().regions[index];
+  return {
+    image_id: imageId, region_id: regionIdOf(region, JOB), job_id: JOB, image_url: img, model_name: MODEL, model_invoke_mode: 'HTTP_ENDPOINT', model_endpoint_parameters: null,
+    tile_size: [256, 256], tile_overlap: [0, 0], tile_format: 'PNG', tile_compression: 'NONE', region_bounds: toBounds(region), image_path: img, tile_quality: 90, max_payload_bytes: 0,
+    tiling_strategy: 'variable-overlap', processing_bounds: [[0, 0], [1024, 512]], region_size: [512, 512], geolocate: false,
+    pixel_conversion: { bands: [0], output_type: 'same', range_adjustment: 'NONE' },
+  } as unknown as RegionRequest;
+};
+const message = (body: object, receiveCount: number): QueueMessage => ({ id: `m-${receiveCount}`, receiptHandle: `h-${receiveCount}`, body: JSON.stringify(body), attributes: {}, receiveCount, sentAt: Date.now() });
+const noSignal = { signal: new AbortController().signal };
+/** The message worker deletes a message whose handler resolved with nothing or 'delete'. */
+const deleted = async (disposition: Promise<unknown>) => expect([undefined, 'delete']).toContain(await disposition);
+
+/** A planned job whose every tile ran: one feature per tile stored, every tile recorded as succeeded. */
+async function tilesDone(w: World): Promise<void> {
+  const request = { jobId: JOB, imageUrls: [img], outputs: [], imageProcessor: { name: MODEL, type: 'HTTP_ENDPOINT' }, featureProperties: [] };
+  await w.jobs.start({ image_id: imageId, job_id: JOB, image_url: img, model_name: MODEL, model_invoke_mode: 'HTTP_ENDPOINT' });
+  await w.jobs.update(imageId, { region_count: 2, image_status: 'IN_PROGRESS', image_request: JSON.stringify(request), tiling: JSON.stringify(tiling()), feature_properties: '[]' });
+  for (const [i, region] of plan().regions.entries()) {
+    const r = regionRequest(i);
+    await w.regions.start({ image_id: imageId, region_id: r.region_id, job_id: JOB });
+    const tiles = tilesOfRegion(plan(), region);
+    for (const t of tiles) {
+      await w.features.writeTileFeatures(imageId, tileIdOf(t), [{ type: 'Feature', geometry: null, properties: { imageBBox: [t.x + 100, t.y + 100, t.x + 150, t.y + 150], featureClasses: [{ iri: 'thing', score: 0.9 }] } } as Feature]);
+    }
+    await w.regions.recordTiles(imageId, r.region_id, { succeeded: tiles.map((t) => ({ id: tileIdOf(t) })) });
+  }
+  await sleep(5); // regions take time: their processing_duration is not 0 (which OSML's attributes omit)
+}
+
+/** What a container does for a region before its status: complete and count it (finishRegion), nothing after. */
+const countRegion = (w: World, index: number) => finishRegion(w.jobs, w.regions, imageId, regionRequest(index).region_id, 4);
+
+/** Region 1 finished by some other container, its status published. */
+async function otherRegionFinished(w: World): Promise<void> {
+  await countRegion(w, 1);
+  await w.regions.markStatusPublished(imageId, regionRequest(1).region_id);
+}
+
+test('an aggregator that died holding the lease: the message is kept, then aggregated once the lease runs out', async () => {
+  const w = world();
+  await tilesDone(w);
+  await otherRegionFinished(w);
+  // Container A counted region 0 (the last), took a 1 s lease, and died.
+  await countRegion(w, 0);
+  await w.regions.markStatusPublished(imageId, regionRequest(0).region_id);
+  expect(await w.jobs.claimAggregation(imageId, 'A', 1_000)).toBe(true);
+  const leaseUntil = (await w.jobs.get(imageId))!.aggregation_lease_until!;
+
+  // Container B receives the redelivered message through a real message worker.
+  const queue = new MemoryQueue('local://region');
+  await queue.send(regionRequest(0));
+  const outcomes: MessageOutcome['result'][] = [];
+  const b = w.container('B');
+  const worker = new MessageWorker({ queue, handler: (m, c) => handleRegionMessage(b, m, c), visibilityTimeoutSeconds: 30, waitTimeSeconds: 1, onOutcome: (o) => outcomes.push(o.result) });
+  worker.start();
+  try {
+    const job = await waitFor('the job to end', async () => {
+      const j = await w.jobs.get(imageId);
+      return j?.end_time !== undefined && outcomes.includes('deleted') ? j : undefined;
+    }, 8_000, 50);
+    expect(outcomes).toEqual(['retry-later', 'deleted']);
+    expect(job.end_time!).toBeGreaterThanOrEqual(leaseUntil); // A's lease was respected
+    expect(job).toMatchObject({ image_status: 'SUCCESS', feature_count: 8, aggregation_owner: 'B' });
+    expect(w.written.map((f) => f.length)).toEqual([8]);
+    expect(w.imageEvents('SUCCESS')).toHaveLength(1);
+    expect(await queue.counts()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+  } finally {
+    await worker.stop(0);
+  }
+});
+
+test('an aggregation that throws gives the lease back: the redelivery aggregates at once, in another container', async () => {
+  const w = world();
+  await tilesDone(w);
+  await otherRegionFinished(w);
+  const failing = new MemoryFeatureStore();
+  failing.itemsOfImage = () => { throw new Error('feature table unavailable'); };
+  const a = w.container('A', { features: failing });
+  await expect(handleRegionMessage(a, message(regionRequest(0), 1), noSignal)).rejects.toThrow(/feature table unavailable/);
+  const afterA = (await w.jobs.get(imageId))!;
+  expect(afterA.end_time).toBeUndefined();
+  expect(afterA.aggregation_owner).toBeUndefined();
+
+  await deleted(handleRegionMessage(w.container('B'), message(regionRequest(0), 2), noSignal));
+  expect(await w.jobs.get(imageId)).toMatchObject({ image_status: 'SUCCESS', feature_count: 8 });
+  expect(w.written.map((f) => f.length)).toEqual([8]);
+  expect(w.imageEvents('SUCCESS')).toHaveLength(1);
+  // Region 0's status went out with A's delivery, once.
+  expect(w.regionEvents(regionRequest(0).region_id).map((e) => e.attributes.status)).toEqual(['SUCCESS']);
+});
+
+test('a container that died between the end and the final status: the redelivery publishes it, records the metric, releases the endpoint', async () => {
+  const w = world();
+  await tilesDone(w);
+  await otherRegionFinished(w);
+  await countRegion(w, 0);
+  await w.regions.markStatusPublished(imageId, regionRequest(0).region_id);
+  // A aggregated and ended the job, then died.
+  expect(await w.jobs.claimAggregation(imageId, 'A', 60_000)).toBe(true);
+  const { job: ended } = await w.jobs.end(imageId, 'SUCCESS', '8 features');
+
+  await deleted(handleRegionMessage(w.container('B'), message(regionRequest(0), 2), noSignal));
+  expect(w.imageEvents().map((e) => e.attributes)).toEqual([
+    { status: 'SUCCESS', image_status: 'SUCCESS', job_id: JOB, image_id: imageId, processing_duration: String(ended.processing_duration) },
+  ]);
+  expect(w.metrics.filter((m) => m === 'ImageProcessing')).toHaveLength(1);
+  expect(w.released).toEqual([imageId]);
+  expect(w.written).toEqual([]); // not aggregated again
+
+  // Recorded: a later redelivery (of this or another region) does not publish again.
+  await deleted(handleRegionMessage(w.container('C'), message(regionRequest(1), 2), noSignal));
+  expect(w.imageEvents()).toHaveLength(1);
+  expect(w.events.filter((e) => e.kind === 'region')).toHaveLength(0);
+});
+
+test('a region counted by a container that died before publishing its status: the redelivery publishes it', async () => {
+  const w = world();
+  await tilesDone(w);
+  await countRegion(w, 1); // region 1's container died right after counting it
+  const r0 = regionRequest(0), r1 = regionRequest(1);
+  // Region 0 is the last: its delivery publishes its own status and aggregates the image.
+  await deleted(handleRegionMessage(w.container('B'), message(r0, 1), noSignal));
+  expect(w.regionEvents(r0.region_id).map((e) => e.attributes.status)).toEqual(['SUCCESS']);
+  expect(w.imageEvents('SUCCESS')).toHaveLength(1);
+  expect(w.regionEvents(r1.region_id)).toHaveLength(0);
+
+  // Region 1's message comes back to a job that has ended: its status is published now, once.
+  await deleted(handleRegionMessage(w.container('C'), message(r1, 2), noSignal));
+  const [event] = w.regionEvents(r1.region_id);
+  const stored = (await w.regions.get(imageId, r1.region_id))!;
+  expect(stored.processing_duration).toBeGreaterThan(0);
+  expect(event.attributes).toEqual({ status: 'SUCCESS', job_id: JOB, image_id: imageId, region_id: r1.region_id, processing_duration: String(stored.processing_duration) });
+  await deleted(handleRegionMessage(w.container('C'), message(r1, 3), noSignal));
+  expect(w.regionEvents(r1.region_id)).toHaveLength(1);
+  expect(w.imageEvents()).toHaveLength(1);
+});
+
+test('SNS refusing the final status: the message is kept until a delivery publishes it', async () => {
+  const w = world();
+  await tilesDone(w);
+  await otherRegionFinished(w);
+  w.failImagePublishes.remaining = 1;
+  await expect(handleRegionMessage(w.container('A'), message(regionRequest(0), 1), noSignal)).rejects.toThrow(/not published/);
+  expect((await w.jobs.get(imageId))!.image_status).toBe('SUCCESS');
+  expect(w.imageEvents()).toHaveLength(0);
+  await deleted(handleRegionMessage(w.container('B'), message(regionRequest(0), 2), noSignal));
+  expect(w.imageEvents('SUCCESS')).toHaveLength(1);
+  expect(w.written).toHaveLength(1); // aggregated once
+});
+
+test('a failed image whose dead-letter send failed: the redelivery sends it, the FAILED status goes out once', async () => {
+  const w = world();
+  const request = { jobId: 'job-missing', imageUrls: [join(tempDir('tessera-agg-'), 'missing.tif')], outputs: [{ type: 'S3', bucket: 'b', prefix: 'p/' }], imageProcessor: { name: MODEL, type: 'HTTP_ENDPOINT' } };
+  const missingId = `job-missing:${request.imageUrls[0]}`;
+  let sendFailures = 1;
+  const dlq = new MemoryQueue('local://image-dlq');
+  const flakyDlq = Object.assign(Object.create(dlq) as MemoryQueue, {
+    send: (body: string | object, options?: Parameters<MemoryQueue['send']>[1]) => (sendFailures-- > 0 ? Promise.reject(new Error('SQS unavailable')) : dlq.send(body, options)),
+  });
+  const ctx = w.container('A', { imageDlq: flakyDlq });
+  await expect(handleImageMessage(ctx, message(request, 1), noSignal)).rejects.toThrow(/SQS unavailable/);
+  expect(await w.jobs.get(missingId)).toMatchObject({ image_status: 'FAILED' });
+  expect(dlq.peek()).toHaveLength(0);
+
+  await deleted(handleImageMessage(w.container('B', { imageDlq: flakyDlq }), message(request, 2), noSignal));
+  const dead = dlq.peek();
+  expect(dead).toHaveLength(1);
+  expect(JSON.parse(dead[0].body)).toEqual(request);
+  expect(dead[0].attributes.reason).toBe((await w.jobs.get(missingId))!.message);
+  expect(w.imageEvents('FAILED').map((e) => e.attributes.image_id)).toEqual([missingId]);
+
+  // Sent and recorded: a third delivery sends nothing more.
+  await deleted(handleImageMessage(w.container('C', { imageDlq: flakyDlq }), message(request, 3), noSignal));
+  expect(dlq.peek()).toHaveLength(1);
+  expect(w.imageEvents('FAILED')).toHaveLength(1);
+});
