@@ -135,6 +135,45 @@ describe('EMF metrics', () => {
     expect(failed).toMatchObject({ Operation: 'TileProcessing', ModelName: 'm', Invocations: 1, Errors: 1 });
   });
 
+  test('events with the same dimensions are batched into value arrays (100 values per metric per document), each value one sample', async () => {
+    const lines: string[] = [];
+    const metrics = new Metrics({ write: (l) => void lines.push(l), maxPending: 10_000 });
+    // 250 tiles: durations 0.001 .. 0.250 s, every 50th tile an error; one event of another image in between.
+    for (let i = 1; i <= 250; i++) {
+      metrics.record('TileGeneration', { duration: i / 1000, invocations: 1, ...(i % 50 === 0 ? { errors: 1 } : {}) }, { inputFormat: 'NITF' });
+      if (i === 120) metrics.record('TileGeneration', { duration: 9, invocations: 1 }, { inputFormat: 'GTIFF' });
+    }
+    await metrics.flush();
+    const docs = lines.map((l) => JSON.parse(l));
+    const nitf = docs.filter((d) => d.InputFormat === 'NITF');
+    const gtiff = docs.filter((d) => d.InputFormat === 'GTIFF');
+    // ceil(250 / 100) documents instead of 250; the other dimension value keeps its own document.
+    expect(nitf).toHaveLength(3);
+    expect(gtiff).toHaveLength(1);
+    expect(gtiff[0]).toMatchObject({ Duration: 9, Invocations: 1 });
+    const values = (d: Record<string, unknown>, name: string) => [d[name] ?? []].flat() as number[];
+    for (const d of nitf) {
+      expect(d._aws.CloudWatchMetrics[0].Dimensions).toEqual([['Operation', 'InputFormat']]);
+      expect(values(d, 'Duration').length).toBeLessThanOrEqual(100);
+    }
+    const all = (name: string) => nitf.flatMap((d) => values(d, name));
+    expect(all('Invocations')).toHaveLength(250);
+    expect(all('Duration').sort((a, b) => a - b)).toEqual(Array.from({ length: 250 }, (_, k) => (k + 1) / 1000));
+    expect(all('Errors')).toEqual([1, 1, 1, 1, 1]);
+
+    // Different properties are different events; nothing is left after a flush; maxPending counts events.
+    lines.length = 0;
+    const small = new Metrics({ write: (l) => void lines.push(l), maxPending: 3 });
+    small.record('FeatureStorage', { invocations: 1 }, {}, { imageId: 'a' });
+    small.record('FeatureStorage', { invocations: 1 }, {}, { imageId: 'b' });
+    expect(lines).toHaveLength(0);
+    small.record('FeatureStorage', { invocations: 1 }, {}, { imageId: 'a' }); // the third event flushes
+    await small.flush();
+    expect(lines.map((l) => JSON.parse(l)).map((d) => [d.imageId, d.Invocations])).toEqual([['a', [1, 1]], ['b', 1]]);
+    await small.flush();
+    expect(lines).toHaveLength(2);
+  });
+
   test('by default lines go to stdout', async () => {
     const writes: string[] = [];
     const original = process.stdout.write.bind(process.stdout);

@@ -8,6 +8,12 @@ import type { MetricsContext } from 'aws-embedded-metrics/lib/logger/MetricsCont
  * (§10), so existing dashboards keep working. Lines go to stdout by default, where the container's log driver
  * ships them and CloudWatch extracts the metrics, which is what OSML's "Local" environment does. The library's
  * environment auto-detection is bypassed on purpose: it would probe the EC2 metadata address.
+ *
+ * Events are batched between flushes: events of the same operation, dimensions and properties go into one EMF
+ * document whose metrics hold arrays of values (EMF allows 100 values per metric per document; the library's
+ * serializer splits longer arrays). Each value stays one sample to CloudWatch, so per-tile events keep OSML's
+ * statistics (SampleCount, Sum, Average, percentiles) at a few documents per flush instead of one per tile. A
+ * document carries the time of its first event; the service flushes after every message and every 10 s.
  */
 export const METRICS_NAMESPACE = 'OSML/ModelRunner';
 
@@ -50,7 +56,7 @@ export interface MetricsOptions {
   logGroupName?: string;
   /** Where each EMF JSON line goes; default stdout. */
   write?: (line: string) => void;
-  /** Events kept before an automatic flush. Default 200. */
+  /** Events recorded before an automatic flush. Default 200. */
   maxPending?: number;
   /** Record nothing (a local run has no CloudWatch to feed). */
   disabled?: boolean;
@@ -69,7 +75,9 @@ export class Metrics {
   private readonly namespace: string;
   private readonly maxPending: number;
   private readonly environment: IEnvironment;
-  private pending: MetricsLogger[] = [];
+  /** One logger per (operation, dimensions, properties) since the last flush; values accumulate in it. */
+  private pending = new Map<string, MetricsLogger>();
+  private pendingEvents = 0;
   private flushing: Promise<void> = Promise.resolve();
   private readonly disabled: boolean;
 
@@ -104,20 +112,24 @@ export class Metrics {
    */
   record(operation: Operation, values: MetricValues, dimensions: MetricDimensions = {}, properties: Record<string, unknown> = {}): void {
     if (this.disabled) return;
-    const logger = new MetricsLogger(async () => this.environment);
-    logger.setNamespace(this.namespace);
     const dims: Record<string, string> = { Operation: operation };
     if (dimensions.modelName) dims.ModelName = dimensions.modelName;
     if (dimensions.inputFormat) dims.InputFormat = dimensions.inputFormat;
-    logger.setDimensions(dims, false);
+    const batchKey = JSON.stringify([dims, properties]);
+    let logger = this.pending.get(batchKey);
+    if (!logger) {
+      logger = new MetricsLogger(async () => this.environment);
+      logger.setNamespace(this.namespace);
+      logger.setDimensions(dims, false);
+      for (const [k, v] of Object.entries(properties)) logger.setProperty(k, v);
+      this.pending.set(batchKey, logger);
+    }
     for (const [key, value] of Object.entries(values) as [keyof MetricValues, number | undefined][]) {
       if (value === undefined || !Number.isFinite(value)) continue;
       const [name, unit] = METRIC_UNITS[key];
-      logger.putMetric(name, value, unit);
+      logger.putMetric(name, value, unit); // a second value of a metric extends its array
     }
-    for (const [k, v] of Object.entries(properties)) logger.setProperty(k, v);
-    this.pending.push(logger);
-    if (this.pending.length >= this.maxPending) void this.flush().catch(() => undefined);
+    if (++this.pendingEvents >= this.maxPending) void this.flush().catch(() => undefined);
   }
 
   /** Runs `fn`, recording Duration and Invocations=1, and Errors=1 if it throws (rethrown). */
@@ -135,8 +147,9 @@ export class Metrics {
 
   /** Writes every recorded event. */
   flush(): Promise<void> {
-    const batch = this.pending;
-    this.pending = [];
+    const batch = [...this.pending.values()];
+    this.pending = new Map();
+    this.pendingEvents = 0;
     this.flushing = this.flushing.then(async () => {
       for (const logger of batch) await logger.flush();
     });
