@@ -173,8 +173,16 @@ describe('tessera serve with endpoint throttling', () => {
     expect(bAdmitted).toBeGreaterThan(aFinished);
     expect(logs.findIndex((l) => l.msg === 'image in progress' && l.image_id === idB)).toBeGreaterThan(aFinished);
 
-    // Throttles metric (EMF on stdout).
-    expect(serve.stdout() + serve2.stdout()).toMatch(/"Throttles":1/);
+    // Throttles metric (EMF on stdout): where OSML NEW's capacity check emits it, {Operation: Scheduling, ModelName}.
+    const emf = (serve.stdout() + serve2.stdout()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const throttles = emf.filter((e) => e.Throttles !== undefined);
+    expect(throttles.length).toBeGreaterThanOrEqual(1);
+    for (const e of throttles) {
+      expect(e).toMatchObject({ Operation: 'Scheduling', ModelName: b.imageProcessor.name, imageId: idB });
+      expect(e._aws.CloudWatchMetrics[0].Dimensions).toEqual([['Operation', 'ModelName']]);
+    }
+    // One sample per throttled look, as logged.
+    expect(throttles.flatMap((e) => [e.Throttles].flat())).toEqual(throttled.map(() => 1));
     // Nothing in the DLQ: throttling did not burn deliveries.
     const dlq = new SqsQueue(stack.clients.sqs, stack.queueUrls.imageDlq);
     expect(await dlq.receive({ max: 10, waitSeconds: 1, visibilityTimeout: 1 })).toHaveLength(0);

@@ -20,7 +20,7 @@ import type { ImageRequest } from '../api/image-request.js';
 import type { JobItem } from '../state/job-table.js';
 import type { ServiceContext } from './context.js';
 
-/** True when the job may start now (or throttling is off). Emits `Throttles` when it must wait. */
+/** True when the job may start now (or throttling is off). Emits `Throttles` (Scheduling, ModelName) when it must wait. */
 export async function admitImage(ctx: ServiceContext, request: ImageRequest, imageId: string, regionCount: number): Promise<boolean> {
   if (!ctx.capacity) return true;
   const endpoint = request.imageProcessor.name;
@@ -31,7 +31,8 @@ export async function admitImage(ctx: ServiceContext, request: ImageRequest, ima
     return true;
   }
   ctx.logger.info({ ...log, retry_seconds: ctx.config.throttling.retrySeconds }, 'endpoint capacity: throttled, request will be looked at again');
-  ctx.metrics.record('ImageProcessing', { throttles: 1 }, { modelName: endpoint }, { jobId: request.jobId, imageId });
+  // Where OSML NEW's capacity check emits it: Operation Scheduling, per endpoint (reference §10, §11.4).
+  ctx.metrics.record('Scheduling', { throttles: 1 }, { modelName: endpoint }, { jobId: request.jobId, imageId });
   return false;
 }
 
