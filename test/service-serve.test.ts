@@ -197,9 +197,34 @@ describe('tessera serve', () => {
     // EMF metrics on stdout, OSML's namespace and operations.
     await waitFor('ImageProcessing metrics', () => serve.stdout().includes('"Operation":"ImageProcessing"'), 15_000);
     const emf = serve.stdout().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    const ops = new Set(emf.map((e) => e.Operation));
-    for (const op of ['ImageProcessing', 'RegionProcessing', 'TileProcessing', 'FeatureAggregation', 'FeatureSelection', 'FeatureDissemination', 'FeatureStorage']) expect(ops, op).toContain(op);
-    expect(emf[0]._aws.CloudWatchMetrics[0].Namespace).toBe('OSML/ModelRunner');
+    // Every operation with OSML's dimension set (reference §10), and the dimension values.
+    const expectedDimensions: Record<string, Record<string, string>> = {
+      ImageProcessing: { ModelName: modelUrl(), InputFormat: 'NITF' },
+      RegionProcessing: { ModelName: modelUrl(), InputFormat: 'NITF' },
+      TileGeneration: { InputFormat: 'NITF' },
+      TileProcessing: { ModelName: modelUrl() },
+      ModelInvocation: { ModelName: modelUrl() },
+      FeatureRefinement: {},
+      FeatureStorage: {},
+      FeatureAggregation: {},
+      FeatureSelection: {},
+      FeatureDissemination: {},
+    };
+    expect(new Set(emf.map((e) => e.Operation))).toEqual(new Set(Object.keys(expectedDimensions)));
+    for (const e of emf) {
+      const dims = expectedDimensions[e.Operation];
+      expect(e._aws.CloudWatchMetrics, e.Operation).toEqual([expect.objectContaining({ Namespace: 'OSML/ModelRunner', Dimensions: [['Operation', ...Object.keys(dims)]] })]);
+      expect(e, e.Operation).toMatchObject(dims);
+    }
+    // One image, one region, 9 tiles (1024² in 512² tiles with 128 overlap), none retried or failed.
+    const samples = (op: string, name: string) => emf.filter((e) => e.Operation === op).flatMap((e) => [e[name] ?? []].flat() as number[]);
+    const sum = (op: string, name: string) => samples(op, name).reduce((a, b) => a + b, 0);
+    const invocations = Object.fromEntries(Object.keys(expectedDimensions).map((op) => [op, sum(op, 'Invocations')]));
+    expect(invocations).toEqual({ ImageProcessing: 1, RegionProcessing: 1, TileGeneration: 9, TileProcessing: 9, ModelInvocation: 9, FeatureRefinement: 9, FeatureStorage: 1, FeatureAggregation: 1, FeatureSelection: 1, FeatureDissemination: 1 });
+    expect(samples('ModelInvocation', 'Retries')).toEqual(Array(9).fill(0));
+    expect(samples('TileProcessing', 'Retries')).toEqual([]);
+    for (const op of Object.keys(expectedDimensions)) expect(sum(op, 'Errors'), op).toBe(0);
+    for (const op of ['TileGeneration', 'ModelInvocation', 'FeatureRefinement', 'TileProcessing']) expect(samples(op, 'Duration'), op).toHaveLength(9);
 
     const health = await fetch(serve.healthUrl);
     expect(health.status).toBe(200);

@@ -14,7 +14,7 @@ import { createSensorModel, type SensorModel } from '../src/geolocation/sensor-m
 import { refineFeatures } from '../src/features/refine.js';
 import { releaseSlot, slotBytes } from '../src/raster/slot-pool.js';
 import { bytesPerSample } from '../src/pixels/data-type.js';
-import type { DetectorConfig, TileResult, TileTask, WorkerConfig } from '../src/pipeline/tile-task.js';
+import type { DetectorConfig, TileOutcome, TileStage, TileTimings, TileTask, WorkerConfig } from '../src/pipeline/tile-task.js';
 
 /** What a worker builds from one image's settings, cached by key: the model client and the sensor model. */
 interface ImageContext {
@@ -115,61 +115,83 @@ function conversionOutput(bytes: number): Uint8Array | undefined {
   return scratch;
 }
 
-export default async function processTile(task: TileTask): Promise<TileResult> {
+export default async function processTile(task: TileTask): Promise<TileOutcome> {
   const { window } = task;
   const found = contextFor(task.configKey, task.config);
   // Awaited before the slot is read, so the no-await rule between conversion and encoding (below) still holds.
   const { config, detector, sensorModel, outSampleType, geoTransform: gt } = found instanceof Promise ? await found : found;
   const conversion = config.conversion;
-  const t0 = performance.now();
-  let pixels: Uint8Array;
+  // Which step is running, for a failure's metrics (returned, not thrown: see TileFailed).
+  let stage: TileStage = 'generation';
+  const timings: Partial<TileTimings> = {};
+  let mark = performance.now();
+  const lap = () => {
+    const now = performance.now();
+    const ms = now - mark;
+    mark = now;
+    return ms;
+  };
   try {
-    const source = slotBytes(task.slot, window.width * window.height * conversion.bandCount * bytesPerSample(conversion.dataType));
-    const outputBytes = window.width * window.height * conversion.bands.length * outputBytesPerSample(conversion);
-    pixels = convertAnyBands(
-      source,
+    let pixels: Uint8Array;
+    try {
+      const source = slotBytes(task.slot, window.width * window.height * conversion.bandCount * bytesPerSample(conversion.dataType));
+      const outputBytes = window.width * window.height * conversion.bands.length * outputBytesPerSample(conversion);
+      pixels = convertAnyBands(
+        source,
+        {
+          width: window.width,
+          height: window.height,
+          bandCount: conversion.bandCount,
+          dataType: conversion.dataType,
+          bands: conversion.bands,
+          outputType: conversion.outputType,
+          ...(conversion.ranges ? { ranges: conversion.ranges } : {}),
+          ...(conversion.complex ? { complex: conversion.complex } : {}),
+        },
+        conversionOutput(outputBytes), // shared scratch: see `scratch` (no await until encodeTile returns)
+      );
+    } finally {
+      releaseSlot(task.slot);
+    }
+    timings.convertMs = lap();
+    // Synchronous, right after the conversion: `pixels` may be the shared scratch buffer.
+    const encoded = encodeTile(
       {
+        pixels,
         width: window.width,
         height: window.height,
-        bandCount: conversion.bandCount,
-        dataType: conversion.dataType,
-        bands: conversion.bands,
-        outputType: conversion.outputType,
-        ...(conversion.ranges ? { ranges: conversion.ranges } : {}),
-        ...(conversion.complex ? { complex: conversion.complex } : {}),
+        channels: conversion.bands.length,
+        sampleType: outSampleType,
+        ...(gt ? { geoTransform: [gt[0] + window.x * gt[1] + window.y * gt[2], gt[1], gt[2], gt[3] + window.x * gt[4] + window.y * gt[5], gt[4], gt[5]] } : {}),
+        ...(sensorModel ? { corners: tileCorners(sensorModel, window) } : {}),
+        ...(config.nitfFields ? { nitfFields: config.nitfFields } : {}),
       },
-      conversionOutput(outputBytes), // shared scratch: see `scratch` (no await until encodeTile returns)
+      config.encoding,
     );
-  } finally {
-    releaseSlot(task.slot);
+    checkPayload(encoded.byteLength, config.encoding, task.label, window.width * window.height);
+    timings.encodeMs = lap();
+    stage = 'invocation';
+    const { features: raw, attempts } = await detector.detect(encoded, { tileLabel: task.label });
+    timings.invokeMs = lap();
+    stage = 'refinement';
+    const features = refineFeatures(raw, { tileX: window.x, tileY: window.y, inferenceTime: Date.now(), sensorModel });
+    timings.refineMs = lap();
+    return { features, encodedBytes: encoded.byteLength, attempts, timings: timings as TileTimings };
+  } catch (err) {
+    const ms = lap();
+    if (stage === 'generation') timings[timings.convertMs === undefined ? 'convertMs' : 'encodeMs'] = ms;
+    else timings[stage === 'invocation' ? 'invokeMs' : 'refineMs'] = ms;
+    // Detector errors carry the attempts made (DetectorError.attempts).
+    const attempts = (err as { attempts?: unknown })?.attempts;
+    return {
+      failed: {
+        stage,
+        error: String((err as Error)?.message ?? err),
+        ...(stage === 'invocation' && typeof attempts === 'number' ? { attempts } : {}),
+        timings,
+      },
+    };
   }
-  const t1 = performance.now();
-  // Synchronous, right after the conversion: `pixels` may be the shared scratch buffer.
-  const encoded = encodeTile(
-    {
-      pixels,
-      width: window.width,
-      height: window.height,
-      channels: conversion.bands.length,
-      sampleType: outSampleType,
-      ...(gt ? { geoTransform: [gt[0] + window.x * gt[1] + window.y * gt[2], gt[1], gt[2], gt[3] + window.x * gt[4] + window.y * gt[5], gt[4], gt[5]] } : {}),
-      ...(sensorModel ? { corners: tileCorners(sensorModel, window) } : {}),
-      ...(config.nitfFields ? { nitfFields: config.nitfFields } : {}),
-    },
-    config.encoding,
-  );
-  const t2 = performance.now();
-  checkPayload(encoded.byteLength, config.encoding, task.label, window.width * window.height);
-  const { features: raw, attempts } = await detector.detect(encoded, { tileLabel: task.label });
-  const t3 = performance.now();
-  const features = refineFeatures(raw, { tileX: window.x, tileY: window.y, inferenceTime: Date.now(), sensorModel });
-  const t4 = performance.now();
-  return {
-    features,
-    encodedBytes: encoded.byteLength,
-    attempts,
-    timings: { convertMs: t1 - t0, encodeMs: t2 - t1, invokeMs: t3 - t2, refineMs: t4 - t3 },
-  };
 }
 
 function tileCorners(model: SensorModel, w: { x: number; y: number; width: number; height: number }) {

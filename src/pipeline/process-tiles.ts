@@ -11,7 +11,7 @@ import { WindowReader } from '../raster/window-reader.js';
 import { bytesPerSample } from '../pixels/data-type.js';
 import { regionTupleRepr, type Window } from '../tiling/index.js';
 import type { TilePool } from './tile-pool.js';
-import type { TileResult, TileTask, WorkerConfig } from './tile-task.js';
+import { isTileFailed, type TileResult, type TileStage, type TileTask, type TileTimings, type WorkerConfig } from './tile-task.js';
 import type { RasterInfo } from '../raster/raster-source.js';
 import type { ReadResources } from './read-resources.js';
 
@@ -36,14 +36,25 @@ export interface ProcessTilesOptions {
   slots?: number;
   /** GDAL handles reading in parallel (default 2). */
   readers?: number;
-  /** Called on the main thread for every finished tile; may be async (e.g. storing features). */
-  onResult(window: Window, label: string, result: TileResult): void | Promise<void>;
-  onFailure(window: Window, label: string, error: string): void | Promise<void>;
+  /** Called on the main thread for every finished tile; may be async (e.g. storing features). `readMs`: reading its pixels. */
+  onResult(window: Window, label: string, result: TileResult, readMs: number): void | Promise<void>;
+  onFailure(window: Window, label: string, error: string, details: TileFailureDetails): void | Promise<void>;
   onProgress?(done: number, total: number): void;
   /** The image's reader and slot pool, kept across regions (service context); absent: opened and closed here. */
   resources?: ReadResources;
   /** Checked before each new tile: a reason stops dispatching (tiles in flight still finish), reported by the caller. */
   stopReason?(): string | null;
+}
+
+/** Where a tile failed, for its metrics. No stage: the worker itself failed. */
+export interface TileFailureDetails {
+  stage?: TileStage;
+  /** Model attempts made (invocation failures). */
+  attempts?: number;
+  /** The worker steps that ran. */
+  timings?: Partial<TileTimings>;
+  /** Reading the tile's pixels, when the read completed. */
+  readMs?: number;
 }
 
 export interface ProcessTilesStats {
@@ -104,7 +115,8 @@ export async function processTiles(o: ProcessTilesOptions): Promise<ProcessTiles
       slots.release(slot);
       throw err;
     }
-    stages.readMs += performance.now() - r0;
+    const readMs = performance.now() - r0;
+    stages.readMs += readMs;
     const task: TileTask = {
       configKey,
       config: o.config,
@@ -113,18 +125,24 @@ export async function processTiles(o: ProcessTilesOptions): Promise<ProcessTiles
       label,
     };
     const completion = pool.run(task).then(
-      async (r) => {
+      async (outcome) => {
         slots.release(slot); // a no-op unless the worker died before releasing it
+        if (isTileFailed(outcome)) {
+          const { error, ...details } = outcome.failed;
+          await o.onFailure(window, label, error, { ...details, readMs });
+          return;
+        }
+        const r = outcome;
         encodedBytes += r.encodedBytes;
         stages.convertMs += r.timings.convertMs;
         stages.encodeMs += r.timings.encodeMs;
         stages.invokeMs += r.timings.invokeMs;
         stages.refineMs += r.timings.refineMs;
-        await o.onResult(window, label, r);
+        await o.onResult(window, label, r, readMs);
       },
       async (err: unknown) => {
         slots.release(slot);
-        await o.onFailure(window, label, String((err as Error)?.message ?? err));
+        await o.onFailure(window, label, String((err as Error)?.message ?? err), { readMs });
       },
     );
     return { completion };
@@ -146,7 +164,7 @@ export async function processTiles(o: ProcessTilesOptions): Promise<ProcessTiles
           const { completion } = await startTile(window, label, stream);
           void completion.catch(() => undefined).finally(finishTile);
         } catch (err) {
-          await o.onFailure(window, label, (err as Error).message);
+          await o.onFailure(window, label, (err as Error).message, { stage: 'generation' }); // reading its pixels failed
           finishTile();
         }
       }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { packageRoot } from '../util/package-root.js';
-import type { TileResult, TileTask } from './tile-task.js';
+import type { TileOutcome, TileTask } from './tile-task.js';
 
 export interface TilePoolOptions {
   /** Worker threads (default: available cores). */
@@ -19,7 +19,7 @@ export interface TilePoolOptions {
 export class TilePool {
   readonly workers: number;
   readonly concurrencyPerWorker: number;
-  private readonly piscina: Piscina<TileTask, TileResult>;
+  private readonly piscina: Piscina<TileTask, TileOutcome>;
   private fatalError: Error | null = null;
   private readonly fatalListeners = new Set<(err: Error) => void>();
   private readonly loadedWorkers = new Set<number>();
@@ -28,7 +28,7 @@ export class TilePool {
   constructor(options: TilePoolOptions = {}) {
     this.workers = Math.max(1, options.workers ?? availableParallelism());
     this.concurrencyPerWorker = Math.max(1, options.concurrencyPerWorker ?? 8);
-    this.piscina = new Piscina<TileTask, TileResult>({
+    this.piscina = new Piscina<TileTask, TileOutcome>({
       filename: join(packageRoot(), 'dist', 'workers', 'tile-worker.js'),
       minThreads: this.workers,
       maxThreads: this.workers,
@@ -82,7 +82,8 @@ export class TilePool {
     });
   }
 
-  run(task: TileTask): Promise<TileResult> {
+  /** A tile's result, or how it failed (TileFailed); rejects only when the worker itself fails. */
+  run(task: TileTask): Promise<TileOutcome> {
     if (this.fatalError) return Promise.reject(this.fatalError);
     return this.piscina.run(task);
   }

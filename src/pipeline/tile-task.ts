@@ -83,3 +83,28 @@ export interface TileResult {
   attempts: number;
   timings: TileTimings;
 }
+
+/** The steps of a tile, as OSML's metrics name them: TileGeneration, ModelInvocation, FeatureRefinement. */
+export type TileStage = 'generation' | 'invocation' | 'refinement';
+
+/**
+ * A tile that failed in the worker, returned rather than thrown: an Error crosses the thread boundary with its
+ * message only, and the metrics need the step that failed, the model attempts made and the steps' timings.
+ */
+export interface TileFailed {
+  failed: {
+    stage: TileStage;
+    /** The error's message, as a thrown error would have carried it. */
+    error: string;
+    /** Model attempts made (invocation failures). */
+    attempts?: number;
+    /** The steps that completed (and the failed step's time until it failed). */
+    timings: Partial<TileTimings>;
+  };
+}
+
+export type TileOutcome = TileResult | TileFailed;
+
+export function isTileFailed(outcome: TileOutcome): outcome is TileFailed {
+  return (outcome as TileFailed).failed !== undefined;
+}

@@ -60,7 +60,6 @@ export async function aggregateFeatures(ctx: ServiceContext, job: JobItem): Prom
   const imageId = job.image_id;
   const plan = planOf(spec.tiling);
   const distillation = requestDistillation(request);
-  const model = { modelName: request.imageProcessor.name, ...(spec.inputFormat ? { inputFormat: spec.inputFormat } : {}) };
 
   // Pass 1: compact detections (typed arrays) and where each feature is stored (item index, index within the item).
   const t1 = performance.now();
@@ -120,7 +119,8 @@ export async function aggregateFeatures(ctx: ServiceContext, job: JobItem): Prom
   const sinks = ctx.observer?.sinksFor?.(request, job) ?? sinksForOutputs(requestOutputs(request), ctx.sinkClients);
   const outcomes = await writeToSinks(sinks, source, { jobId, featuresStored }, ctx.logger);
   const sinksOk = allSinksSucceeded(outcomes);
-  ctx.metrics.record('FeatureDissemination', { duration: (performance.now() - t3) / 1000, invocations: 1, errors: sinksOk ? 0 : 1 }, model, { imageId });
+  // {Operation} only, as OSML's sink_features.
+  ctx.metrics.record('FeatureDissemination', { duration: (performance.now() - t3) / 1000, invocations: 1, errors: sinksOk ? 0 : 1 }, {}, { imageId });
 
   const message = `${featuresKept} features (${featuresStored} before de-duplication); outputs: ${outcomes
     .map((o) => `${o.type} ${o.location ?? o.target} ${o.ok ? `ok (${o.featuresWritten})` : `FAILED (${o.error ?? `${o.featureErrors?.length ?? 0} features not written`})`}`)

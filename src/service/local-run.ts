@@ -65,6 +65,8 @@ export interface LocalRunHooks {
   stopReason?(state: LocalRunState): string | null;
   /** The run's output, written by the aggregation step in place of the request's outputs. */
   output(state: LocalRunState, request: ImageRequest, job: JobItem): Sink;
+  /** Where the handlers' metrics go (tests); default nowhere: a local run has no CloudWatch to feed. */
+  metrics?: Metrics;
 }
 
 export interface LocalRunResult {
@@ -136,7 +138,7 @@ export async function runLocal(settings: LocalRunSettings, hooks: LocalRunHooks)
     imageDlq,
     regionDlq: new MemoryQueue(LOCAL_QUEUES.regionDlq),
     status: new StatusPublisher({ logger: silentLogger }),
-    metrics: new Metrics({ disabled: true }),
+    metrics: hooks.metrics ?? new Metrics({ disabled: true }),
     pool,
     logger,
     owner: `local:${process.pid}`,

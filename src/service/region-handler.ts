@@ -26,6 +26,7 @@ import { sendToDeadLetterQueue, type QueueMessage } from '../queues/sqs-queue.js
 import type { MessageContext, MessageDisposition } from '../queues/message-worker.js';
 import type { ServiceContext } from './context.js';
 import { finishRegion } from './region-completion.js';
+import { recordTileFailed, recordTileSucceeded } from './tile-metrics.js';
 import { aggregateImage, publishImageEnd, StatusNotPublishedError } from './aggregation.js';
 import { detectorFor, ImageInputError } from './image-job.js';
 import { fromBounds, InvalidRegionRequestError, parseRegionRequest, planOf, tileIdOf, tilingSpecOf, type RegionRequest } from './region-request.js';
@@ -90,6 +91,12 @@ export async function regionWorkFromRequest(ctx: ServiceContext, request: Region
   return { request, info: regionInfo, workerConfig, plan, region };
 }
 
+/** RegionProcessing's dimensions {ModelName, InputFormat}: the format from the region message when the image was not opened here. */
+function regionDimensions(r: RegionRequest, format?: string): { modelName: string; inputFormat?: string } {
+  const inputFormat = format ?? r.image_extension;
+  return { modelName: r.model_name, ...(inputFormat ? { inputFormat } : {}) };
+}
+
 /** Records tile outcomes in batches while tiles keep finishing (one conditional update per batch, not per tile). */
 class TileRecorder {
   private succeeded: TileRecord[] = [];
@@ -152,7 +159,7 @@ export async function processRegion(ctx: ServiceContext, work: RegionWork, signa
     region_request: JSON.stringify(r),
   });
   const tiles = tilesOfRegion(work.plan, region);
-  const dims = { modelName: r.model_name, inputFormat: info.format };
+  const dims = regionDimensions(r, info.format);
   if (isRegionFinal(item)) {
     ctx.logger.info({ ...log, status: item.region_status }, 'region already finished: only its bookkeeping is checked');
   } else {
@@ -169,10 +176,9 @@ export async function processRegion(ctx: ServiceContext, work: RegionWork, signa
       tiles: todo,
       pool: ctx.pool,
       resources: ctx.readResources,
-      onResult: async (window, label, result) => {
+      onResult: async (window, label, result, readMs) => {
         if (signal?.aborted) return;
-        const t = result.timings;
-        ctx.metrics.record('TileProcessing', { duration: (t.convertMs + t.encodeMs + t.invokeMs + t.refineMs) / 1000, invocations: 1, retries: Math.max(0, result.attempts - 1) }, { modelName: r.model_name });
+        recordTileSucceeded(ctx.metrics, dims, result, readMs);
         try {
           await ctx.features.writeTileFeatures(r.image_id, label, result.features);
           featureCount += result.features.length;
@@ -188,9 +194,9 @@ export async function processRegion(ctx: ServiceContext, work: RegionWork, signa
           }
         }
       },
-      onFailure: (window, label, error) => {
+      onFailure: (window, label, error, details) => {
         if (signal?.aborted) return;
-        ctx.metrics.record('TileProcessing', { invocations: 1, errors: 1 }, { modelName: r.model_name });
+        recordTileFailed(ctx.metrics, dims, details);
         ctx.logger.warn({ ...log, tile: label, error }, 'tile failed');
         recorder.add('failed', { id: label, bounds: toPixelBounds(window) });
         ctx.observer?.tileFailed?.({ imageId: r.image_id, tile: label, error });
@@ -266,7 +272,7 @@ async function settleEndedJob(ctx: ServiceContext, r: RegionRequest, job: JobIte
     } catch {
       tiles = [];
     }
-    if (!(await publishRegionEnd(ctx, r, region, tiles, { modelName: r.model_name }))) throw new StatusNotPublishedError(`the status of region ${r.region_id}`);
+    if (!(await publishRegionEnd(ctx, r, region, tiles, regionDimensions(r)))) throw new StatusNotPublishedError(`the status of region ${r.region_id}`);
   }
   await publishImageEnd(ctx, job);
 }
@@ -281,7 +287,7 @@ export async function failRegion(ctx: ServiceContext, r: RegionRequest, reason: 
   } catch {
     tiles = [];
   }
-  return finishAndReport(ctx, r, tiles, { modelName: r.model_name }, performance.now(), signal, reason, finalAttempt);
+  return finishAndReport(ctx, r, tiles, regionDimensions(r), performance.now(), signal, reason, finalAttempt);
 }
 
 /** The region-queue message handler. */
