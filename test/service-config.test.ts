@@ -67,6 +67,14 @@ describe('service configuration', () => {
     expect(err!.message.split('\n')).toHaveLength(15);
   });
 
+  test('TESSERA_MODEL_RETRIES above what a tile may attempt is refused at start, not capped in silence', () => {
+    expect(loadServiceConfig(base).model.maxRetries).toBe(5);
+    expect(loadServiceConfig({ ...base, TESSERA_MODEL_RETRIES: '0' }).model.maxRetries).toBe(0);
+    expect(loadServiceConfig({ ...base, TESSERA_MODEL_RETRIES: '9' }).model.maxRetries).toBe(9); // 10 attempts: the SageMaker detector's limit
+    expect(() => loadServiceConfig({ ...base, TESSERA_MODEL_RETRIES: '10' })).toThrow('TESSERA_MODEL_RETRIES must be an integer from 0 to 9 (at most 10 model attempts per tile), got "10"');
+    expect(() => loadServiceConfig({ ...base, TESSERA_MODEL_RETRIES: '-1' })).toThrow(/TESSERA_MODEL_RETRIES must be an integer from 0 to 9/);
+  });
+
   test('REGION_SIZE forms', () => {
     expect(parseRegionSize('(10240, 10240)')).toEqual({ width: 10240, height: 10240 });
     expect(parseRegionSize('[512,256]')).toEqual({ width: 512, height: 256 });

@@ -8,6 +8,12 @@
  * Other 4xx are the request's fault and would fail identically, so they are not retried.
  */
 
+/**
+ * Model attempts per tile, at most (the first and its retries): bounds how long a failing SageMaker endpoint can pin
+ * a worker (SDK attempts × the per-attempt timeout). TESSERA_MODEL_RETRIES is checked against it at start.
+ */
+export const MAX_MODEL_ATTEMPTS = 10;
+
 export interface BackoffSettings {
   baseMs: number;
   maxMs: number;

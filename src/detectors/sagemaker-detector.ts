@@ -16,6 +16,7 @@ import { createStsClient, type AwsCredentials } from '../aws/clients.js';
 import type { Detection, DetectionContext, Detector } from './detector.js';
 import { DetectorError, type DetectorErrorKind } from './detector-error.js';
 import { BODY_EXCERPT_CHARS, bodyExcerpt, parseFeatureCollection, plural } from './feature-collection.js';
+import { MAX_MODEL_ATTEMPTS } from './retry-policy.js';
 
 /** InvokeEndpoint parameters a request may set through `imageProcessorParameters`. */
 export const SAGEMAKER_INVOKE_PARAMETERS = [
@@ -69,7 +70,6 @@ export function filterInvokeParameters(parameters: Record<string, unknown> | nul
   return { kept, dropped };
 }
 
-const MAX_ATTEMPTS_CAP = 10;
 
 export class SageMakerDetector implements Detector {
   readonly #client: SageMakerRuntimeClient;
@@ -86,7 +86,7 @@ export class SageMakerDetector implements Detector {
     if (!options.endpointName) throw new TypeError('SageMakerDetector needs an endpoint name');
     this.#endpointName = options.endpointName;
     this.#timeoutMs = options.timeoutMs !== undefined && Number.isFinite(options.timeoutMs) && options.timeoutMs > 0 ? options.timeoutMs : 60_000;
-    this.#maxAttempts = Math.min(MAX_ATTEMPTS_CAP, Math.max(1, Math.floor(options.maxAttempts ?? 3)));
+    this.#maxAttempts = Math.min(MAX_MODEL_ATTEMPTS, Math.max(1, Math.floor(options.maxAttempts ?? 3)));
     const { kept, dropped } = filterInvokeParameters(options.parameters);
     this.#parameters = kept;
     if (dropped.length) {

@@ -9,6 +9,7 @@ import { ENDPOINT_ENV, type AwsConfig, type AwsService } from '../aws/clients.js
 import type { TableNames } from '../state/table-names.js';
 import { DEFAULT_TTL_DAYS } from '../state/ttl.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../encoding/tile-encoding.js';
+import { MAX_MODEL_ATTEMPTS } from '../detectors/retry-policy.js';
 import { DEFAULT_THROTTLING, parseInstanceCounts, type ThrottlingConfig } from './endpoint-capacity.js';
 import { TILING_STRATEGIES, type Size, type TilingStrategyName } from '../tiling/index.js';
 
@@ -102,12 +103,12 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     }
     return value;
   };
-  const int = (name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
+  const int = (name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER, why?: string) => {
     const raw = get(name);
     if (raw === undefined) return def;
     const n = Number(raw);
     if (!/^-?\d+$/.test(raw) || n < min || n > max) {
-      problems.push(`${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`}, got ${JSON.stringify(raw)}`);
+      problems.push(`${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`}${why ? ` (${why})` : ''}, got ${JSON.stringify(raw)}`);
       return def;
     }
     return n;
@@ -184,7 +185,8 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
   const concurrentRegions = int('TESSERA_CONCURRENT_REGIONS', 1, 1);
 
   const timeoutMs = num('TESSERA_MODEL_TIMEOUT_SECONDS', 60, 0, true) * 1000;
-  const maxRetries = int('TESSERA_MODEL_RETRIES', 5, 0);
+  // The SageMaker detector makes at most MAX_MODEL_ATTEMPTS attempts: a larger value is refused rather than capped in silence.
+  const maxRetries = int('TESSERA_MODEL_RETRIES', 5, 0, MAX_MODEL_ATTEMPTS - 1, `at most ${MAX_MODEL_ATTEMPTS} model attempts per tile`);
   const quality = int('TESSERA_TILE_QUALITY', 90, 1, 100);
   const maxPayloadBytes = Math.round(num('TESSERA_MAX_PAYLOAD_MB', DEFAULT_MAX_PAYLOAD_BYTES / 2 ** 20, 0) * 2 ** 20);
   const healthPort = int('TESSERA_HEALTH_PORT', DEFAULT_HEALTH_PORT, 0, 65_535);
