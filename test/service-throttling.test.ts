@@ -57,6 +57,8 @@ beforeAll(async () => {
     TESSERA_CONCURRENT_REGIONS: '2',
     TESSERA_VISIBILITY_TIMEOUT_SECONDS: '10',
     TESSERA_STOP_GRACE_SECONDS: '0.5',
+    // The queues dead-letter after 2 receives (above): fail a job on its 2nd delivery, before SQS takes it away.
+    TESSERA_MAX_DELIVERIES: '2',
     TESSERA_SAGEMAKER_ENDPOINT: model.url,
     TESSERA_SAGEMAKER_API_ENDPOINT: smApi.url,
     DEFAULT_HTTP_ENDPOINT_CONCURRENCY: '2',

@@ -21,7 +21,15 @@ export async function serveCommand(options: ServeCliOptions, env: NodeJS.Process
     process.stderr.write(`tessera serve: ${err.message}\n`);
     return 1;
   }
-  const service = await startService(config);
+  let service;
+  try {
+    service = await startService(config);
+  } catch (err) {
+    // Problems found only by asking AWS (the queues' redrive policies), reported as the environment's are.
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`tessera serve: ${err.message}\n`);
+    return 1;
+  }
   const logger = service.ctx.logger;
   process.on('unhandledRejection', (reason) => logger.error({ error: String((reason as Error)?.stack ?? reason) }, 'unhandled rejection'));
   const signalled = new Promise<number>((resolve) => {

@@ -4,6 +4,7 @@
  * a service that fails at its first message because of a typo in its task definition is worse than one that does
  * not start.
  */
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { ENDPOINT_ENV, type AwsConfig, type AwsService } from '../aws/clients.js';
 import type { TableNames } from '../state/table-names.js';
@@ -50,8 +51,10 @@ export interface ServiceConfig {
   aggregationLeaseMs: number;
   model: { timeoutMs: number; maxRetries: number };
   tiles: { quality: number; maxPayloadBytes: number };
-  /** TESSERA_HEALTH_PORT on 127.0.0.1 (0: any free port, printed at start). */
+  /** TESSERA_HEALTH_PORT (0: any free port, printed at start). */
   healthPort: number;
+  /** TESSERA_HEALTH_HOST: address the health endpoint binds to (127.0.0.1; containers set 0.0.0.0 for their probes). */
+  healthHost: string;
   logLevel: string;
   /** Capacity-based admission of image jobs per endpoint (OSML NEW §11.4); on only with an ENDPOINT_TABLE. */
   throttling: ThrottlingConfig;
@@ -66,6 +69,8 @@ export class ConfigError extends Error {
 
 export const DEFAULT_REGION_SIZE: Size = { width: 10240, height: 10240 };
 export const DEFAULT_HEALTH_PORT = 8090;
+/** Loopback only unless asked: a development machine's health endpoint is not for the network. */
+export const DEFAULT_HEALTH_HOST = '127.0.0.1';
 
 /** "(w, h)", "[w, h]", "w,h" or a single number (square). */
 export function parseRegionSize(text: string): Size | null {
@@ -190,6 +195,10 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
   const quality = int('TESSERA_TILE_QUALITY', 90, 1, 100);
   const maxPayloadBytes = Math.round(num('TESSERA_MAX_PAYLOAD_MB', DEFAULT_MAX_PAYLOAD_BYTES / 2 ** 20, 0) * 2 ** 20);
   const healthPort = int('TESSERA_HEALTH_PORT', DEFAULT_HEALTH_PORT, 0, 65_535);
+  const healthHost = get('TESSERA_HEALTH_HOST') ?? DEFAULT_HEALTH_HOST;
+  if (!isIP(healthHost) && !/^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(healthHost)) {
+    problems.push(`TESSERA_HEALTH_HOST must be an IP address or host name to bind the health endpoint to (0.0.0.0: every interface, for a container's probe), got ${JSON.stringify(healthHost)}`);
+  }
   const logLevel = (get('TESSERA_LOG_LEVEL') ?? 'info').toLowerCase();
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) problems.push(`TESSERA_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got ${JSON.stringify(logLevel)}`);
 
@@ -241,6 +250,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     model: { timeoutMs, maxRetries },
     tiles: { quality, maxPayloadBytes },
     healthPort,
+    healthHost,
     logLevel,
     throttling,
   };

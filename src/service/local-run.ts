@@ -102,6 +102,7 @@ export function localServiceConfig(s: LocalRunSettings, workerThreads: number): 
     model: { timeoutMs: s.timeoutMs, maxRetries: s.maxRetries },
     tiles: { quality: s.quality, maxPayloadBytes: s.maxPayloadBytes },
     healthPort: 0,
+    healthHost: '127.0.0.1',
     logLevel: process.env.TESSERA_LOG_LEVEL ?? 'silent',
     throttling: { ...DEFAULT_THROTTLING, enabled: false },
   };
