@@ -11,6 +11,9 @@ import { startModelServer, type ModelServer } from '../src/model-server/index.js
 import { SqsQueue } from '../src/queues/sqs-queue.js';
 import { JobTable, type JobItem } from '../src/state/job-table.js';
 import { FeatureTable } from '../src/state/feature-table.js';
+import { OutstandingJobsTable } from '../src/state/outstanding-table.js';
+import { fromItem } from '../src/state/attribute-values.js';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { s3ObjectKey } from '../src/sinks/s3-sink.js';
 import { allTiles, planTiling } from '../src/tiling/index.js';
 import { realFixture, runCli, tempDir } from './helpers/cli.js';
@@ -50,6 +53,12 @@ afterAll(async () => {
 });
 
 const modelUrl = () => `${model.url}/invocations`;
+
+/** ENDPOINT_TABLE's item for an endpoint (OSML's EndpointStatisticsTable attributes among Tessera's). */
+async function endpointStatistics(endpoint: string): Promise<Record<string, unknown> | undefined> {
+  const { Item } = await stack.clients.dynamodb.send(new GetItemCommand({ TableName: stack.names.endpointTable, Key: { endpoint: { S: endpoint } }, ConsistentRead: true }));
+  return Item ? fromItem(Item) : undefined;
+}
 
 function request(jobId: string, image: string, extra: Record<string, unknown> = {}) {
   return {
@@ -136,6 +145,13 @@ describe('tessera serve', () => {
       input_format: 'NITF',
     });
     expect(job.completed_region_ids).toHaveLength(1);
+    // OSML OLD's extents, from the image's corners: its IGEOLO reads 32°59'00"N..32°58'59"N, 85°00'00"E..85°00'01"E.
+    const extents = JSON.parse(job.extents as string);
+    expect(Object.keys(extents)).toEqual(['north', 'south', 'east', 'west']);
+    expect(extents.north).toBeCloseTo(32 + 59 / 60, 5);
+    expect(extents.south).toBeCloseTo(32 + 58 / 60 + 59 / 3600, 5);
+    expect(extents.east).toBeCloseTo(85 + 1 / 3600, 5);
+    expect(extents.west).toBeCloseTo(85, 5);
     expect(job.end_time).toBeGreaterThanOrEqual(job.start_time);
     expect(job.processing_duration).toBeGreaterThan(0);
     expect(job.expire_time).toBeGreaterThan(Date.now() / 1000);
@@ -225,6 +241,14 @@ describe('tessera serve', () => {
     expect(samples('TileProcessing', 'Retries')).toEqual([]);
     for (const op of Object.keys(expectedDimensions)) expect(sum(op, 'Errors'), op).toBe(0);
     for (const op of ['TileGeneration', 'ModelInvocation', 'FeatureRefinement', 'TileProcessing']) expect(samples(op, 'Duration'), op).toHaveLength(9);
+
+    // OSML's endpoint statistics once the job released its endpoint: no region in progress; max_regions = the
+    // HTTP endpoint's default concurrency 10 over TILE_WORKERS_PER_INSTANCE 4, rounded down. The outstanding
+    // record of the ended job is gone (OSML deletes it when the job completes).
+    const outstanding = new OutstandingJobsTable(stack.clients.dynamodb, stack.names.outstandingTable);
+    await waitFor('the endpoint released', async () => (await endpointStatistics(modelUrl()))?.regions_in_progress === 0, 15_000);
+    expect(await endpointStatistics(modelUrl())).toMatchObject({ endpoint: modelUrl(), regions_in_progress: 0, max_regions: 2 });
+    await waitFor('the outstanding record removed', async () => (await outstanding.get(modelUrl(), jobId)) === undefined, 15_000);
 
     const health = await fetch(serve.healthUrl);
     expect(health.status).toBe(200);
@@ -401,6 +425,15 @@ describe('tessera serve', () => {
     const imageId = `${jobId}:${image}`;
     await imageQueue.send(request(jobId, image, { imageProcessorTileSize: 256, imageProcessorTileOverlap: 32, imageProcessorTileFormat: 'PNG', imageProcessorParameters: { CustomAttributes: 'model_selection=centerpoint,mock_latency_mean=800' } }));
     const holder = await Promise.race([first, other].map((s) => s.waitForLog((l) => l.msg === 'region started' && l.image_id === imageId, 30_000).then(() => s)));
+    // While its first region runs: OSML's outstanding record (one attempt, one region, none complete) and the
+    // endpoint statistics (this job's one region in progress).
+    const outstanding = new OutstandingJobsTable(stack.clients.dynamodb, stack.names.outstandingTable);
+    const record = await outstanding.get(modelUrl(), jobId);
+    expect(record).toMatchObject({ endpoint_id: modelUrl(), job_id: jobId, num_attempts: 1, region_count: 1, regions_complete: [], request_payload: { job_id: jobId, image_id: imageId, image_url: image, model_name: modelUrl(), tile_size: [256, 256], tile_overlap: [32, 32], tile_format: 'PNG' } });
+    expect(record!.last_attempt).toBeGreaterThanOrEqual(record!.request_time as number);
+    expect(record!.request_time).toBeGreaterThanOrEqual(Math.floor(started / 1000));
+    expect(record!.expire_time).toBeGreaterThan(Date.now() / 1000);
+    expect(await endpointStatistics(modelUrl())).toMatchObject({ regions_in_progress: 1, max_regions: 2 });
     const taker = holder === first ? other : first;
     // The holder must not stop for good: keep the suite's main container if it is the taker.
     if (holder === first) serve = other;
@@ -415,6 +448,7 @@ describe('tessera serve', () => {
     expect(Date.parse(resumed.time as string) - stopAt).toBeLessThan(8000);
     const job = await untilEnded(imageId);
     expect(job.image_status).toBe('SUCCESS');
+    await waitFor('the outstanding record removed', async () => (await outstanding.get(modelUrl(), jobId)) === undefined, 15_000);
     const out = featuresOf(await readS3Text(stack, stack.names.bucket, s3ObjectKey('results/', jobId)));
     expect(out).toHaveLength(job.feature_count as number);
     const plan = planTiling({ bounds: { x: 0, y: 0, width: 700, height: 500 }, tileSize: { width: 256, height: 256 }, overlap: { width: 32, height: 32 }, regionSize: { width: 1024, height: 1024 } });

@@ -21,6 +21,7 @@ import { planOf, tileIdOf, type TilingSpec } from './region-request.js';
 import { allTiles } from '../tiling/index.js';
 import { FEATURE_SHARDS, featureShard } from '../state/feature-table.js';
 import { releaseImage } from './throttling.js';
+import { outstandingDone } from './outstanding-jobs.js';
 
 /** Job-item attributes (beyond OSML's) that let any container aggregate the image without opening it. */
 export interface StoredJobSpec {
@@ -208,8 +209,9 @@ export async function publishImageEnd(ctx: ServiceContext, job: JobItem): Promis
     { modelName: job.model_name, ...(typeof job.input_format === 'string' ? { inputFormat: job.input_format } : {}) },
     { jobId: job.job_id, imageId: job.image_id },
   );
-  // The job's load leaves its endpoint (throttling.ts); never fails the job.
+  // The job's load leaves its endpoint (throttling.ts), its outstanding record goes; neither fails the job.
   await releaseImage(ctx, job);
+  await outstandingDone(ctx, job);
   await ctx.jobs.update(job.image_id, { final_status_published_time: Date.now() });
 }
 

@@ -9,6 +9,7 @@ import type { AwsLogger } from '../aws/logger.js';
 import { JobTable } from '../state/job-table.js';
 import { RegionTable } from '../state/region-table.js';
 import { FeatureTable } from '../state/feature-table.js';
+import { OutstandingJobsTable } from '../state/outstanding-table.js';
 import { SqsQueue } from '../queues/sqs-queue.js';
 import type { MessageQueue } from '../queues/message-queue.js';
 import type { FeatureStore, JobStore, RegionStore } from '../state/stores.js';
@@ -56,6 +57,8 @@ export interface ServiceContext {
   imageDlq: MessageQueue;
   /** Endpoint capacity admission; absent when throttling is off (no ENDPOINT_TABLE, SCHEDULER_THROTTLING_ENABLED=false). */
   capacity?: EndpointCapacity;
+  /** OSML's outstanding requests table, kept for its dashboards (outstanding-jobs.ts); absent without OUTSTANDING_JOBS_TABLE. */
+  outstanding?: OutstandingJobsTable;
   regionDlq?: MessageQueue;
   status: StatusPublisher;
   metrics: Metrics;
@@ -109,6 +112,7 @@ export function createServiceContext(config: ServiceConfig, logger: ServiceLogge
     ...(config.throttling.enabled && config.tables.endpoint
       ? { capacity: new EndpointCapacity(clients.dynamodb, config.tables.endpoint, jobs, config.throttling, new SageMakerCapacity(clients.sagemaker, config.throttling, logger), config.ttlDays) }
       : {}),
+    ...(config.tables.outstanding ? { outstanding: new OutstandingJobsTable(clients.dynamodb, config.tables.outstanding, config.ttlDays) } : {}),
     ...(config.queues.regionDlq ? { regionDlq: new SqsQueue(clients.sqs, config.queues.regionDlq) } : {}),
     status: new StatusPublisher({ sns: clients.sns, imageTopicArn: config.topics.image, regionTopicArn: config.topics.region, logger }),
     metrics: new Metrics(options.metricsWrite ? { write: options.metricsWrite } : {}),

@@ -15,8 +15,10 @@
  * - target = floor(capacity × CAPACITY_TARGET_PERCENTAGE); load of a job = region_count × TILE_WORKERS_PER_INSTANCE;
  * - a job starts if used + load ≤ target, or if no other job runs on the endpoint (single-job exception).
  *
- * State: one item per endpoint in ENDPOINT_TABLE (key `endpoint`) holding the running jobs (image id → load) and a
- * version number. Admission and release are compare-and-swap writes on that version (read, decide, conditional
+ * State: one item per endpoint in ENDPOINT_TABLE (key `endpoint`, OSML OLD's EndpointStatisticsTable) holding the
+ * running jobs (image id → load) and a version number, plus OSML's attributes for its dashboards, in the unit its
+ * admission works in (a region of a job is TILE_WORKERS_PER_INSTANCE load): `regions_in_progress` = the regions of
+ * the jobs admitted and running on the endpoint, `max_regions` = the regions its target capacity takes at once. Admission and release are compare-and-swap writes on that version (read, decide, conditional
  * put; retry on conflict), so two containers can never both take the last capacity. Entries of jobs that have
  * ended (or whose job item is gone) are pruned when they would block a job, so a crash that skipped a release
  * never leaks capacity for longer than the end of that job.
@@ -192,6 +194,8 @@ export interface RunningJob {
   imageId: string;
   jobId: string;
   load: number;
+  /** The job's regions (its load is regions × TILE_WORKERS_PER_INSTANCE). */
+  regions: number;
   admittedAt: number;
 }
 
@@ -210,6 +214,8 @@ export interface AdmissionDecision {
 interface EndpointState {
   version: number | undefined;
   jobs: Map<string, RunningJob>;
+  /** OSML's max_regions as last written. */
+  maxRegions: number | undefined;
 }
 
 const MAX_CAS_ATTEMPTS = 20;
@@ -229,6 +235,7 @@ export class EndpointCapacity {
     const capacity = await this.estimator.capacity(o.invokeMode, o.endpoint);
     const target = targetLoad(capacity, this.config);
     const load = jobLoad(o.regionCount, this.config);
+    const maxRegions = Math.floor(target / this.config.tileWorkersPerInstance);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt += 1) {
       const state = await this.read(o.endpoint);
       const decision = (jobs: Map<string, RunningJob>, admitted: boolean, already = false): AdmissionDecision => {
@@ -241,12 +248,12 @@ export class EndpointCapacity {
         jobs = await this.withoutEnded(jobs);
         if (!fits(jobs, load, target)) {
           // Still no room: keep the pruning (if any) for the next look, but do not fight over it.
-          if (jobs.size !== state.jobs.size) await this.write(o.endpoint, state.version, jobs).catch(ignoreConflict);
+          if (jobs.size !== state.jobs.size) await this.write(o.endpoint, state.version, jobs, maxRegions).catch(ignoreConflict);
           return decision(jobs, false);
         }
       }
-      const next = new Map(jobs).set(o.imageId, { imageId: o.imageId, jobId: o.jobId, load, admittedAt: Date.now() });
-      if (await this.write(o.endpoint, state.version, next).catch(ignoreConflict)) return decision(next, true);
+      const next = new Map(jobs).set(o.imageId, { imageId: o.imageId, jobId: o.jobId, load, regions: Math.max(1, o.regionCount), admittedAt: Date.now() });
+      if (await this.write(o.endpoint, state.version, next, maxRegions).catch(ignoreConflict)) return decision(next, true);
       await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)));
     }
     throw new Error(`endpoint ${o.endpoint}: could not record the admission after ${MAX_CAS_ATTEMPTS} conflicting writes`);
@@ -259,7 +266,7 @@ export class EndpointCapacity {
       if (!state.jobs.has(imageId)) return;
       const next = new Map(state.jobs);
       next.delete(imageId);
-      if (await this.write(endpoint, state.version, next).catch(ignoreConflict)) return;
+      if (await this.write(endpoint, state.version, next, state.maxRegions).catch(ignoreConflict)) return;
       await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)));
     }
     throw new Error(`endpoint ${endpoint}: could not record the release after ${MAX_CAS_ATTEMPTS} conflicting writes`);
@@ -284,16 +291,24 @@ export class EndpointCapacity {
     const jobs = new Map<string, RunningJob>();
     for (const [imageId, v] of Object.entries(Item?.running_jobs?.M ?? {})) {
       const m = v.M ?? {};
-      jobs.set(imageId, { imageId, jobId: m.job_id?.S ?? '', load: Number(m.load?.N ?? 0), admittedAt: Number(m.admitted_at?.N ?? 0) });
+      const load = Number(m.load?.N ?? 0);
+      // Entries written before `regions` was stored: their load says it.
+      const regions = m.regions?.N !== undefined ? Number(m.regions.N) : Math.max(1, Math.round(load / this.config.tileWorkersPerInstance));
+      jobs.set(imageId, { imageId, jobId: m.job_id?.S ?? '', load, regions, admittedAt: Number(m.admitted_at?.N ?? 0) });
     }
-    return { version: Item?.capacity_version?.N !== undefined ? Number(Item.capacity_version.N) : undefined, jobs };
+    return {
+      version: Item?.capacity_version?.N !== undefined ? Number(Item.capacity_version.N) : undefined,
+      jobs,
+      maxRegions: Item?.max_regions?.N !== undefined ? Number(Item.max_regions.N) : undefined,
+    };
   }
 
   /** Conditional put: only over the version read (or where no item was). False when another writer got there first. */
-  private async write(endpoint: string, version: number | undefined, jobs: Map<string, RunningJob>): Promise<boolean> {
+  private async write(endpoint: string, version: number | undefined, jobs: Map<string, RunningJob>, maxRegions: number | undefined): Promise<boolean> {
     const running: Record<string, AttributeValue> = {};
-    for (const j of jobs.values()) running[j.imageId] = { M: { job_id: { S: j.jobId }, load: { N: String(j.load) }, admitted_at: { N: String(j.admittedAt) } } };
+    for (const j of jobs.values()) running[j.imageId] = { M: { job_id: { S: j.jobId }, load: { N: String(j.load) }, regions: { N: String(j.regions) }, admitted_at: { N: String(j.admittedAt) } } };
     const load = [...jobs.values()].reduce((s, j) => s + j.load, 0);
+    const regions = [...jobs.values()].reduce((s, j) => s + j.regions, 0);
     await this.ddb.send(new PutItemCommand({
       TableName: this.table,
       Item: {
@@ -301,6 +316,9 @@ export class EndpointCapacity {
         capacity_version: { N: String((version ?? 0) + 1) },
         running_jobs: { M: running },
         running_load: { N: String(load) },
+        // OSML's EndpointStatisticsTable attributes (reference §6.3).
+        regions_in_progress: { N: String(regions) },
+        ...(maxRegions !== undefined ? { max_regions: { N: String(maxRegions) } } : {}),
         [TTL_ATTRIBUTE]: { N: String(expireTime(Date.now(), this.ttlDays)) },
       },
       ...(version === undefined

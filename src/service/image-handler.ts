@@ -19,6 +19,7 @@ import { sendToDeadLetterQueue, type QueueMessage } from '../queues/sqs-queue.js
 import type { MessageContext, MessageDisposition } from '../queues/message-worker.js';
 import { isRegionFinal } from '../state/region-table.js';
 import type { JobItem } from '../state/job-table.js';
+import type { SensorModel } from '../geolocation/sensor-model.js';
 import type { ServiceContext } from './context.js';
 import { fieldOfProblem, ImageInputError, imageJobFromRequest, parseServiceRequest, resolveImagePath } from './image-job.js';
 import { planOf, regionIdOf, toBounds, type RegionRequest, type TilingSpec } from './region-request.js';
@@ -26,6 +27,7 @@ import { allTiles } from '../tiling/index.js';
 import { dispositionOf, failRegion, failureReason, isInputError, processRegion, type RegionWork } from './region-handler.js';
 import { publishImageEnd, StatusNotPublishedError } from './aggregation.js';
 import { admitImage, deferThrottledRequest } from './throttling.js';
+import { outstandingAttempt, outstandingReceived } from './outstanding-jobs.js';
 
 /** startImage's answer when the endpoint has no room for the job yet (see throttling.ts). */
 const THROTTLED = 'throttled' as const;
@@ -94,6 +96,8 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
     ctx.logger.info({ ...log, status: job.image_status }, 'image request for a job that has already ended: only what its end owes is checked');
     return { ended: job };
   }
+  // OSML's outstanding record of the request (kept for its dashboards); idempotent, so every delivery may ask.
+  await outstandingReceived(ctx, request, imageId);
   if (created) {
     ctx.logger.info({ ...log, image_url: url }, 'image started');
     await ctx.status.publishImageStatus({ status: 'STARTED', jobId: request.jobId, imageId });
@@ -170,6 +174,8 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
   // Endpoint capacity (OSML NEW §11.4): decided once the region count (the job's load) is known, before any region
   // is queued. A redelivered request of an admitted job is admitted again (idempotent per image id).
   if (!(await admitImage(ctx, request, imageId, plan.regions.length))) return THROTTLED;
+  // This delivery runs the job: an attempt, as OSML's scheduler counts them.
+  await outstandingAttempt(ctx, request, plan.regions.length);
   ctx.observer?.imagePlanned?.({ imageId, prepared, plan, tileCount: allTiles(plan).length });
 
   const regionRequests: RegionRequest[] = plan.regions.map((region) => ({ ...base, region_bounds: toBounds(region), region_id: regionIdOf(region, request.jobId) }));
@@ -180,6 +186,7 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
       region_count: plan.regions.length,
       width: info.width,
       height: info.height,
+      ...(prepared.sensorModel ? { extents: JSON.stringify(imageExtents(prepared.sensorModel, info.width, info.height)) } : {}),
       tile_size: `(${imageJob.tileSize}, ${imageJob.tileSize})`,
       tile_overlap: `(${imageJob.overlap}, ${imageJob.overlap})`,
       outputs: JSON.stringify(requestOutputs(request)),
@@ -219,6 +226,17 @@ async function queueRegions(ctx: ServiceContext, job: JobItem, requests: RegionR
   }
   await ctx.jobs.update(job.image_id, { regions_queued: true });
   if (pending.length) ctx.logger.info({ job_id: job.job_id, image_id: job.image_id, queued: pending.length }, 'regions queued');
+}
+
+/**
+ * OSML OLD's job `extents`: the image's geographic bounds in degrees from its four corners (UL, UR, LR, LL through
+ * the sensor model), for dashboards and map views. Key order as OSML writes it.
+ */
+export function imageExtents(model: SensorModel, width: number, height: number): { north: number; south: number; east: number; west: number } {
+  const corners = [[0, 0], [width, 0], [width, height], [0, height]].map(([x, y]) => model.imageToWorld(x, y));
+  const lons = corners.map((c) => c[0]);
+  const lats = corners.map((c) => c[1]);
+  return { north: Math.max(...lats), south: Math.min(...lats), east: Math.max(...lons), west: Math.min(...lons) };
 }
 
 /** OSML's stored distillation option: `{"algorithm_type": "NMS", "iou_threshold": 0.75}`. */

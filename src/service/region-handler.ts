@@ -27,6 +27,7 @@ import type { MessageContext, MessageDisposition } from '../queues/message-worke
 import type { ServiceContext } from './context.js';
 import { finishRegion } from './region-completion.js';
 import { recordTileFailed, recordTileSucceeded } from './tile-metrics.js';
+import { outstandingRegionDone } from './outstanding-jobs.js';
 import { aggregateImage, publishImageEnd, StatusNotPublishedError } from './aggregation.js';
 import { detectorFor, ImageInputError } from './image-job.js';
 import { fromBounds, InvalidRegionRequestError, parseRegionRequest, planOf, tileIdOf, tilingSpecOf, type RegionRequest } from './region-request.js';
@@ -222,6 +223,8 @@ async function finishAndReport(ctx: ServiceContext, r: RegionRequest, tiles: Win
   if (finish.counted) {
     ctx.logger.info({ ...log, status: region.region_status, failed_tiles: region.failed_tile_count, regions_done: finish.job.completed_region_ids.length, region_count: finish.job.region_count }, 'region finished');
   }
+  // Not only when counted here (a delivery may have died before it): appended once however often this runs.
+  await outstandingRegionDone(ctx, r.model_name, r.job_id, r.region_id);
   // Not only when counted here: a delivery that counted the region may have died before publishing.
   const published = await publishRegionEnd(ctx, r, region, tiles, dims, finish.counted ? (performance.now() - started) / 1000 : undefined);
   let outcome: RegionOutcome = { region, aggregated: false };

@@ -44,11 +44,12 @@ export async function ensureTable(ddb: DynamoDBClient, tableName: string, keys: 
   }
 }
 
-/** Creates every named table with OSML's key schema (the outstanding and endpoint tables only when named). */
+/** Creates every named table with OSML's key schema and TTL on expire_time (the outstanding and endpoint tables only when named). */
 export async function ensureOsmlTables(ddb: DynamoDBClient, names: TableNames): Promise<void> {
   await ensureTable(ddb, names.job, KEY_SCHEMAS.job);
   await ensureTable(ddb, names.region, KEY_SCHEMAS.region);
   await ensureTable(ddb, names.feature, KEY_SCHEMAS.feature);
-  if (names.endpoint) await ensureTable(ddb, names.endpoint, KEY_SCHEMAS.endpoint, false);
-  if (names.outstanding) await ensureTable(ddb, names.outstanding, KEY_SCHEMAS.outstanding, false);
+  // Tessera's items in these carry expire_time too (OSML's do not), so a record a crash left behind expires.
+  if (names.endpoint) await ensureTable(ddb, names.endpoint, KEY_SCHEMAS.endpoint);
+  if (names.outstanding) await ensureTable(ddb, names.outstanding, KEY_SCHEMAS.outstanding);
 }
