@@ -8,6 +8,9 @@ import { FEATURE_SHARDS, FeatureTable, featureShard, packFeatures } from '../src
 import { tableNamesFromEnv } from '../src/state/table-names.js';
 import { ttlDaysFromEnv } from '../src/state/ttl.js';
 import type { Feature } from '../src/features/geojson.js';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MemoryFeatureStore, MemoryJobStore, MemoryRegionStore } from '../src/state/memory-stores.js';
 import type { FeatureStore, JobStore, RegionStore } from '../src/state/stores.js';
 
@@ -69,6 +72,12 @@ const implementations: Array<[string, StoreFactory]> = [
     jobs: (o) => new MemoryJobStore(o),
     regions: (o) => new MemoryRegionStore(o),
     features: (o) => new MemoryFeatureStore(o?.maxItemBytes),
+  }],
+  // tessera run's store: the same contract with the features in a temporary file
+  ['in-process stores spilling features to a file', {
+    jobs: (o) => new MemoryJobStore(o),
+    regions: (o) => new MemoryRegionStore(o),
+    features: (o) => new MemoryFeatureStore({ ...(o?.maxItemBytes ? { maxItemBytes: o.maxItemBytes } : {}), spillDir: tmpdir() }),
   }],
 ];
 
@@ -334,5 +343,29 @@ describe('feature table (DynamoDB layout and retries)', () => {
     for (const c of chunks) expect(c.length === 1 || c.reduce((n, s) => n + Buffer.byteLength(s), 0) <= 300).toBe(true);
     expect(chunks.flat()).toHaveLength(10);
     expect(() => packFeatures([feature('huge', { pad: 'z'.repeat(400_000) })], 300_000)).toThrow(/more than one DynamoDB item/);
+  });
+});
+
+describe('in-process feature store spilling to a file', () => {
+  test('holds the features in one temporary file, reads them back as written, and removes it on close', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spill-test-'));
+    try {
+      const store = new MemoryFeatureStore({ spillDir: dir });
+      await store.writeTileFeatures('img', '(0, 0)(512, 512)', [feature('a'), feature('b')]);
+      await store.writeTileFeatures('img', '(384, 0)(512, 512)', [feature('c')]);
+      const [spill] = readdirSync(dir);
+      expect(spill).toMatch(/^tessera-features-/);
+      const file = join(dir, spill, 'features.json');
+      // Each chunk is a JSON array of the features' JSON texts, appended: its bytes are the features' own.
+      const expected = [JSON.stringify([JSON.stringify(feature('a')), JSON.stringify(feature('b'))]), JSON.stringify([JSON.stringify(feature('c'))])];
+      expect(statSync(file).size).toBe(Buffer.byteLength(expected.join(''), 'utf8'));
+      const ids: string[] = [];
+      for await (const f of store.featuresOfImage('img')) ids.push(String(f.id));
+      expect(ids.sort()).toEqual(['a', 'b', 'c']);
+      store.close();
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -6,6 +6,7 @@
  * aggregates it into the run's output. What the command line shows (progress, failures, the run metadata in the
  * output) comes from the context's observer; nothing here re-implements a handler step.
  */
+import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { imageIdOf, type ImageRequest } from '../api/image-request.js';
@@ -129,11 +130,13 @@ export async function runLocal(settings: LocalRunSettings, hooks: LocalRunHooks)
   const regionQueue = new MemoryQueue(LOCAL_QUEUES.region);
   const imageDlq = new MemoryQueue(LOCAL_QUEUES.imageDlq);
   const jobs = new MemoryJobStore();
+  // Features wait for aggregation in a temporary file, not in memory: memory does not grow with their number.
+  const features = new MemoryFeatureStore({ spillDir: tmpdir() });
   const ctx: ServiceContext = {
     config,
     jobs,
     regions: new MemoryRegionStore(),
-    features: new MemoryFeatureStore(),
+    features,
     regionQueue,
     imageQueue,
     imageDlq,
@@ -186,6 +189,7 @@ export async function runLocal(settings: LocalRunSettings, hooks: LocalRunHooks)
     await Promise.all([imageWorker.stop(), regionWorker.stop()]);
     await ctx.readResources.close();
     await pool.destroy();
+    features.close();
   }
   const outcomes = typeof job.output_outcomes === 'string' ? (JSON.parse(job.output_outcomes) as Array<{ ok: boolean }>) : [];
   return {

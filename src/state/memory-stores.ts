@@ -5,6 +5,8 @@
  * the handlers rely on holds in both modes; test/memory-stores.test.ts runs the same cases against both.
  * Items are copied in and out: a caller never holds a reference into the store.
  */
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Feature } from '../features/geojson.js';
 import { checkUpdatable, type ImageStatus, type JobItem, type JobStart, type JobUpdate } from './job-table.js';
 import { completionAttributes, type RegionItem, type RegionStart, type RegionStatus, type TileRecord } from './region-table.js';
@@ -202,7 +204,20 @@ const regionKey = (imageId: string, regionId: string) => `${imageId}\u0000${regi
 
 interface StoredChunk {
   tileId: string;
-  features: string[];
+  /** The chunk's feature JSON, held in memory ... */
+  features?: string[];
+  /** ... or where it was spilled: bytes [offset, offset + length) of the spill file, a JSON array of strings. */
+  spilled?: { offset: number; length: number };
+}
+
+export interface MemoryFeatureStoreOptions {
+  /** Feature JSON bytes per chunk (as the table's items). */
+  maxItemBytes?: number;
+  /**
+   * Keep features in a temporary file in this folder instead of in memory (only their place is held): memory then
+   * stays flat however many features an image has. Removed by close(), or when the process exits.
+   */
+  spillDir?: string;
 }
 
 /**
@@ -210,11 +225,19 @@ interface StoredChunk {
  * read back in the same order (shard, then range key), so de-duplication sees the same sequence in both modes.
  */
 export class MemoryFeatureStore implements FeatureStore {
-  readonly tableName = 'in-process feature store';
+  readonly tableName: string;
   /** hash key → range key → chunk */
   private readonly partitions = new Map<string, Map<string, StoredChunk>>();
+  private readonly maxItemBytes: number;
+  private readonly spillDir: string | undefined;
+  private spill: { dir: string; fd: number; end: number; removeOnExit: () => void } | undefined;
 
-  constructor(private readonly maxItemBytes = 300_000) {}
+  constructor(options: MemoryFeatureStoreOptions | number = {}) {
+    const o = typeof options === 'number' ? { maxItemBytes: options } : options;
+    this.maxItemBytes = o.maxItemBytes ?? 300_000;
+    this.spillDir = o.spillDir;
+    this.tableName = this.spillDir ? 'in-process feature store (spilled to a temporary file)' : 'in-process feature store';
+  }
 
   async writeTileFeatures(imageId: string, tileId: string, features: readonly Feature[]): Promise<number> {
     const hashKey = featureHashKey(imageId, tileId);
@@ -224,7 +247,7 @@ export class MemoryFeatureStore implements FeatureStore {
     for (const [rangeKey, chunk] of partition) {
       if (chunk.tileId === tileId && Number(rangeKey.slice(tileId.length + 1)) >= chunks.length) partition.delete(rangeKey);
     }
-    chunks.forEach((chunk, i) => partition.set(`${tileId}-${i}`, { tileId, features: chunk }));
+    chunks.forEach((chunk, i) => partition.set(`${tileId}-${i}`, this.spillDir ? { tileId, spilled: this.append(chunk) } : { tileId, features: chunk }));
     return chunks.length;
   }
 
@@ -241,9 +264,42 @@ export class MemoryFeatureStore implements FeatureStore {
       if (!partition) continue;
       for (const rangeKey of [...partition.keys()].sort(byUtf8)) {
         const chunk = partition.get(rangeKey);
-        if (chunk) yield { tileId: chunk.tileId, rangeKey, features: [...chunk.features] };
+        if (chunk) yield { tileId: chunk.tileId, rangeKey, features: chunk.features ? [...chunk.features] : this.readBack(chunk.spilled!) };
       }
     }
+  }
+
+  /** Removes the spill file (a no-op without one). The store is empty afterwards. */
+  close(): void {
+    this.partitions.clear();
+    if (!this.spill) return;
+    const { dir, fd, removeOnExit } = this.spill;
+    this.spill = undefined;
+    process.off('exit', removeOnExit);
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  /** Appends a chunk to the spill file (synchronous: a few KB into the page cache, no thread-pool round trip). */
+  private append(chunk: string[]): { offset: number; length: number } {
+    if (!this.spill) {
+      const dir = mkdtempSync(join(this.spillDir!, 'tessera-features-'));
+      const removeOnExit = () => rmSync(dir, { recursive: true, force: true });
+      process.on('exit', removeOnExit);
+      this.spill = { dir, fd: openSync(join(dir, 'features.json'), 'w+'), end: 0, removeOnExit };
+    }
+    const data = Buffer.from(JSON.stringify(chunk), 'utf8');
+    writeSync(this.spill.fd, data, 0, data.length, this.spill.end);
+    const at = { offset: this.spill.end, length: data.length };
+    this.spill.end += data.length;
+    return at;
+  }
+
+  private readBack(at: { offset: number; length: number }): string[] {
+    const data = Buffer.allocUnsafe(at.length);
+    let read = 0;
+    while (read < at.length) read += readSync(this.spill!.fd, data, read, at.length - read, at.offset + read);
+    return JSON.parse(data.toString('utf8')) as string[];
   }
 }
 
