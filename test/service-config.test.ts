@@ -96,7 +96,9 @@ describe('service request checks', () => {
     // SM_ENDPOINT (the default type) is accepted with a SageMaker endpoint name, not with a URL.
     expect(problems({ ...good, imageProcessor: { name: 'endpoint-name' } })).toEqual([]);
     expect(problems({ ...good, imageProcessor: { name: 'http://127.0.0.1:1/invocations', type: 'SM_ENDPOINT' } })[0]).toMatch(/^imageProcessor\.name: must be a SageMaker endpoint name/);
-    expect(fieldOfProblem('outputs.0.bucket: Invalid input')).toBe('outputs.0.bucket');
+    expect(fieldOfProblem('outputs[0].bucket: Invalid input')).toBe('outputs[0].bucket');
+    expect(fieldOfProblem('postProcessing[0].algorithm.algorithmType: must be ...')).toBe('postProcessing[0].algorithm.algorithmType');
+    expect(fieldOfProblem('image s3://b/k does not exist')).toBeUndefined();
     expect(fieldOfProblem('body is not JSON (x)')).toBe('body');
     expect(parseS3Url('s3://bucket/a/b.ntf')).toEqual({ bucket: 'bucket', key: 'a/b.ntf' });
     expect(parseS3Url('s3://bucket')).toBeNull();

@@ -110,9 +110,14 @@ export function parseImageRequest(body: unknown): ImageRequest {
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw new InvalidRequestError(['body must be a JSON object']);
   const parsed = imageRequestSchema.safeParse(value);
   if (!parsed.success) {
-    throw new InvalidRequestError(parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'request'}: ${i.message}`));
+    throw new InvalidRequestError(parsed.error.issues.map((i) => `${i.path.length ? fieldPath(i.path) : 'request'}: ${i.message}`));
   }
   return parsed.data;
+}
+
+/** A field's path as a JSON consumer writes it: `postProcessing[0].algorithm.algorithmType`. */
+export function fieldPath(path: readonly PropertyKey[]): string {
+  return path.map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i ? '.' : ''}${String(k)}`)).join('');
 }
 
 /** The outputs of a request, with the legacy outputBucket/outputPrefix folded in (used only when outputs is empty). */

@@ -104,7 +104,7 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
   // A local run has no AWS clients: its images are local files.
   const reads = ctx.clients
     ? imageReadAccess(ctx.clients, request.imageReadRole)
-    : { credentials: undefined, s3: () => { throw new ImageInputError(`imageUrls.0: ${url} is on S3, which needs the service (tessera serve)`); } };
+    : { credentials: undefined, s3: () => { throw new ImageInputError(`imageUrls[0]: ${url} is on S3, which needs the service (tessera serve)`); } };
   const path = await resolveImagePath(url, reads.s3);
   const { width: rw, height: rh } = config.regionSize;
   const imageJob = imageJobFromRequest(request, {

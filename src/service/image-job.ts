@@ -125,10 +125,10 @@ export function parseServiceRequest(body: string): ImageRequest {
   return request;
 }
 
-/** The field named by the first problem of an invalid request ("outputs.0.bucket: ..." → "outputs.0.bucket"). */
+/** The field named by the first problem of an invalid request ("outputs[0].bucket: ..." → "outputs[0].bucket"). */
 export function fieldOfProblem(problem: string | undefined): string | undefined {
   if (!problem) return undefined;
-  const m = /^([A-Za-z_][\w.]*):/.exec(problem);
+  const m = /^([A-Za-z_]\w*(?:\[\d+\]|\.[A-Za-z_]\w*)*):/.exec(problem);
   return m ? m[1] : problem.startsWith('body') ? 'body' : undefined;
 }
 
@@ -148,7 +148,7 @@ export function parseS3Url(url: string): { bucket: string; key: string } | null 
 export async function resolveImagePath(url: string, s3: () => S3Client): Promise<string> {
   if (url.startsWith('s3:')) {
     const loc = parseS3Url(url);
-    if (!loc) throw new ImageInputError(`imageUrls.0: ${JSON.stringify(url)} is not an s3://bucket/key URL`);
+    if (!loc) throw new ImageInputError(`imageUrls[0]: ${JSON.stringify(url)} is not an s3://bucket/key URL`);
     try {
       await s3().send(new HeadObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
     } catch (err) {
@@ -160,6 +160,6 @@ export async function resolveImagePath(url: string, s3: () => S3Client): Promise
     }
     return `/vsis3/${loc.bucket}/${loc.key}`;
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) throw new ImageInputError(`imageUrls.0: ${JSON.stringify(url)}: only s3:// URLs and local paths are supported`);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) throw new ImageInputError(`imageUrls[0]: ${JSON.stringify(url)}: only s3:// URLs and local paths are supported`);
   return url;
 }
