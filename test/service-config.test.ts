@@ -3,9 +3,13 @@ import { getEventListeners } from 'node:events';
 // gate, and the two CLI commands' start-up behaviour.
 import { describe, expect, test } from 'vitest';
 import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadServiceConfig, parseRegionSize } from '../src/service/config.js';
 import { fieldOfProblem, imageJobFromRequest, parseS3Url, parseServiceRequest } from '../src/service/image-job.js';
 import { InvalidRequestError } from '../src/api/image-request.js';
+import { servicePaths } from '../src/api/request-paths.js';
 import { WorkGate } from '../src/service/service.js';
 import { parseRegionRequest, InvalidRegionRequestError, regionIdOf } from '../src/service/region-request.js';
 import { cliPath, repoRoot, runCli } from './helpers/cli.js';
@@ -67,6 +71,25 @@ describe('service configuration', () => {
     expect(err!.message.split('\n')).toHaveLength(15);
   });
 
+  test('folders a request may read images from and write File outputs to: refused unless set, kept as real paths', () => {
+    expect(loadServiceConfig(base).paths).toEqual({ images: { kind: 'refused', setting: 'TESSERA_LOCAL_IMAGE_DIR' }, fileOutputs: { kind: 'refused', setting: 'TESSERA_FILE_OUTPUT_DIR' } });
+    const root = mkdtempSync(join(tmpdir(), 'tessera-config-'));
+    const real = join(root, 'real');
+    mkdirSync(real);
+    symlinkSync(real, join(root, 'link'));
+    writeFileSync(join(root, 'file'), '');
+    const c = loadServiceConfig({ ...base, TESSERA_LOCAL_IMAGE_DIR: join(root, 'link'), TESSERA_FILE_OUTPUT_DIR: real });
+    expect(c.paths).toEqual({ images: { kind: 'inside', dir: realpathSync(real), setting: 'TESSERA_LOCAL_IMAGE_DIR' }, fileOutputs: { kind: 'inside', dir: realpathSync(real), setting: 'TESSERA_FILE_OUTPUT_DIR' } });
+    let err: ConfigError | undefined;
+    try {
+      loadServiceConfig({ ...base, TESSERA_LOCAL_IMAGE_DIR: 'images', TESSERA_FILE_OUTPUT_DIR: join(root, 'file') });
+    } catch (e) {
+      err = e as ConfigError;
+    }
+    expect(err!.problems).toEqual(['TESSERA_LOCAL_IMAGE_DIR must be an absolute path to a folder, got "images"', `TESSERA_FILE_OUTPUT_DIR must be an existing folder, got ${JSON.stringify(join(root, 'file'))} (not a folder)`]);
+    expect(() => loadServiceConfig({ ...base, TESSERA_FILE_OUTPUT_DIR: join(root, 'missing') })).toThrow(/TESSERA_FILE_OUTPUT_DIR must be an existing folder, .*\(ENOENT\)/);
+  });
+
   test('REGION_SIZE forms', () => {
     expect(parseRegionSize('(10240, 10240)')).toEqual({ width: 10240, height: 10240 });
     expect(parseRegionSize('[512,256]')).toEqual({ width: 512, height: 256 });
@@ -80,7 +103,7 @@ describe('service request checks', () => {
   const good = { jobId: 'j', imageUrls: ['s3://b/k.ntf'], outputs: [{ type: 'S3', bucket: 'b', prefix: 'p' }], imageProcessor: { name: 'http://127.0.0.1:8080/invocations', type: 'HTTP_ENDPOINT' }, imageProcessorTileSize: 512, imageProcessorTileOverlap: 128 };
   const problems = (body: unknown) => {
     try {
-      parseServiceRequest(JSON.stringify(body));
+      parseServiceRequest(JSON.stringify(body), servicePaths({}));
       return [];
     } catch (err) {
       expect(err).toBeInstanceOf(InvalidRequestError);
@@ -105,7 +128,7 @@ describe('service request checks', () => {
   });
 
   test('the engine job from a request: OSML defaults, detector headers from imageProcessorParameters', () => {
-    const request = parseServiceRequest(JSON.stringify({ ...good, imageProcessorTileSize: undefined, imageProcessorTileOverlap: undefined, imageProcessorParameters: { CustomAttributes: 'model_selection=flood', TargetVariant: 'v1', Ignored: 3 }, postProcessing: [{ step: 'FEATURE_DISTILLATION', algorithm: { algorithmType: 'SOFT_NMS', sigma: 0.2 } }] }));
+    const request = parseServiceRequest(JSON.stringify({ ...good, imageProcessorTileSize: undefined, imageProcessorTileOverlap: undefined, imageProcessorParameters: { CustomAttributes: 'model_selection=flood', TargetVariant: 'v1', Ignored: 3 }, postProcessing: [{ step: 'FEATURE_DISTILLATION', algorithm: { algorithmType: 'SOFT_NMS', sigma: 0.2 } }] }), servicePaths({}));
     const job = imageJobFromRequest(request, { image: '/vsis3/b/k.ntf', regionSize: 8192, strategy: 'variable-overlap', quality: 90, maxPayloadBytes: 0, timeoutMs: 30_000, maxRetries: 2 });
     expect(job).toMatchObject({
       jobId: 'j',
@@ -120,7 +143,7 @@ describe('service request checks', () => {
   });
 
   test('an SM_ENDPOINT request gets a SageMaker detector on the configured runtime endpoint', () => {
-    const request = parseServiceRequest(JSON.stringify({ ...good, imageProcessor: { name: 'my-model-endpoint', type: 'SM_ENDPOINT', assumedRole: 'arn:aws:iam::123456789012:role/model' }, imageProcessorParameters: { CustomAttributes: 'model_selection=flood', TargetVariant: 'v1' } }));
+    const request = parseServiceRequest(JSON.stringify({ ...good, imageProcessor: { name: 'my-model-endpoint', type: 'SM_ENDPOINT', assumedRole: 'arn:aws:iam::123456789012:role/model' }, imageProcessorParameters: { CustomAttributes: 'model_selection=flood', TargetVariant: 'v1' } }), servicePaths({}));
     const aws = { region: 'us-west-2', endpoints: { sagemaker: 'http://127.0.0.1:9999', sts: 'http://127.0.0.1:9998' } };
     const job = imageJobFromRequest(request, { image: '/vsis3/b/k.ntf', regionSize: 8192, strategy: 'variable-overlap', quality: 90, maxPayloadBytes: 0, timeoutMs: 30_000, maxRetries: 2, aws });
     expect(job.detector).toEqual({

@@ -3,7 +3,7 @@
 // in the dead-letter queue with their reason while the service keeps running, and a redelivered region changes
 // nothing.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startLocalStack, type LocalStack } from '../src/dev-stack/local-stack.js';
@@ -38,6 +38,8 @@ beforeAll(async () => {
     TESSERA_CONCURRENT_REGIONS: '2',
     TESSERA_VISIBILITY_TIMEOUT_SECONDS: '10',
     TESSERA_STOP_GRACE_SECONDS: '0.5',
+    // The test's local images are read from its scratch folder only.
+    TESSERA_LOCAL_IMAGE_DIR: dir,
   });
   console.log(`service tests: stack, model server and tessera serve up in ${Date.now() - t0} ms`);
 });
@@ -272,9 +274,11 @@ describe('tessera serve', () => {
 
     // Valid requests whose image cannot be used: the job is recorded as FAILED with the reason, the failure is
     // published, and the request is dead-lettered with the same reason.
+    const notRaster = join(dir, 'MANIFEST.md');
+    copyFileSync(realFixture('MANIFEST.md'), notRaster);
     const unusable: [string, string][] = [
       [`s3://${stack.names.bucket}/images/missing.ntf`, 'does not exist'],
-      [realFixture('MANIFEST.md'), 'not a raster image GDAL can read'],
+      [notRaster, 'not a raster image GDAL can read'],
     ];
     for (const [i, [url]] of unusable.entries()) await imageQueue.send(request(`job-unusable-${i}`, url));
     for (const [i, [url, why]] of unusable.entries()) {
@@ -368,7 +372,7 @@ describe('tessera serve', () => {
   test('SIGTERM: the container stops taking work, hands its in-flight message back at once and exits 0', async () => {
     const started = Date.now();
     // A second container with a short stop grace, so in-flight work is handed back rather than finished.
-    const other = await startServe('serve-2', { ...stack.env, REGION_SIZE: '(1024, 1024)', WORKERS: '2', TESSERA_WORKER_THREADS: '1', TESSERA_VISIBILITY_TIMEOUT_SECONDS: '10', TESSERA_STOP_GRACE_SECONDS: '0.5' });
+    const other = await startServe('serve-2', { ...stack.env, REGION_SIZE: '(1024, 1024)', WORKERS: '2', TESSERA_WORKER_THREADS: '1', TESSERA_VISIBILITY_TIMEOUT_SECONDS: '10', TESSERA_STOP_GRACE_SECONDS: '0.5', TESSERA_LOCAL_IMAGE_DIR: dir });
     const first = serve;
     const image = join(dir, 'sigterm.tif');
     writeTestImage(image, 700, 500);

@@ -117,7 +117,7 @@ export async function aggregateFeatures(ctx: ServiceContext, job: JobItem): Prom
   };
 
   const t3 = performance.now();
-  const sinks = ctx.observer?.sinksFor?.(request, job) ?? sinksForOutputs(requestOutputs(request), ctx.sinkClients);
+  const sinks = ctx.observer?.sinksFor?.(request, job) ?? sinksForOutputs(requestOutputs(request), ctx.sinkClients, ctx.config.paths.fileOutputs);
   const outcomes = await writeToSinks(sinks, source, { jobId, featuresStored }, ctx.logger);
   const sinksOk = allSinksSucceeded(outcomes);
   ctx.metrics.record('FeatureDissemination', { duration: (performance.now() - t3) / 1000, invocations: 1, errors: sinksOk ? 0 : 1 }, model, { imageId });

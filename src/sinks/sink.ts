@@ -1,6 +1,7 @@
 import type { Feature } from '../features/geojson.js';
 import { writeFeatureCollection } from './file-sink.js';
 import { errorDetails, silentLogger, type AwsLogger } from '../aws/logger.js';
+import { resolveFileOutput, type LocalScope } from '../api/request-paths.js';
 
 /**
  * Where an image's features go at the end of a job. Each sink reads the features once from a fresh pass over the
@@ -74,19 +75,24 @@ export function allSinksSucceeded(outcomes: readonly SinkOutcome[]): boolean {
   return outcomes.length > 0 && outcomes.every((o) => o.ok);
 }
 
-/** The local file sink (`writeFeatureCollection`: streamed into a temporary file renamed over the target). */
+/**
+ * The local file sink (`writeFeatureCollection`: streamed into a temporary file renamed over the target). In the
+ * service the path is resolved within the operator's folder when it is written (request-paths.ts), not before:
+ * the folder's contents may have changed since the request was accepted.
+ */
 export class FileSink implements Sink {
   readonly type = 'File';
-  constructor(readonly path: string) {}
+  constructor(readonly path: string, private readonly scope: LocalScope = { kind: 'anywhere' }) {}
 
   get target(): string {
     return this.path;
   }
 
   async write(source: FeatureSource, context: SinkContext): Promise<SinkResult> {
+    const path = await resolveFileOutput(this.path, this.scope);
     const counted = countFeatures(source());
-    await writeFeatureCollection(this.path, counted, context.extra);
-    return { featuresWritten: counted.count, location: this.path };
+    await writeFeatureCollection(path, counted, context.extra);
+    return { featuresWritten: counted.count, location: path };
   }
 }
 
