@@ -127,6 +127,21 @@ describe('service request checks', () => {
     expect(parseS3Url('s3://bucket')).toBeNull();
   });
 
+  test('tile format/compression pairs no encoder carries are rejected up front, naming the compression field', () => {
+    // README's table of tile formats and compressions.
+    const carried: Record<string, string[]> = { NITF: ['NONE', 'JPEG', 'J2K'], GTIFF: ['NONE', 'LZW', 'DEFLATE', 'JPEG'], PNG: ['NONE', 'DEFLATE'], JPEG: ['NONE', 'JPEG'] };
+    for (const [format, ok] of Object.entries(carried)) {
+      for (const compression of ['NONE', 'JPEG', 'J2K', 'LZW', 'DEFLATE']) {
+        const p = problems({ ...good, imageProcessorTileFormat: format, imageProcessorTileCompression: compression });
+        if (ok.includes(compression)) expect(p, `${format}/${compression}`).toEqual([]);
+        else expect(p, `${format}/${compression}`).toEqual([`imageProcessorTileCompression: ${compression} is not supported with imageProcessorTileFormat ${format} (use ${ok.slice(0, -1).join(', ')} or ${ok[ok.length - 1]})`]);
+      }
+    }
+    expect(problems({ ...good, imageProcessorTileFormat: 'PNG', imageProcessorTileCompression: 'J2K' })).toEqual(['imageProcessorTileCompression: J2K is not supported with imageProcessorTileFormat PNG (use NONE or DEFLATE)']);
+    // The default format is NITF: LZW alone is the problem.
+    expect(problems({ ...good, imageProcessorTileCompression: 'LZW' })).toEqual(['imageProcessorTileCompression: LZW is not supported with imageProcessorTileFormat NITF (use NONE, JPEG or J2K)']);
+  });
+
   test('the engine job from a request: OSML defaults, detector headers from imageProcessorParameters', () => {
     const request = parseServiceRequest(JSON.stringify({ ...good, imageProcessorTileSize: undefined, imageProcessorTileOverlap: undefined, imageProcessorParameters: { CustomAttributes: 'model_selection=flood', TargetVariant: 'v1', Ignored: 3 }, postProcessing: [{ step: 'FEATURE_DISTILLATION', algorithm: { algorithmType: 'SOFT_NMS', sigma: 0.2 } }] }), servicePaths({}));
     const job = imageJobFromRequest(request, { image: '/vsis3/b/k.ntf', regionSize: 8192, strategy: 'variable-overlap', quality: 90, maxPayloadBytes: 0, timeoutMs: 30_000, maxRetries: 2 });

@@ -3,7 +3,7 @@
  * message per problem that names the field and the reason.
  */
 import { z } from 'zod';
-import { TILE_COMPRESSIONS, TILE_FORMATS } from '../encoding/tile-encoding.js';
+import { SUPPORTED_COMPRESSIONS, TILE_COMPRESSIONS, TILE_FORMATS, type TileCompression, type TileFormat } from '../encoding/tile-encoding.js';
 import { RANGE_ADJUSTMENTS } from '../pixels/range-adjustment.js';
 import { parseRoi } from '../geolocation/roi.js';
 import type { Distillation } from '../selection/index.js';
@@ -76,6 +76,12 @@ export const imageRequestSchema = z
     // Runs even when other fields failed (see `when`), so one answer lists every problem.
     if (typeof req.imageProcessorTileOverlap === 'number' && typeof req.imageProcessorTileSize === 'number' && req.imageProcessorTileOverlap >= req.imageProcessorTileSize) {
       ctx.addIssue({ code: 'custom', path: ['imageProcessorTileOverlap'], message: `must be smaller than imageProcessorTileSize (${req.imageProcessorTileOverlap} >= ${req.imageProcessorTileSize})` });
+    }
+    // A pair no tile encoder carries fails here, not after the image is opened (the sample type is checked then).
+    const format = req.imageProcessorTileFormat as TileFormat, compression = req.imageProcessorTileCompression as TileCompression;
+    if (TILE_FORMATS.includes(format) && TILE_COMPRESSIONS.includes(compression) && !SUPPORTED_COMPRESSIONS[format].includes(compression)) {
+      const choices = SUPPORTED_COMPRESSIONS[format];
+      ctx.addIssue({ code: 'custom', path: ['imageProcessorTileCompression'], message: `${compression} is not supported with imageProcessorTileFormat ${format} (use ${choices.slice(0, -1).join(', ')} or ${choices[choices.length - 1]})` });
     }
     if (typeof req.regionOfInterest === 'string' && req.regionOfInterest) {
       try {
