@@ -23,6 +23,8 @@ export interface FeatureError {
   /** Position of the feature in the source pass. */
   index: number;
   id?: string | number;
+  /** The tile the feature came from (added by the aggregation, which knows; a sink does not). */
+  tile?: string;
   reason: string;
 }
 
@@ -61,7 +63,7 @@ export async function writeToSinks(sinks: readonly Sink[], source: FeatureSource
       const result = await sink.write(source, context);
       const ok = !result.featureErrors?.length;
       outcomes.push({ type: sink.type, target: sink.target, ok, featuresWritten: result.featuresWritten, location: result.location, ...(ok ? {} : { featureErrors: result.featureErrors }) });
-      if (!ok) logger.warn({ jobId: context.jobId, sink: sink.target, failedFeatures: result.featureErrors!.length }, 'sink could not write some features');
+      if (!ok) logger.warn({ jobId: context.jobId, sink: sink.target, failedFeatures: result.featureErrors!.length, firstErrors: result.featureErrors!.slice(0, 3) }, 'sink could not write some features');
     } catch (err) {
       logger.error({ jobId: context.jobId, sink: sink.target, ...errorDetails(err) }, 'sink failed');
       outcomes.push({ type: sink.type, target: sink.target, ok: false, featuresWritten: 0, error: errorDetails(err).error });
@@ -73,6 +75,20 @@ export async function writeToSinks(sinks: readonly Sink[], source: FeatureSource
 /** True when at least one sink ran and every sink succeeded. */
 export function allSinksSucceeded(outcomes: readonly SinkOutcome[]): boolean {
   return outcomes.length > 0 && outcomes.every((o) => o.ok);
+}
+
+/**
+ * What the outputs make of a job, as tiles make a region: SUCCESS when every sink wrote every feature; PARTIAL when
+ * every sink wrote something but some skipped features (a record over Kinesis's limit, records it kept refusing);
+ * FAILED when a sink failed as a whole or wrote none of its features (its output is not where it was asked to be),
+ * or when there was no sink at all.
+ */
+export type OutputsStatus = 'SUCCESS' | 'PARTIAL' | 'FAILED';
+
+export function outputsStatus(outcomes: readonly SinkOutcome[]): OutputsStatus {
+  if (!outcomes.length) return 'FAILED';
+  if (outcomes.some((o) => o.error !== undefined || (o.featureErrors?.length && o.featuresWritten === 0))) return 'FAILED';
+  return outcomes.some((o) => !o.ok) ? 'PARTIAL' : 'SUCCESS';
 }
 
 /**
