@@ -127,6 +127,17 @@ describe('service request checks', () => {
     expect(parseS3Url('s3://bucket')).toBeNull();
   });
 
+  test('tile size, overlap and image segment: integers or numeric strings (as OSML), nothing else turned into a number', () => {
+    const parsed = parseServiceRequest(JSON.stringify({ ...good, imageProcessorTileSize: '512', imageProcessorTileOverlap: ' 0 ', imageSegment: '1' }), servicePaths({}));
+    expect([parsed.imageProcessorTileSize, parsed.imageProcessorTileOverlap, parsed.imageSegment]).toEqual([512, 0, 1]);
+    expect(problems({ ...good, imageProcessorTileSize: [600], imageProcessorTileOverlap: 0 })).toEqual(['imageProcessorTileSize: Invalid input: expected number, received array']);
+    expect(problems({ ...good, imageProcessorTileSize: true })).toEqual(['imageProcessorTileSize: Invalid input: expected number, received boolean']);
+    expect(problems({ ...good, imageProcessorTileOverlap: false })).toEqual(['imageProcessorTileOverlap: Invalid input: expected number, received boolean']);
+    expect(problems({ ...good, imageSegment: [1] })).toEqual(['imageSegment: Invalid input: expected number, received array']);
+    expect(problems({ ...good, imageProcessorTileSize: '0x200' })).toEqual(['imageProcessorTileSize: Invalid input: expected number, received string']);
+    expect(problems({ ...good, imageProcessorTileSize: '256.5' })).toEqual(['imageProcessorTileSize: must be an integer']);
+  });
+
   test('tile format/compression pairs no encoder carries are rejected up front, naming the compression field', () => {
     // README's table of tile formats and compressions.
     const carried: Record<string, string[]> = { NITF: ['NONE', 'JPEG', 'J2K'], GTIFF: ['NONE', 'LZW', 'DEFLATE', 'JPEG'], PNG: ['NONE', 'DEFLATE'], JPEG: ['NONE', 'JPEG'] };

@@ -9,7 +9,13 @@ import { parseRoi } from '../geolocation/roi.js';
 import type { Distillation } from '../selection/index.js';
 
 const arn = z.string().regex(/^arn:/, 'must be an IAM role ARN (arn:...)');
-const positiveInt = z.coerce.number().int('must be an integer').positive('must be greater than 0');
+/**
+ * OSML takes an int or a numeric string ("512"); nothing else becomes a number (`Number([600])` is 600 and
+ * `Number(true)` is 1, so z.coerce would accept them).
+ */
+const numeric = (schema: z.ZodNumber) => z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), schema);
+const positiveInt = numeric(z.number().int('must be an integer').positive('must be greater than 0'));
+const nonNegativeInt = numeric(z.number().int('must be an integer').min(0, 'must not be negative'));
 
 const s3Output = z.object({ type: z.literal('S3'), bucket: z.string().min(1, 'must not be empty'), prefix: z.string(), role: arn.optional() }).strict();
 const kinesisOutput = z
@@ -59,13 +65,13 @@ export const imageRequestSchema = z
       .strict(),
     imageProcessorParameters: z.record(z.string(), z.unknown()).optional().nullable(),
     imageProcessorTileSize: positiveInt.default(1024),
-    imageProcessorTileOverlap: z.coerce.number().int('must be an integer').min(0, 'must not be negative').default(50),
+    imageProcessorTileOverlap: nonNegativeInt.default(50),
     imageProcessorTileFormat: z.enum(TILE_FORMATS, { error: `must be one of ${TILE_FORMATS.join(', ')}` }).default('NITF'),
     imageProcessorTileCompression: z.enum(TILE_COMPRESSIONS, { error: `must be one of ${TILE_COMPRESSIONS.join(', ')}` }).default('NONE'),
     /** Tessera addition (OSML has no range adjustment, §16.13). */
     rangeAdjustment: z.enum(RANGE_ADJUSTMENTS, { error: `must be one of ${RANGE_ADJUSTMENTS.join(', ')}` }).optional(),
     /** Tessera additions: the NITF image segment to read (0-based) and the bands to send (1-based, in order). */
-    imageSegment: z.coerce.number().int('must be an integer').min(0, 'must not be negative').optional(),
+    imageSegment: nonNegativeInt.optional(),
     bands: z.array(z.number().int('must be an integer').positive('must be 1 or more (bands are 1-based)')).min(1, 'must hold at least one band').optional(),
     regionOfInterest: z.string().nullable().optional(),
     featureProperties: z.array(z.record(z.string(), z.unknown())).default([]),
