@@ -17,6 +17,7 @@ import type { TileFormat } from '../src/encoding/tile-encoding.js';
 import { runLimit, runOsmlWay } from './reference-modes.js';
 import { runLocal } from '../src/service/local-run.js';
 import { parseServiceRequest } from '../src/service/image-job.js';
+import { LOCAL_RUN_PATHS } from '../src/api/request-paths.js';
 import { LocalOutputSink } from '../src/sinks/local-output-sink.js';
 import { HttpDetector } from '../src/detectors/http-detector.js';
 
@@ -31,7 +32,7 @@ if (mode === 'run') {
     imageProcessorTileSize: Number(tile),
     imageProcessorTileOverlap: Number(overlap),
     imageProcessorTileFormat: format,
-  }));
+  }), LOCAL_RUN_PATHS);
   const elu0 = performance.eventLoopUtilization();
   const run = await runLocal(
     { request, regionSize: 10240, tilingStrategy: 'variable-overlap', quality: 90, maxPayloadBytes: 0, timeoutMs: 60_000, maxRetries: 2 },

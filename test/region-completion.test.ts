@@ -4,7 +4,8 @@ import { JobTable } from '../src/state/job-table.js';
 import { RegionTable } from '../src/state/region-table.js';
 import { MemoryJobStore } from '../src/state/memory-stores.js';
 import type { JobStore } from '../src/state/stores.js';
-import { aggregateOnce, finishRegion } from '../src/service/region-completion.js';
+import { aggregateOnce, finalImageStatus, finishRegion } from '../src/service/region-completion.js';
+import { outputsStatus, type SinkOutcome } from '../src/sinks/sink.js';
 
 let stack: LocalStack;
 beforeAll(async () => {
@@ -36,7 +37,7 @@ test('a redelivered last region still leads to exactly one aggregation', async (
   let runs = 0;
   const aggregate = async () => {
     runs++;
-    return { sinksOk: true };
+    return { outputs: 'SUCCESS' as const };
   };
   const [a, b] = await Promise.all([aggregateOnce(jobs, imageId, 'A', 60_000, aggregate), aggregateOnce(jobs, imageId, 'B', 60_000, aggregate)]);
   expect([a.ran, b.ran].filter(Boolean)).toHaveLength(1);
@@ -62,7 +63,7 @@ describe.each([
     await job(jobs, imageId);
     await expect(aggregateOnce(jobs, imageId, 'A', 60_000, async () => { throw new Error('sink crashed'); })).rejects.toThrow('sink crashed');
     expect((await jobs.get(imageId))!.aggregation_owner).toBeUndefined();
-    const b = await aggregateOnce(jobs, imageId, 'B', 60_000, async () => ({ sinksOk: true }));
+    const b = await aggregateOnce(jobs, imageId, 'B', 60_000, async () => ({ outputs: 'SUCCESS' as const }));
     expect(b).toMatchObject({ ran: true, job: { image_status: 'SUCCESS' } });
   });
 
@@ -75,11 +76,43 @@ describe.each([
     expect(await jobs.claimAggregation(imageId, 'A', 120_000)).toBe(true); // A dies holding it
     now += 30_000;
     let runs = 0;
-    const aggregate = async () => (runs++, { sinksOk: true });
+    const aggregate = async () => (runs++, { outputs: 'SUCCESS' as const });
     expect(await aggregateOnce(jobs, imageId, 'B', 120_000, aggregate, clock)).toEqual({ ran: false, ended: false, leaseRemainingMs: 90_000 });
     now += 90_001;
     expect(await aggregateOnce(jobs, imageId, 'B', 120_000, aggregate, clock)).toMatchObject({ ran: true });
     expect(runs).toBe(1);
     expect(await aggregateOnce(jobs, imageId, 'C', 120_000, aggregate, clock)).toMatchObject({ ran: false, ended: true });
+  });
+});
+
+describe('the final image status from its regions and its outputs', () => {
+  const sink = (o: Partial<SinkOutcome>): SinkOutcome => ({ type: 'Kinesis', target: 'kinesis:s', ok: true, featuresWritten: 5, ...o });
+  const skipped = { ok: false, featuresWritten: 4, featureErrors: [{ index: 2, reason: 'too big' }] };
+
+  test('outputs: every feature written, some skipped, or a sink that wrote nothing', () => {
+    expect(outputsStatus([sink({}), sink({ type: 'S3' })])).toBe('SUCCESS');
+    expect(outputsStatus([sink({ type: 'S3' }), sink(skipped)])).toBe('PARTIAL');
+    expect(outputsStatus([sink({ type: 'S3', ok: false, featuresWritten: 0, error: 'bucket missing' }), sink({})])).toBe('FAILED');
+    expect(outputsStatus([sink({ ok: false, featuresWritten: 0, featureErrors: [{ index: 0, reason: 'too big' }] })])).toBe('FAILED');
+    expect(outputsStatus([])).toBe('FAILED');
+  });
+
+  test('the worse of the two', () => {
+    const cases: [Parameters<typeof finalImageStatus>[0], Parameters<typeof finalImageStatus>[1], string][] = [
+      ['SUCCESS', 'SUCCESS', 'SUCCESS'], ['SUCCESS', 'PARTIAL', 'PARTIAL'], ['SUCCESS', 'FAILED', 'FAILED'],
+      ['PARTIAL', 'SUCCESS', 'PARTIAL'], ['PARTIAL', 'PARTIAL', 'PARTIAL'], ['PARTIAL', 'FAILED', 'FAILED'],
+      ['FAILED', 'SUCCESS', 'FAILED'], ['FAILED', 'PARTIAL', 'FAILED'],
+    ];
+    for (const [regions, outputs, expected] of cases) expect(finalImageStatus(regions, outputs), `${regions} + ${outputs}`).toBe(expected);
+  });
+
+  test('aggregateOnce ends a job whose regions all succeeded PARTIAL when a sink skipped features', async () => {
+    const jobs = new MemoryJobStore();
+    const imageId = 'skipped:img';
+    await jobs.start({ image_id: imageId, job_id: 'skipped', image_url: 'img', model_name: 'm', model_invoke_mode: 'HTTP_ENDPOINT' });
+    await jobs.update(imageId, { region_count: 1, image_status: 'IN_PROGRESS' });
+    await jobs.completeRegion(imageId, 'r0', 'success');
+    const result = await aggregateOnce(jobs, imageId, 'A', 60_000, async () => ({ outputs: 'PARTIAL' as const, message: 'Kinesis skipped one' }));
+    expect(result).toMatchObject({ ran: true, job: { image_status: 'PARTIAL', message: 'Kinesis skipped one' } });
   });
 });

@@ -16,6 +16,7 @@ import { WindowReader } from '../src/raster/window-reader.js';
 import { objectsWithOptions, opensInFlight, RENEW_MARGIN_MS, s3ObjectOf } from '../src/raster/s3-read-credentials.js';
 import type { SlotHandle } from '../src/raster/slot-pool.js';
 import { resolveImagePath } from '../src/service/image-job.js';
+import { servicePaths } from '../src/api/request-paths.js';
 import { realFixture } from './helpers/cli.js';
 import { startMockSts, startRecordingProxy, startS3rverProcess, type MockSts, type RecordingProxy, type S3rverProcess, type SeenS3Request } from './helpers/s3-read-role.js';
 
@@ -80,7 +81,7 @@ function slotFor(bytes: number): SlotHandle {
 /** What a job does with its image: HEAD, header, statistics, then every row of it through a WindowReader. */
 async function readLikeAJob(key: string, role: string | undefined): Promise<RasterInfo> {
   const reads = imageReadAccess(clients, role);
-  const path = await resolveImagePath(`s3://${BUCKET}/${key}`, reads.s3);
+  const path = await resolveImagePath(`s3://${BUCKET}/${key}`, reads.s3, servicePaths({}).images);
   expect(path).toBe(`/vsis3/${BUCKET}/${key}`);
   const info = await describeRaster(path, { readCredentials: reads.credentials });
   await bandHistograms(info, [0]);

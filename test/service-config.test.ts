@@ -3,9 +3,13 @@ import { getEventListeners } from 'node:events';
 // gate, and the two CLI commands' start-up behaviour.
 import { describe, expect, test } from 'vitest';
 import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadServiceConfig, parseRegionSize } from '../src/service/config.js';
 import { fieldOfProblem, imageJobFromRequest, parseS3Url, parseServiceRequest } from '../src/service/image-job.js';
 import { InvalidRequestError } from '../src/api/image-request.js';
+import { servicePaths } from '../src/api/request-paths.js';
 import { WorkGate } from '../src/service/service.js';
 import { parseRegionRequest, InvalidRegionRequestError, regionIdOf } from '../src/service/region-request.js';
 import { cliPath, repoRoot, runCli } from './helpers/cli.js';
@@ -75,6 +79,25 @@ describe('service configuration', () => {
     expect(() => loadServiceConfig({ ...base, TESSERA_MODEL_RETRIES: '-1' })).toThrow(/TESSERA_MODEL_RETRIES must be an integer from 0 to 9/);
   });
 
+  test('folders a request may read images from and write File outputs to: refused unless set, kept as real paths', () => {
+    expect(loadServiceConfig(base).paths).toEqual({ images: { kind: 'refused', setting: 'TESSERA_LOCAL_IMAGE_DIR' }, fileOutputs: { kind: 'refused', setting: 'TESSERA_FILE_OUTPUT_DIR' } });
+    const root = mkdtempSync(join(tmpdir(), 'tessera-config-'));
+    const real = join(root, 'real');
+    mkdirSync(real);
+    symlinkSync(real, join(root, 'link'));
+    writeFileSync(join(root, 'file'), '');
+    const c = loadServiceConfig({ ...base, TESSERA_LOCAL_IMAGE_DIR: join(root, 'link'), TESSERA_FILE_OUTPUT_DIR: real });
+    expect(c.paths).toEqual({ images: { kind: 'inside', dir: realpathSync(real), setting: 'TESSERA_LOCAL_IMAGE_DIR' }, fileOutputs: { kind: 'inside', dir: realpathSync(real), setting: 'TESSERA_FILE_OUTPUT_DIR' } });
+    let err: ConfigError | undefined;
+    try {
+      loadServiceConfig({ ...base, TESSERA_LOCAL_IMAGE_DIR: 'images', TESSERA_FILE_OUTPUT_DIR: join(root, 'file') });
+    } catch (e) {
+      err = e as ConfigError;
+    }
+    expect(err!.problems).toEqual(['TESSERA_LOCAL_IMAGE_DIR must be an absolute path to a folder, got "images"', `TESSERA_FILE_OUTPUT_DIR must be an existing folder, got ${JSON.stringify(join(root, 'file'))} (not a folder)`]);
+    expect(() => loadServiceConfig({ ...base, TESSERA_FILE_OUTPUT_DIR: join(root, 'missing') })).toThrow(/TESSERA_FILE_OUTPUT_DIR must be an existing folder, .*\(ENOENT\)/);
+  });
+
   test('REGION_SIZE forms', () => {
     expect(parseRegionSize('(10240, 10240)')).toEqual({ width: 10240, height: 10240 });
     expect(parseRegionSize('[512,256]')).toEqual({ width: 512, height: 256 });
@@ -88,7 +111,7 @@ describe('service request checks', () => {
   const good = { jobId: 'j', imageUrls: ['s3://b/k.ntf'], outputs: [{ type: 'S3', bucket: 'b', prefix: 'p' }], imageProcessor: { name: 'http://127.0.0.1:8080/invocations', type: 'HTTP_ENDPOINT' }, imageProcessorTileSize: 512, imageProcessorTileOverlap: 128 };
   const problems = (body: unknown) => {
     try {
-      parseServiceRequest(JSON.stringify(body));
+      parseServiceRequest(JSON.stringify(body), servicePaths({}));
       return [];
     } catch (err) {
       expect(err).toBeInstanceOf(InvalidRequestError);
@@ -104,14 +127,42 @@ describe('service request checks', () => {
     // SM_ENDPOINT (the default type) is accepted with a SageMaker endpoint name, not with a URL.
     expect(problems({ ...good, imageProcessor: { name: 'endpoint-name' } })).toEqual([]);
     expect(problems({ ...good, imageProcessor: { name: 'http://127.0.0.1:1/invocations', type: 'SM_ENDPOINT' } })[0]).toMatch(/^imageProcessor\.name: must be a SageMaker endpoint name/);
-    expect(fieldOfProblem('outputs.0.bucket: Invalid input')).toBe('outputs.0.bucket');
+    expect(fieldOfProblem('outputs[0].bucket: Invalid input')).toBe('outputs[0].bucket');
+    expect(fieldOfProblem('postProcessing[0].algorithm.algorithmType: must be ...')).toBe('postProcessing[0].algorithm.algorithmType');
+    expect(fieldOfProblem('image s3://b/k does not exist')).toBeUndefined();
     expect(fieldOfProblem('body is not JSON (x)')).toBe('body');
     expect(parseS3Url('s3://bucket/a/b.ntf')).toEqual({ bucket: 'bucket', key: 'a/b.ntf' });
     expect(parseS3Url('s3://bucket')).toBeNull();
   });
 
+  test('tile size, overlap and image segment: integers or numeric strings (as OSML), nothing else turned into a number', () => {
+    const parsed = parseServiceRequest(JSON.stringify({ ...good, imageProcessorTileSize: '512', imageProcessorTileOverlap: ' 0 ', imageSegment: '1' }), servicePaths({}));
+    expect([parsed.imageProcessorTileSize, parsed.imageProcessorTileOverlap, parsed.imageSegment]).toEqual([512, 0, 1]);
+    expect(problems({ ...good, imageProcessorTileSize: [600], imageProcessorTileOverlap: 0 })).toEqual(['imageProcessorTileSize: Invalid input: expected number, received array']);
+    expect(problems({ ...good, imageProcessorTileSize: true })).toEqual(['imageProcessorTileSize: Invalid input: expected number, received boolean']);
+    expect(problems({ ...good, imageProcessorTileOverlap: false })).toEqual(['imageProcessorTileOverlap: Invalid input: expected number, received boolean']);
+    expect(problems({ ...good, imageSegment: [1] })).toEqual(['imageSegment: Invalid input: expected number, received array']);
+    expect(problems({ ...good, imageProcessorTileSize: '0x200' })).toEqual(['imageProcessorTileSize: Invalid input: expected number, received string']);
+    expect(problems({ ...good, imageProcessorTileSize: '256.5' })).toEqual(['imageProcessorTileSize: must be an integer']);
+  });
+
+  test('tile format/compression pairs no encoder carries are rejected up front, naming the compression field', () => {
+    // README's table of tile formats and compressions.
+    const carried: Record<string, string[]> = { NITF: ['NONE', 'JPEG', 'J2K'], GTIFF: ['NONE', 'LZW', 'DEFLATE', 'JPEG'], PNG: ['NONE', 'DEFLATE'], JPEG: ['NONE', 'JPEG'] };
+    for (const [format, ok] of Object.entries(carried)) {
+      for (const compression of ['NONE', 'JPEG', 'J2K', 'LZW', 'DEFLATE']) {
+        const p = problems({ ...good, imageProcessorTileFormat: format, imageProcessorTileCompression: compression });
+        if (ok.includes(compression)) expect(p, `${format}/${compression}`).toEqual([]);
+        else expect(p, `${format}/${compression}`).toEqual([`imageProcessorTileCompression: ${compression} is not supported with imageProcessorTileFormat ${format} (use ${ok.slice(0, -1).join(', ')} or ${ok[ok.length - 1]})`]);
+      }
+    }
+    expect(problems({ ...good, imageProcessorTileFormat: 'PNG', imageProcessorTileCompression: 'J2K' })).toEqual(['imageProcessorTileCompression: J2K is not supported with imageProcessorTileFormat PNG (use NONE or DEFLATE)']);
+    // The default format is NITF: LZW alone is the problem.
+    expect(problems({ ...good, imageProcessorTileCompression: 'LZW' })).toEqual(['imageProcessorTileCompression: LZW is not supported with imageProcessorTileFormat NITF (use NONE, JPEG or J2K)']);
+  });
+
   test('the engine job from a request: OSML defaults, detector headers from imageProcessorParameters', () => {
-    const request = parseServiceRequest(JSON.stringify({ ...good, imageProcessorTileSize: undefined, imageProcessorTileOverlap: undefined, imageProcessorParameters: { CustomAttributes: 'model_selection=flood', TargetVariant: 'v1', Ignored: 3 }, postProcessing: [{ step: 'FEATURE_DISTILLATION', algorithm: { algorithmType: 'SOFT_NMS', sigma: 0.2 } }] }));
+    const request = parseServiceRequest(JSON.stringify({ ...good, imageProcessorTileSize: undefined, imageProcessorTileOverlap: undefined, imageProcessorParameters: { CustomAttributes: 'model_selection=flood', TargetVariant: 'v1', Ignored: 3 }, postProcessing: [{ step: 'FEATURE_DISTILLATION', algorithm: { algorithmType: 'SOFT_NMS', sigma: 0.2 } }] }), servicePaths({}));
     const job = imageJobFromRequest(request, { image: '/vsis3/b/k.ntf', regionSize: 8192, strategy: 'variable-overlap', quality: 90, maxPayloadBytes: 0, timeoutMs: 30_000, maxRetries: 2 });
     expect(job).toMatchObject({
       jobId: 'j',
@@ -126,7 +177,7 @@ describe('service request checks', () => {
   });
 
   test('an SM_ENDPOINT request gets a SageMaker detector on the configured runtime endpoint', () => {
-    const request = parseServiceRequest(JSON.stringify({ ...good, imageProcessor: { name: 'my-model-endpoint', type: 'SM_ENDPOINT', assumedRole: 'arn:aws:iam::123456789012:role/model' }, imageProcessorParameters: { CustomAttributes: 'model_selection=flood', TargetVariant: 'v1' } }));
+    const request = parseServiceRequest(JSON.stringify({ ...good, imageProcessor: { name: 'my-model-endpoint', type: 'SM_ENDPOINT', assumedRole: 'arn:aws:iam::123456789012:role/model' }, imageProcessorParameters: { CustomAttributes: 'model_selection=flood', TargetVariant: 'v1' } }), servicePaths({}));
     const aws = { region: 'us-west-2', endpoints: { sagemaker: 'http://127.0.0.1:9999', sts: 'http://127.0.0.1:9998' } };
     const job = imageJobFromRequest(request, { image: '/vsis3/b/k.ntf', regionSize: 8192, strategy: 'variable-overlap', quality: 90, maxPayloadBytes: 0, timeoutMs: 30_000, maxRetries: 2, aws });
     expect(job.detector).toEqual({

@@ -3,7 +3,9 @@
 // in the dead-letter queue with their reason while the service keeps running, and a redelivered region changes
 // nothing.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { startLocalStack, type LocalStack } from '../src/dev-stack/local-stack.js';
@@ -41,6 +43,8 @@ beforeAll(async () => {
     TESSERA_CONCURRENT_REGIONS: '2',
     TESSERA_VISIBILITY_TIMEOUT_SECONDS: '10',
     TESSERA_STOP_GRACE_SECONDS: '0.5',
+    // The test's local images are read from its scratch folder only.
+    TESSERA_LOCAL_IMAGE_DIR: dir,
   });
   console.log(`service tests: stack, model server and tessera serve up in ${Date.now() - t0} ms`);
 });
@@ -255,41 +259,59 @@ describe('tessera serve', () => {
     expect(await health.json()).toMatchObject({ status: 'ok', checks: { image_queue: 'ok', region_queue: 'ok', job_table: 'ok', region_table: 'ok', feature_table: 'ok' } });
   });
 
-  test('malformed requests go to the dead-letter queue with a reason naming the field; the service keeps running', async () => {
+  test('malformed requests go to the dead-letter queue before any work, with the field path and the reason; the service keeps running', async () => {
     const started = Date.now();
+    // Anything GDAL fetched through /vsicurl/ would show up here.
+    let fetched = 0;
+    const bait = createServer((_req, res) => (fetched++, res.end('x')));
+    await new Promise<void>((r) => bait.listen(0, '127.0.0.1', r));
+    const baitUrl = `http://127.0.0.1:${(bait.address() as AddressInfo).port}/latest/meta-data/`;
+    const written = join(dir, 'written-by-a-request.geojson');
+
     const good = request('x', `s3://${stack.names.bucket}/images/i_3001a.ntf`);
     const { jobId: _j, ...noJobId } = good;
     const { imageProcessor: _p, ...noProcessor } = good;
-    const cases: [string, unknown, string][] = [
-      ['missing jobId', noJobId, 'jobId'],
-      ['empty jobId', { ...good, jobId: '' }, 'jobId'],
-      ['empty imageUrls', { ...good, imageUrls: [] }, 'imageUrls'],
-      ['two imageUrls', { ...good, imageUrls: ['s3://a/1.ntf', 's3://a/2.ntf'] }, 'imageUrls'],
-      ['tile size not above overlap', { ...good, imageProcessorTileSize: 128, imageProcessorTileOverlap: 128 }, 'imageProcessorTileOverlap'],
-      ['unknown tile format', { ...good, imageProcessorTileFormat: 'BMP' }, 'imageProcessorTileFormat'],
-      ['unknown compression', { ...good, imageProcessorTileCompression: 'ZIP' }, 'imageProcessorTileCompression'],
-      ['bad WKT', { ...good, regionOfInterest: 'POLYGON ((1 2, 3' }, 'regionOfInterest'],
-      ['ROI not a polygon', { ...good, regionOfInterest: 'POINT (1 2)' }, 'regionOfInterest'],
-      ['bad postProcessing keys', { ...good, postProcessing: [{ step: 'FEATURE_DISTILLATION', algorithm: { algorithmType: 'NMS', skipBoxThreshold: 0.1 } }] }, 'postProcessing.0.algorithm'],
-      ['unknown postProcessing step', { ...good, postProcessing: [{ step: 'BLUR', algorithm: { algorithmType: 'NMS' } }] }, 'postProcessing.0.step'],
-      ['unknown algorithmType', { ...good, postProcessing: [{ step: 'FEATURE_DISTILLATION', algorithm: { algorithmType: 'WBF' } }] }, 'algorithmType'],
-      ['iouThreshold above 1', { ...good, postProcessing: [{ step: 'FEATURE_DISTILLATION', algorithm: { algorithmType: 'NMS', iouThreshold: 2 } }] }, 'iouThreshold'],
-      ['unknown output type', { ...good, outputs: [{ type: 'SQS', queue: 'q' }] }, 'outputs.0.type'],
-      ['S3 output without bucket', { ...good, outputs: [{ type: 'S3', prefix: 'p/' }] }, 'outputs.0.bucket'],
-      ['Kinesis output without stream', { ...good, outputs: [{ type: 'Kinesis' }] }, 'outputs.0.stream'],
-      ['no outputs at all', { ...good, outputs: [] }, 'outputs'],
-      ['imageReadRole not an ARN', { ...good, imageReadRole: 'reader' }, 'imageReadRole'],
-      ['S3 output role not an ARN', { ...good, outputs: [{ type: 'S3', bucket: 'b', prefix: 'p', role: 'writer' }] }, 'outputs.0.role'],
-      ['missing imageProcessor', noProcessor, 'imageProcessor'],
-      ['bad imageProcessor.type', { ...good, imageProcessor: { name: modelUrl(), type: 'LAMBDA' } }, 'imageProcessor.type'],
-      ['HTTP endpoint name not a URL', { ...good, imageProcessor: { name: 'my-model', type: 'HTTP_ENDPOINT' } }, 'imageProcessor.name'],
-      ['negative overlap', { ...good, imageProcessorTileOverlap: -1 }, 'imageProcessorTileOverlap'],
-      ['non-integer tile size', { ...good, imageProcessorTileSize: 256.5 }, 'imageProcessorTileSize'],
-      ['non-numeric tile size', { ...good, imageProcessorTileSize: 'big' }, 'imageProcessorTileSize'],
-      ['featureProperties not a list', { ...good, featureProperties: { a: 1 } }, 'featureProperties'],
-      ['non-JSON body', 'this is not JSON {', 'body'],
-      ['JSON array body', [good], 'body'],
-      ['JSON null body', null, 'body'],
+    const algorithm = (a: object) => ({ ...good, postProcessing: [{ step: 'FEATURE_DISTILLATION', algorithm: a }] });
+    // [case, body, the `field` attribute, what the reason says about it]
+    const cases: [string, unknown, string, string][] = [
+      ['missing jobId', noJobId, 'jobId', 'expected string, received undefined'],
+      ['empty jobId', { ...good, jobId: '' }, 'jobId', 'must not be empty'],
+      ['empty imageUrls', { ...good, imageUrls: [] }, 'imageUrls', 'must hold one image'],
+      ['two imageUrls', { ...good, imageUrls: ['s3://a/1.ntf', 's3://a/2.ntf'] }, 'imageUrls', 'must hold exactly one image'],
+      ['tile size not above overlap', { ...good, imageProcessorTileSize: 128, imageProcessorTileOverlap: 128 }, 'imageProcessorTileOverlap', 'must be smaller than imageProcessorTileSize (128 >= 128)'],
+      ['unknown tile format', { ...good, imageProcessorTileFormat: 'BMP' }, 'imageProcessorTileFormat', 'must be one of NITF, JPEG, PNG, GTIFF'],
+      ['unknown compression', { ...good, imageProcessorTileCompression: 'ZIP' }, 'imageProcessorTileCompression', 'must be one of NONE, JPEG, J2K, LZW, DEFLATE'],
+      ['PNG tiles with J2K', { ...good, imageProcessorTileFormat: 'PNG', imageProcessorTileCompression: 'J2K' }, 'imageProcessorTileCompression', 'J2K is not supported with imageProcessorTileFormat PNG (use NONE or DEFLATE)'],
+      ['bad WKT', { ...good, regionOfInterest: 'POLYGON ((1 2, 3' }, 'regionOfInterest', 'not valid WKT'],
+      ['ROI not a polygon', { ...good, regionOfInterest: 'POINT (1 2)' }, 'regionOfInterest', 'must be a POLYGON or MULTIPOLYGON in lon/lat, got Point'],
+      ['bad postProcessing keys', algorithm({ algorithmType: 'NMS', skipBoxThreshold: 0.1 }), 'postProcessing[0].algorithm', 'Unrecognized key: "skipBoxThreshold"'],
+      ['unknown postProcessing step', { ...good, postProcessing: [{ step: 'BLUR', algorithm: { algorithmType: 'NMS' } }] }, 'postProcessing[0].step', 'expected "FEATURE_DISTILLATION"'],
+      ['unknown algorithmType', algorithm({ algorithmType: 'WBF' }), 'postProcessing[0].algorithm.algorithmType', 'must be "NMS", "SOFT_NMS" or "NONE"'],
+      ['iouThreshold above 1', algorithm({ algorithmType: 'NMS', iouThreshold: 2 }), 'postProcessing[0].algorithm.iouThreshold', 'expected number to be <=1'],
+      ['unknown output type', { ...good, outputs: [{ type: 'SQS', queue: 'q' }] }, 'outputs[0].type', 'must be "S3", "Kinesis" or "File"'],
+      ['S3 output without bucket', { ...good, outputs: [{ type: 'S3', prefix: 'p/' }] }, 'outputs[0].bucket', 'expected string, received undefined'],
+      ['Kinesis output without stream', { ...good, outputs: [good.outputs[0], { type: 'Kinesis' }] }, 'outputs[1].stream', 'expected string, received undefined'],
+      ['no outputs at all', { ...good, outputs: [] }, 'outputs', 'nothing would receive its features'],
+      ['File output without TESSERA_FILE_OUTPUT_DIR', { ...good, outputs: [good.outputs[0], { type: 'File', path: written }] }, 'outputs[1].path', 'File outputs are not accepted by this service'],
+      ['imageReadRole not an ARN', { ...good, imageReadRole: 'reader' }, 'imageReadRole', 'must be an IAM role ARN'],
+      ['S3 output role not an ARN', { ...good, outputs: [{ type: 'S3', bucket: 'b', prefix: 'p', role: 'writer' }] }, 'outputs[0].role', 'must be an IAM role ARN'],
+      ['missing imageProcessor', noProcessor, 'imageProcessor', 'expected object, received undefined'],
+      ['bad imageProcessor.type', { ...good, imageProcessor: { name: modelUrl(), type: 'LAMBDA' } }, 'imageProcessor.type', 'must be "SM_ENDPOINT" or "HTTP_ENDPOINT"'],
+      ['HTTP endpoint name not a URL', { ...good, imageProcessor: { name: 'my-model', type: 'HTTP_ENDPOINT' } }, 'imageProcessor.name', 'must be an http(s) URL for an HTTP_ENDPOINT'],
+      ['negative overlap', { ...good, imageProcessorTileOverlap: -1 }, 'imageProcessorTileOverlap', 'must not be negative'],
+      ['non-integer tile size', { ...good, imageProcessorTileSize: 256.5 }, 'imageProcessorTileSize', 'must be an integer'],
+      ['non-numeric tile size', { ...good, imageProcessorTileSize: 'big' }, 'imageProcessorTileSize', 'expected number, received string'],
+      ['tile size as a list', { ...good, imageProcessorTileSize: [600] }, 'imageProcessorTileSize', 'expected number, received array'],
+      ['featureProperties not a list', { ...good, featureProperties: { a: 1 } }, 'featureProperties', 'expected array, received object'],
+      ['/vsicurl/ image URL', { ...good, imageUrls: [`/vsicurl/${baitUrl}`] }, 'imageUrls[0]', 'GDAL virtual file system paths (/vsi...) are not accepted'],
+      ['/vsis3/ image URL', { ...good, imageUrls: [`/vsis3/${stack.names.bucket}/images/i_3001a.ntf`] }, 'imageUrls[0]', 'GDAL virtual file system paths (/vsi...) are not accepted'],
+      ['https image URL', { ...good, imageUrls: [baitUrl.replace('http:', 'https:')] }, 'imageUrls[0]', 'only s3://bucket/key URLs and local paths are supported'],
+      ['s3 URL without a key', { ...good, imageUrls: [`s3://${stack.names.bucket}`] }, 'imageUrls[0]', 'is not an s3://bucket/key URL'],
+      ['driver-prefixed image name', { ...good, imageUrls: [`NITF_IM:0:${dir}/x.ntf`] }, 'imageUrls[0]', 'GDAL driver-prefixed names are not accepted'],
+      ['local image outside TESSERA_LOCAL_IMAGE_DIR', { ...good, imageUrls: ['/etc/hosts'] }, 'imageUrls[0]', 'is outside the folder this service reads local images from (TESSERA_LOCAL_IMAGE_DIR)'],
+      ['non-JSON body', 'this is not JSON {', 'body', 'body is not JSON'],
+      ['JSON array body', [good], 'body', 'body must be a JSON object'],
+      ['JSON null body', null, 'body', 'body must be a JSON object'],
     ];
     // Each body carries a marker so its dead-letter message can be matched to its case.
     const bodies = cases.map(([name, value], i) => {
@@ -310,20 +332,31 @@ describe('tessera serve', () => {
       return received.size >= cases.length;
     }, 60_000, 0);
     expect(received.size).toBe(cases.length);
-    cases.forEach(([name, , field], i) => {
+    cases.forEach(([name, , field, why], i) => {
       const attributes = received.get(bodies[i]);
       expect(attributes, `${name}: not in the dead-letter queue`).toBeDefined();
-      expect(attributes!.reason, name).toContain(field);
-      expect(attributes!.reason, name).toMatch(/^invalid image request: /);
+      expect(attributes!.field, name).toBe(field);
+      // The reason starts with the same field (the first problem), then says what is wrong with it.
+      expect(attributes!.reason.startsWith(field === 'body' ? 'invalid image request: body ' : `invalid image request: ${field}: `), `${name}: ${attributes!.reason}`).toBe(true);
+      expect(attributes!.reason, name).toContain(why);
       expect(attributes!.source_queue, name).toBe(stack.queueUrls.image);
     });
+    // Before any work: no job recorded, no status published, nothing fetched or written for any of them.
+    const objects = cases.map(([, v]) => v).filter((v): v is { jobId: string; imageUrls: string[] } => !!v && typeof v === 'object' && !Array.isArray(v) && typeof (v as { jobId?: unknown }).jobId === 'string' && Array.isArray((v as { imageUrls?: unknown }).imageUrls));
+    for (const v of objects) if (v.imageUrls.length) expect(await jobs.get(`${v.jobId}:${v.imageUrls[0]}`), v.imageUrls[0]).toBeUndefined();
+    expect(stack.sns.messages(stack.topicArns.image).filter((m) => m.attributes.job_id?.stringValue === 'x')).toEqual([]);
+    expect(fetched).toBe(0);
+    expect(existsSync(written)).toBe(false);
+    bait.close();
     console.log(`${cases.length} malformed requests dead-lettered in ${Date.now() - started} ms; e.g. ${JSON.stringify(received.get(bodies[0])!.reason)}`);
 
     // Valid requests whose image cannot be used: the job is recorded as FAILED with the reason, the failure is
     // published, and the request is dead-lettered with the same reason.
+    const notRaster = join(dir, 'MANIFEST.md');
+    copyFileSync(realFixture('MANIFEST.md'), notRaster);
     const unusable: [string, string][] = [
       [`s3://${stack.names.bucket}/images/missing.ntf`, 'does not exist'],
-      [realFixture('MANIFEST.md'), 'not a raster image GDAL can read'],
+      [notRaster, 'not a raster image GDAL can read'],
     ];
     for (const [i, [url]] of unusable.entries()) await imageQueue.send(request(`job-unusable-${i}`, url));
     for (const [i, [url, why]] of unusable.entries()) {
@@ -417,7 +450,7 @@ describe('tessera serve', () => {
   test('SIGTERM: the container stops taking work, hands its in-flight message back at once and exits 0', async () => {
     const started = Date.now();
     // A second container with a short stop grace, so in-flight work is handed back rather than finished.
-    const other = await startServe('serve-2', { ...stack.env, REGION_SIZE: '(1024, 1024)', WORKERS: '2', TESSERA_WORKER_THREADS: '1', TESSERA_VISIBILITY_TIMEOUT_SECONDS: '10', TESSERA_STOP_GRACE_SECONDS: '0.5' });
+    const other = await startServe('serve-2', { ...stack.env, REGION_SIZE: '(1024, 1024)', WORKERS: '2', TESSERA_WORKER_THREADS: '1', TESSERA_VISIBILITY_TIMEOUT_SECONDS: '10', TESSERA_STOP_GRACE_SECONDS: '0.5', TESSERA_LOCAL_IMAGE_DIR: dir });
     const first = serve;
     const image = join(dir, 'sigterm.tif');
     writeTestImage(image, 700, 500);

@@ -64,6 +64,7 @@ beforeAll(async () => {
     DEFAULT_HTTP_ENDPOINT_CONCURRENCY: '2',
     TILE_WORKERS_PER_INSTANCE: '4',
     TESSERA_THROTTLE_RETRY_SECONDS: '1',
+    TESSERA_LOCAL_IMAGE_DIR: dir,
   };
   [serve, serve2] = await Promise.all([startServe('serve-1', env), startServe('serve-2', env)]);
 }, 60_000);

@@ -10,6 +10,7 @@ import { S3Sink, s3ObjectKey } from '../src/sinks/s3-sink.js';
 import { KinesisSink, KINESIS_MAX_BATCH_BYTES, kinesisRecordData } from '../src/sinks/kinesis-sink.js';
 import { FileSink, allSinksSucceeded, writeToSinks } from '../src/sinks/sink.js';
 import { sinksForOutputs } from '../src/sinks/sink-factory.js';
+import { LOCAL_RUN_PATHS } from '../src/api/request-paths.js';
 import type { Feature } from '../src/features/geojson.js';
 
 let stack: LocalStack;
@@ -182,6 +183,7 @@ describe('running sinks', () => {
         { type: 'File', path },
       ],
       { s3: () => stack.clients.s3, kinesis: () => stack.clients.kinesis },
+      LOCAL_RUN_PATHS.fileOutputs,
     );
     const outcomes = await writeToSinks(sinks, () => slowly(list), { jobId: 'all-1' });
     expect(outcomes.map((o) => [o.type, o.ok, o.featuresWritten])).toEqual([
@@ -193,7 +195,7 @@ describe('running sinks', () => {
     expect(outcomes[0].error).toMatch(/missing-bucket/);
     expect(allSinksSucceeded(outcomes)).toBe(false);
     expect(await s3Text('all/all-1.geojson')).toBe(await readFile(path, 'utf8'));
-    expect(() => sinksForOutputs([], { s3: () => stack.clients.s3, kinesis: () => stack.clients.kinesis })).toThrow(/no outputs/);
+    expect(() => sinksForOutputs([], { s3: () => stack.clients.s3, kinesis: () => stack.clients.kinesis }, LOCAL_RUN_PATHS.fileOutputs)).toThrow(/no outputs/);
   });
 
   test('the file sink takes a synchronous source directly', async () => {

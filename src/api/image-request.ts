@@ -3,13 +3,19 @@
  * message per problem that names the field and the reason.
  */
 import { z } from 'zod';
-import { TILE_COMPRESSIONS, TILE_FORMATS } from '../encoding/tile-encoding.js';
+import { SUPPORTED_COMPRESSIONS, TILE_COMPRESSIONS, TILE_FORMATS, type TileCompression, type TileFormat } from '../encoding/tile-encoding.js';
 import { RANGE_ADJUSTMENTS } from '../pixels/range-adjustment.js';
 import { parseRoi } from '../geolocation/roi.js';
 import type { Distillation } from '../selection/index.js';
 
 const arn = z.string().regex(/^arn:/, 'must be an IAM role ARN (arn:...)');
-const positiveInt = z.coerce.number().int('must be an integer').positive('must be greater than 0');
+/**
+ * OSML takes an int or a numeric string ("512"); nothing else becomes a number (`Number([600])` is 600 and
+ * `Number(true)` is 1, so z.coerce would accept them).
+ */
+const numeric = (schema: z.ZodNumber) => z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), schema);
+const positiveInt = numeric(z.number().int('must be an integer').positive('must be greater than 0'));
+const nonNegativeInt = numeric(z.number().int('must be an integer').min(0, 'must not be negative'));
 
 const s3Output = z.object({ type: z.literal('S3'), bucket: z.string().min(1, 'must not be empty'), prefix: z.string(), role: arn.optional() }).strict();
 const kinesisOutput = z
@@ -59,13 +65,13 @@ export const imageRequestSchema = z
       .strict(),
     imageProcessorParameters: z.record(z.string(), z.unknown()).optional().nullable(),
     imageProcessorTileSize: positiveInt.default(1024),
-    imageProcessorTileOverlap: z.coerce.number().int('must be an integer').min(0, 'must not be negative').default(50),
+    imageProcessorTileOverlap: nonNegativeInt.default(50),
     imageProcessorTileFormat: z.enum(TILE_FORMATS, { error: `must be one of ${TILE_FORMATS.join(', ')}` }).default('NITF'),
     imageProcessorTileCompression: z.enum(TILE_COMPRESSIONS, { error: `must be one of ${TILE_COMPRESSIONS.join(', ')}` }).default('NONE'),
     /** Tessera addition (OSML has no range adjustment, §16.13). */
     rangeAdjustment: z.enum(RANGE_ADJUSTMENTS, { error: `must be one of ${RANGE_ADJUSTMENTS.join(', ')}` }).optional(),
     /** Tessera additions: the NITF image segment to read (0-based) and the bands to send (1-based, in order). */
-    imageSegment: z.coerce.number().int('must be an integer').min(0, 'must not be negative').optional(),
+    imageSegment: nonNegativeInt.optional(),
     bands: z.array(z.number().int('must be an integer').positive('must be 1 or more (bands are 1-based)')).min(1, 'must hold at least one band').optional(),
     regionOfInterest: z.string().nullable().optional(),
     featureProperties: z.array(z.record(z.string(), z.unknown())).default([]),
@@ -76,6 +82,12 @@ export const imageRequestSchema = z
     // Runs even when other fields failed (see `when`), so one answer lists every problem.
     if (typeof req.imageProcessorTileOverlap === 'number' && typeof req.imageProcessorTileSize === 'number' && req.imageProcessorTileOverlap >= req.imageProcessorTileSize) {
       ctx.addIssue({ code: 'custom', path: ['imageProcessorTileOverlap'], message: `must be smaller than imageProcessorTileSize (${req.imageProcessorTileOverlap} >= ${req.imageProcessorTileSize})` });
+    }
+    // A pair no tile encoder carries fails here, not after the image is opened (the sample type is checked then).
+    const format = req.imageProcessorTileFormat as TileFormat, compression = req.imageProcessorTileCompression as TileCompression;
+    if (TILE_FORMATS.includes(format) && TILE_COMPRESSIONS.includes(compression) && !SUPPORTED_COMPRESSIONS[format].includes(compression)) {
+      const choices = SUPPORTED_COMPRESSIONS[format];
+      ctx.addIssue({ code: 'custom', path: ['imageProcessorTileCompression'], message: `${compression} is not supported with imageProcessorTileFormat ${format} (use ${choices.slice(0, -1).join(', ')} or ${choices[choices.length - 1]})` });
     }
     if (typeof req.regionOfInterest === 'string' && req.regionOfInterest) {
       try {
@@ -110,9 +122,14 @@ export function parseImageRequest(body: unknown): ImageRequest {
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw new InvalidRequestError(['body must be a JSON object']);
   const parsed = imageRequestSchema.safeParse(value);
   if (!parsed.success) {
-    throw new InvalidRequestError(parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'request'}: ${i.message}`));
+    throw new InvalidRequestError(parsed.error.issues.map((i) => `${i.path.length ? fieldPath(i.path) : 'request'}: ${i.message}`));
   }
   return parsed.data;
+}
+
+/** A field's path as a JSON consumer writes it: `postProcessing[0].algorithm.algorithmType`. */
+export function fieldPath(path: readonly PropertyKey[]): string {
+  return path.map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i ? '.' : ''}${String(k)}`)).join('');
 }
 
 /** The outputs of a request, with the legacy outputBucket/outputPrefix folded in (used only when outputs is empty). */

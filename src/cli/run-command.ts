@@ -18,6 +18,7 @@ import { resolveOutputTarget } from '../sinks/output-target.js';
 import { LocalOutputSink } from '../sinks/local-output-sink.js';
 import { removeUnfinishedOutputs } from '../sinks/file-sink.js';
 import { parseServiceRequest } from '../service/image-job.js';
+import { LOCAL_RUN_PATHS } from '../api/request-paths.js';
 import { runLocal, type LocalRunSettings, type LocalRunState } from '../service/local-run.js';
 import type { JobItem } from '../state/job-table.js';
 import { startModelServer, type ModelServer } from '../model-server/index.js';
@@ -249,7 +250,7 @@ export async function runCommand(image: string | undefined, o: RunCliOptions): P
     }
     let request: ImageRequest;
     try {
-      request = parseServiceRequest(JSON.stringify({ ...resolved.request, imageProcessor: { name: modelUrl, type: 'HTTP_ENDPOINT' }, ...(Object.keys(parameters).length ? { imageProcessorParameters: parameters } : {}) }));
+      request = parseServiceRequest(JSON.stringify({ ...resolved.request, imageProcessor: { name: modelUrl, type: 'HTTP_ENDPOINT' }, ...(Object.keys(parameters).length ? { imageProcessorParameters: parameters } : {}) }), LOCAL_RUN_PATHS);
     } catch (err) {
       if (err instanceof InvalidRequestError) throw new UsageError(err.message);
       throw err;

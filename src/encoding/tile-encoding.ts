@@ -37,8 +37,11 @@ export function checkPayload(bytes: number, encoding: TileEncoding, tileLabel: s
   throw new PayloadTooLargeError(`tile ${tileLabel}: encoded ${encoding.format}${encoding.compression !== 'NONE' ? `/${encoding.compression}` : ''} tile is ${mb(bytes)}, over the model's ${mb(limit)} payload limit; would fit: ${hints.join(', ')} (or raise --max-payload-mb)`);
 }
 
-/** Which compressions each format can carry today; the rest fail before any work with a message naming them. */
-const SUPPORTED: Record<TileFormat, readonly TileCompression[]> = {
+/**
+ * Which compressions each format can carry today; the rest fail before any work with a message naming them (the
+ * request schema checks the pair, checkTileEncoding again with the image's sample type).
+ */
+export const SUPPORTED_COMPRESSIONS: Record<TileFormat, readonly TileCompression[]> = {
   PNG: ['NONE', 'DEFLATE'],
   JPEG: ['NONE', 'JPEG'],
   GTIFF: ['NONE', 'LZW', 'DEFLATE', 'JPEG'],
@@ -51,8 +54,8 @@ export function checkTileEncoding(encoding: TileEncoding, sampleType: 'Byte' | '
   const { format, compression } = encoding;
   if (!TILE_FORMATS.includes(format)) throw new Error(`unknown tile format ${JSON.stringify(format)} (expected one of ${TILE_FORMATS.join(', ')})`);
   if (!TILE_COMPRESSIONS.includes(compression)) throw new Error(`unknown tile compression ${JSON.stringify(compression)} (expected one of ${TILE_COMPRESSIONS.join(', ')})`);
-  if (!SUPPORTED[format].includes(compression)) {
-    throw new Error(`tile format ${format} with compression ${compression} is not supported yet (supported for ${format}: ${SUPPORTED[format].join(', ')})`);
+  if (!SUPPORTED_COMPRESSIONS[format].includes(compression)) {
+    throw new Error(`tile format ${format} with compression ${compression} is not supported yet (supported for ${format}: ${SUPPORTED_COMPRESSIONS[format].join(', ')})`);
   }
   if (!Number.isInteger(encoding.quality) || encoding.quality < 1 || encoding.quality > 100) throw new Error(`JPEG quality must be an integer 1..100, got ${encoding.quality}`);
   if (format === 'JPEG' && sampleType !== 'Byte') throw new Error('JPEG tiles need 8-bit samples: choose a range adjustment or another tile format');

@@ -13,7 +13,7 @@ import { imageBoundsOf, topClass } from '../features/refine.js';
 import { applyDecayedScore, finalizeFeature } from '../features/output.js';
 import { distill, type PackedDetections } from '../selection/index.js';
 import { sinksForOutputs } from '../sinks/sink-factory.js';
-import { allSinksSucceeded, writeToSinks, type SinkOutcome } from '../sinks/sink.js';
+import { outputsStatus, writeToSinks, type OutputsStatus, type SinkOutcome } from '../sinks/sink.js';
 import { aggregateOnce } from './region-completion.js';
 import type { JobItem } from '../state/job-table.js';
 import type { ServiceContext } from './context.js';
@@ -47,7 +47,7 @@ export function storedJobSpec(job: JobItem): StoredJobSpec {
 }
 
 export interface AggregationResult {
-  sinksOk: boolean;
+  outputs: OutputsStatus;
   message: string;
   outcomes: SinkOutcome[];
   featuresStored: number;
@@ -100,8 +100,11 @@ export async function aggregateFeatures(ctx: ServiceContext, job: JobItem): Prom
 
   const jobId = request.jobId;
   const softNms = distillation.algorithm === 'SOFT_NMS';
+  // Where each feature of a pass came from (every pass yields the same order), so a sink's feature error can name its tile.
+  const tiles = new TileOfFeature();
   // Pass 2, once per sink: the kept features, finalised as `tessera run` finalises them.
   const source = async function* (): AsyncGenerator<Feature> {
+    tiles.reset();
     for await (const item of ctx.features.itemsOfImage(imageId, 8, keptShards)) {
       const idx = itemIndex.get(item.rangeKey);
       const keptHere = idx === undefined ? undefined : kept.get(idx);
@@ -111,27 +114,75 @@ export async function aggregateFeatures(ctx: ServiceContext, job: JobItem): Prom
         if (score === undefined) continue;
         const f = JSON.parse(item.features[pos]) as Feature;
         if (softNms) applyDecayedScore(f, score);
+        tiles.next(item.tileId);
         yield finalizeFeature(f, jobId, spec.featureProperties);
       }
     }
   };
 
   const t3 = performance.now();
-  const sinks = ctx.observer?.sinksFor?.(request, job) ?? sinksForOutputs(requestOutputs(request), ctx.sinkClients);
-  const outcomes = await writeToSinks(sinks, source, { jobId, featuresStored }, ctx.logger);
-  const sinksOk = allSinksSucceeded(outcomes);
+  const sinks = ctx.observer?.sinksFor?.(request, job) ?? sinksForOutputs(requestOutputs(request), ctx.sinkClients, ctx.config.paths.fileOutputs);
+  const outcomes = (await writeToSinks(sinks, source, { jobId, featuresStored }, ctx.logger)).map((o) =>
+    o.featureErrors ? { ...o, featureErrors: o.featureErrors.map((e) => ({ ...e, tile: tiles.of(e.index) })) } : o,
+  );
+  const outputs = outputsStatus(outcomes);
   // {Operation} only, as OSML's sink_features.
-  ctx.metrics.record('FeatureDissemination', { duration: (performance.now() - t3) / 1000, invocations: 1, errors: sinksOk ? 0 : 1 }, {}, { imageId });
+  ctx.metrics.record('FeatureDissemination', { duration: (performance.now() - t3) / 1000, invocations: 1, errors: outputs === 'SUCCESS' ? 0 : 1 }, {}, { imageId });
 
-  const message = `${featuresKept} features (${featuresStored} before de-duplication); outputs: ${outcomes
-    .map((o) => `${o.type} ${o.location ?? o.target} ${o.ok ? `ok (${o.featuresWritten})` : `FAILED (${o.error ?? `${o.featureErrors?.length ?? 0} features not written`})`}`)
-    .join('; ')}`;
+  const message = `${featuresKept} features (${featuresStored} before de-duplication); outputs: ${outcomes.map(describeOutcome).join('; ')}`;
   await ctx.jobs.update(imageId, {
     feature_count: featuresKept,
     feature_count_before_dedup: featuresStored,
     output_outcomes: JSON.stringify(outcomes.map(({ featureErrors, ...o }) => ({ ...o, ...(featureErrors ? { featureErrors: featureErrors.slice(0, 20), featureErrorCount: featureErrors.length } : {}) }))),
   });
-  return { sinksOk, message, outcomes, featuresStored, featuresKept };
+  return { outputs, message, outcomes, featuresStored, featuresKept };
+}
+
+/** One sink in the job's message: `Kinesis kinesis:s PARTIAL (8 written, 1 not: feature f3 of tile ...: why)`. */
+function describeOutcome(o: SinkOutcome): string {
+  const where = `${o.type} ${o.location ?? o.target}`;
+  if (o.ok) return `${where} ok (${o.featuresWritten})`;
+  if (o.error !== undefined || !o.featureErrors?.length) return `${where} FAILED (${o.error ?? 'no features written'})`;
+  const errors = o.featureErrors;
+  const named = errors.slice(0, 3).map((e) => `feature ${e.id ?? `#${e.index}`}${e.tile ? ` of tile ${e.tile}` : ''}: ${e.reason}`);
+  const more = errors.length > named.length ? `; and ${errors.length - named.length} more` : '';
+  return `${where} ${o.featuresWritten ? 'PARTIAL' : 'FAILED'} (${o.featuresWritten} written, ${errors.length} not: ${named.join('; ')}${more})`;
+}
+
+/**
+ * The tile of the n-th feature of a pass, one entry per run of features from the same tile. Every pass yields the
+ * same features in the same order, so a pass only extends what earlier ones recorded (a sink may stop early).
+ */
+class TileOfFeature {
+  private readonly starts: number[] = [];
+  private readonly ids: string[] = [];
+  private recorded = 0;
+  private position = 0;
+
+  /** A new pass starts. */
+  reset(): void {
+    this.position = 0;
+  }
+
+  next(tileId: string): void {
+    if (this.position++ < this.recorded) return;
+    if (this.ids[this.ids.length - 1] !== tileId) {
+      this.starts.push(this.recorded);
+      this.ids.push(tileId);
+    }
+    this.recorded++;
+  }
+
+  of(index: number): string | undefined {
+    if (index < 0 || index >= this.recorded) return undefined;
+    let lo = 0, hi = this.starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid] <= index) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.ids[lo];
+  }
 }
 
 /** What a region delivery does after trying to aggregate: nothing more, or come back after `retryAfterSeconds`. */
@@ -152,7 +203,7 @@ export async function aggregateImage(ctx: ServiceContext, imageId: string, optio
   try {
     outcome = await aggregateOnce(ctx.jobs, imageId, ctx.owner, ctx.config.aggregationLeaseMs, async (j) => {
       const result = await aggregateFeatures(ctx, j);
-      return { sinksOk: result.sinksOk, message: result.message };
+      return { outputs: result.outputs, message: result.message };
     });
   } catch (err) {
     // Worth another delivery (the tables did not answer ...), unless this was the last: then the job ends FAILED.

@@ -6,6 +6,8 @@
  */
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
+import { realpathSync, statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { ENDPOINT_ENV, type AwsConfig, type AwsService } from '../aws/clients.js';
 import type { TableNames } from '../state/table-names.js';
 import { DEFAULT_TTL_DAYS } from '../state/ttl.js';
@@ -13,6 +15,7 @@ import { DEFAULT_MAX_PAYLOAD_BYTES } from '../encoding/tile-encoding.js';
 import { MAX_MODEL_ATTEMPTS } from '../detectors/retry-policy.js';
 import { DEFAULT_THROTTLING, parseInstanceCounts, type ThrottlingConfig } from './endpoint-capacity.js';
 import { TILING_STRATEGIES, type Size, type TilingStrategyName } from '../tiling/index.js';
+import { FILE_OUTPUT_DIR_SETTING, IMAGE_DIR_SETTING, servicePaths, type RequestPaths } from '../api/request-paths.js';
 
 export interface ServiceConfig {
   aws: AwsConfig;
@@ -58,6 +61,8 @@ export interface ServiceConfig {
   logLevel: string;
   /** Capacity-based admission of image jobs per endpoint (OSML NEW §11.4); on only with an ENDPOINT_TABLE. */
   throttling: ThrottlingConfig;
+  /** Local files a request may read (TESSERA_LOCAL_IMAGE_DIR) and write (TESSERA_FILE_OUTPUT_DIR); see request-paths.ts. */
+  paths: RequestPaths;
 }
 
 export class ConfigError extends Error {
@@ -224,6 +229,25 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     capacityCacheSeconds: int('TESSERA_SM_CAPACITY_CACHE_SECONDS', DEFAULT_THROTTLING.capacityCacheSeconds, 0, 86_400),
   };
 
+  // Folders a request may read images from / write File outputs to: absolute, existing, kept as real paths.
+  const folder = (name: string) => {
+    const raw = get(name);
+    if (raw === undefined) return undefined;
+    if (!isAbsolute(raw)) {
+      problems.push(`${name} must be an absolute path to a folder, got ${JSON.stringify(raw)}`);
+      return undefined;
+    }
+    try {
+      if (!statSync(raw).isDirectory()) throw new Error('not a folder');
+      return realpathSync(raw);
+    } catch (err) {
+      problems.push(`${name} must be an existing folder, got ${JSON.stringify(raw)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      return undefined;
+    }
+  };
+  const imageDir = folder(IMAGE_DIR_SETTING);
+  const fileOutputDir = folder(FILE_OUTPUT_DIR_SETTING);
+
   if (problems.length) throw new ConfigError(problems);
   return {
     aws: { region: region!, endpoints },
@@ -253,5 +277,6 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     healthHost,
     logLevel,
     throttling,
+    paths: servicePaths({ ...(imageDir ? { imageDir } : {}), ...(fileOutputDir ? { fileOutputDir } : {}) }),
   };
 }

@@ -35,7 +35,7 @@ const THROTTLED = 'throttled' as const;
 export async function handleImageMessage(ctx: ServiceContext, message: QueueMessage, context: MessageContext): Promise<MessageDisposition | void> {
   let request: ImageRequest;
   try {
-    request = parseServiceRequest(message.body);
+    request = parseServiceRequest(message.body, ctx.config.paths);
   } catch (err) {
     if (!(err instanceof InvalidRequestError)) throw err;
     const field = fieldOfProblem(err.problems[0]);
@@ -108,8 +108,8 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
   // A local run has no AWS clients: its images are local files.
   const reads = ctx.clients
     ? imageReadAccess(ctx.clients, request.imageReadRole)
-    : { credentials: undefined, s3: () => { throw new ImageInputError(`imageUrls.0: ${url} is on S3, which needs the service (tessera serve)`); } };
-  const path = await resolveImagePath(url, reads.s3);
+    : { credentials: undefined, s3: () => { throw new ImageInputError(`imageUrls[0]: ${url} is on S3, which needs the service (tessera serve)`); } };
+  const path = await resolveImagePath(url, reads.s3, config.paths.images);
   const { width: rw, height: rh } = config.regionSize;
   const imageJob = imageJobFromRequest(request, {
     image: path,

@@ -9,6 +9,7 @@ import type { DetectorConfig } from '../pipeline/tile-task.js';
 import type { AwsConfig } from '../aws/clients.js';
 import type { S3ReadCredentials } from '../raster/s3-read-credentials.js';
 import type { TilingStrategyName } from '../tiling/index.js';
+import { fileOutputProblem, imageUrlProblem, LocalPathError, parseS3Url, resolveLocalImage, type LocalScope, type RequestPaths } from '../api/request-paths.js';
 
 export interface JobDefaults {
   /** Square region size given to the engine (the service re-plans non-square REGION_SIZE itself). */
@@ -101,13 +102,21 @@ export function imageJobFromRequest(request: ImageRequest, o: JobDefaults & { im
 
 /**
  * Parses an image-queue message body and checks what the schema cannot: the request must name somewhere for its
- * features to go, and the model must be one this service can call. Throws InvalidRequestError (every problem,
+ * features to go, the model must be one this service can call, and its image URL and File outputs must be ones
+ * this process may read and write (`paths`, see request-paths.ts). Throws InvalidRequestError (every problem,
  * each naming its field).
  */
-export function parseServiceRequest(body: string): ImageRequest {
+export function parseServiceRequest(body: string, paths: RequestPaths): ImageRequest {
   const request = parseImageRequest(body);
   const problems: string[] = [];
-  if (requestOutputs(request).length === 0) problems.push('outputs: the request has no outputs (and no outputBucket): nothing would receive its features');
+  const urlProblem = imageUrlProblem(request.imageUrls[0], paths.images);
+  if (urlProblem) problems.push(`imageUrls[0]: ${urlProblem}`);
+  const outputs = requestOutputs(request);
+  if (outputs.length === 0) problems.push('outputs: the request has no outputs (and no outputBucket): nothing would receive its features');
+  outputs.forEach((o, i) => {
+    const problem = o.type === 'File' ? fileOutputProblem(o.path, paths.fileOutputs) : null;
+    if (problem) problems.push(`outputs[${i}].path: ${problem}`);
+  });
   if (request.imageProcessor.type === 'HTTP_ENDPOINT') {
     let ok = false;
     try {
@@ -125,30 +134,29 @@ export function parseServiceRequest(body: string): ImageRequest {
   return request;
 }
 
-/** The field named by the first problem of an invalid request ("outputs.0.bucket: ..." → "outputs.0.bucket"). */
+/** The field named by the first problem of an invalid request ("outputs[0].bucket: ..." → "outputs[0].bucket"). */
 export function fieldOfProblem(problem: string | undefined): string | undefined {
   if (!problem) return undefined;
-  const m = /^([A-Za-z_][\w.]*):/.exec(problem);
+  const m = /^([A-Za-z_]\w*(?:\[\d+\]|\.[A-Za-z_]\w*)*):/.exec(problem);
   return m ? m[1] : problem.startsWith('body') ? 'body' : undefined;
 }
 
-/** `s3://bucket/key` → `{ bucket, key }`, or null for anything else. */
-export function parseS3Url(url: string): { bucket: string; key: string } | null {
-  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(url);
-  return m ? { bucket: m[1], key: m[2] } : null;
-}
+export { parseS3Url };
 
 /**
  * The path GDAL opens for an image URL: `s3://bucket/key` becomes `/vsis3/bucket/key` after a HEAD of the object
  * (as OSML), so a missing or forbidden object is a clear input error rather than a GDAL message; anything else is
- * a local path. A HEAD that fails for another reason (network, throttling) is rethrown as is: worth a retry.
+ * a local path, resolved within `localImages` (request-paths.ts). A HEAD that fails for another reason (network,
+ * throttling) is rethrown as is: worth a retry.
  * `s3` is the client of whoever reads the image (the imageReadRole's, see src/aws/image-read-role.ts); GDAL's reads
  * of the path then need the same keys (RasterInfo.readCredentials).
  */
-export async function resolveImagePath(url: string, s3: () => S3Client): Promise<string> {
+export async function resolveImagePath(url: string, s3: () => S3Client, localImages: LocalScope): Promise<string> {
+  // Also checked here, so that no caller reaches GDAL without the check.
+  const problem = imageUrlProblem(url, localImages);
+  if (problem) throw new ImageInputError(`imageUrls[0]: ${problem}`);
   if (url.startsWith('s3:')) {
-    const loc = parseS3Url(url);
-    if (!loc) throw new ImageInputError(`imageUrls.0: ${JSON.stringify(url)} is not an s3://bucket/key URL`);
+    const loc = parseS3Url(url)!;
     try {
       await s3().send(new HeadObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
     } catch (err) {
@@ -160,6 +168,10 @@ export async function resolveImagePath(url: string, s3: () => S3Client): Promise
     }
     return `/vsis3/${loc.bucket}/${loc.key}`;
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) throw new ImageInputError(`imageUrls.0: ${JSON.stringify(url)}: only s3:// URLs and local paths are supported`);
-  return url;
+  try {
+    return await resolveLocalImage(url, localImages);
+  } catch (err) {
+    if (err instanceof LocalPathError) throw new ImageInputError(`imageUrls[0]: ${err.message}`);
+    throw err;
+  }
 }

@@ -26,6 +26,7 @@ import { DEFAULT_THROTTLING } from './endpoint-capacity.js';
 import type { ServiceConfig } from './config.js';
 import type { ServiceContext, ServiceLogger } from './context.js';
 import { createHandlerWorkers } from './handler-workers.js';
+import { LOCAL_RUN_PATHS } from '../api/request-paths.js';
 
 export interface LocalRunSettings {
   /** A validated request for an HTTP endpoint and a local image; its outputs are replaced by `output`. */
@@ -106,6 +107,8 @@ export function localServiceConfig(s: LocalRunSettings, workerThreads: number): 
     healthHost: '127.0.0.1',
     logLevel: process.env.TESSERA_LOG_LEVEL ?? 'silent',
     throttling: { ...DEFAULT_THROTTLING, enabled: false },
+    // The user's own files: any local image, any output path.
+    paths: LOCAL_RUN_PATHS,
   };
 }
 

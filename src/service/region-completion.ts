@@ -1,7 +1,8 @@
-import type { JobItem } from '../state/job-table.js';
+import type { ImageStatus, JobItem } from '../state/job-table.js';
 import { imageStatusOf, isImageComplete } from '../state/job-table.js';
 import type { RegionItem } from '../state/region-table.js';
 import type { JobStore, RegionStore } from '../state/stores.js';
+import type { OutputsStatus } from '../sinks/sink.js';
 
 /**
  * The bookkeeping at the end of a region, in the order that makes redelivery safe (a draft for the service
@@ -47,7 +48,7 @@ export async function aggregateOnce(
   imageId: string,
   owner: string,
   leaseMs: number,
-  aggregate: (job: JobItem) => Promise<{ sinksOk: boolean; message?: string }>,
+  aggregate: (job: JobItem) => Promise<{ outputs: OutputsStatus; message?: string }>,
   now: () => number = Date.now,
 ): Promise<AggregateOnceResult> {
   if (!(await jobs.claimAggregation(imageId, owner, leaseMs))) {
@@ -62,8 +63,7 @@ export async function aggregateOnce(
   try {
     const job = (await jobs.get(imageId))!;
     const result = await aggregate(job);
-    // Sinks that failed make the image FAILED whatever its regions did: its output is not where it was asked to be.
-    const status = result.sinksOk ? imageStatusOf(job) : 'FAILED';
+    const status = finalImageStatus(imageStatusOf(job), result.outputs);
     const ended = await jobs.end(imageId, status, result.message);
     return { ran: true, job: ended.job };
   } catch (err) {
@@ -75,4 +75,15 @@ export async function aggregateOnce(
   } finally {
     clearInterval(renew);
   }
+}
+
+/**
+ * The image's final status from its regions' and its outputs': the worse of the two. A sink that failed makes the
+ * image FAILED whatever its regions did (its output is not where it was asked to be); features a sink had to skip
+ * make a successful image PARTIAL, as failed tiles make a region PARTIAL.
+ */
+export function finalImageStatus(regions: ImageStatus, outputs: OutputsStatus): ImageStatus {
+  const rank: Record<OutputsStatus, number> = { SUCCESS: 0, PARTIAL: 1, FAILED: 2 };
+  if (!(regions in rank)) return outputs === 'FAILED' ? 'FAILED' : regions;
+  return rank[outputs] > rank[regions as OutputsStatus] ? outputs : regions;
 }

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { TILE_COMPRESSIONS, TILE_FORMATS } from '../encoding/tile-encoding.js';
 import { RANGE_ADJUSTMENTS } from '../pixels/range-adjustment.js';
 import { TILING_STRATEGIES, planTiling, regionTupleRepr, type Size, type TilingPlan, type TilingStrategyName, type Window } from '../tiling/index.js';
+import { fieldPath } from '../api/image-request.js';
 
 const pair = z.tuple([z.number().int(), z.number().int()]);
 const bounds = z.tuple([pair, pair]);
@@ -63,7 +64,7 @@ export function parseRegionRequest(body: string): RegionRequest {
     throw new InvalidRegionRequestError([`body is not JSON (${(err as Error).message})`]);
   }
   const parsed = regionRequestSchema.safeParse(value);
-  if (!parsed.success) throw new InvalidRegionRequestError(parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'body'}: ${i.message}`));
+  if (!parsed.success) throw new InvalidRegionRequestError(parsed.error.issues.map((i) => `${i.path.length ? fieldPath(i.path) : 'body'}: ${i.message}`));
   return parsed.data;
 }
 

@@ -3,6 +3,7 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { FileSink, type Sink } from './sink.js';
 import { S3Sink } from './s3-sink.js';
 import { KinesisSink } from './kinesis-sink.js';
+import type { LocalScope } from '../api/request-paths.js';
 
 /** The outputs of an image request (structurally the same as the API's Output type). */
 export type OutputSpec =
@@ -19,8 +20,9 @@ export interface SinkClients {
 /**
  * Sinks for a request's outputs. Kinesis's `batchSize` is accepted and, as in OSML, not used: the batch limits are
  * Kinesis's own. An empty list is an error here, before any work is lost to it (OSML fails at the very end, §16.17).
+ * `File` outputs are written only where `fileOutputs` allows (request-paths.ts).
  */
-export function sinksForOutputs(outputs: readonly OutputSpec[], clients: SinkClients): Sink[] {
+export function sinksForOutputs(outputs: readonly OutputSpec[], clients: SinkClients, fileOutputs: LocalScope): Sink[] {
   if (!outputs.length) throw new Error('the request has no outputs: nothing would receive its features');
   return outputs.map((o) => {
     switch (o.type) {
@@ -29,7 +31,7 @@ export function sinksForOutputs(outputs: readonly OutputSpec[], clients: SinkCli
       case 'Kinesis':
         return new KinesisSink({ client: clients.kinesis(o.assumedRole), stream: o.stream });
       case 'File':
-        return new FileSink(o.path);
+        return new FileSink(o.path, fileOutputs);
     }
   });
 }

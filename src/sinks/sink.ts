@@ -1,6 +1,7 @@
 import type { Feature } from '../features/geojson.js';
 import { writeFeatureCollection } from './file-sink.js';
 import { errorDetails, silentLogger, type AwsLogger } from '../aws/logger.js';
+import { resolveFileOutput, type LocalScope } from '../api/request-paths.js';
 
 /**
  * Where an image's features go at the end of a job. Each sink reads the features once from a fresh pass over the
@@ -22,6 +23,8 @@ export interface FeatureError {
   /** Position of the feature in the source pass. */
   index: number;
   id?: string | number;
+  /** The tile the feature came from (added by the aggregation, which knows; a sink does not). */
+  tile?: string;
   reason: string;
 }
 
@@ -60,7 +63,7 @@ export async function writeToSinks(sinks: readonly Sink[], source: FeatureSource
       const result = await sink.write(source, context);
       const ok = !result.featureErrors?.length;
       outcomes.push({ type: sink.type, target: sink.target, ok, featuresWritten: result.featuresWritten, location: result.location, ...(ok ? {} : { featureErrors: result.featureErrors }) });
-      if (!ok) logger.warn({ jobId: context.jobId, sink: sink.target, failedFeatures: result.featureErrors!.length }, 'sink could not write some features');
+      if (!ok) logger.warn({ jobId: context.jobId, sink: sink.target, failedFeatures: result.featureErrors!.length, firstErrors: result.featureErrors!.slice(0, 3) }, 'sink could not write some features');
     } catch (err) {
       logger.error({ jobId: context.jobId, sink: sink.target, ...errorDetails(err) }, 'sink failed');
       outcomes.push({ type: sink.type, target: sink.target, ok: false, featuresWritten: 0, error: errorDetails(err).error });
@@ -74,19 +77,38 @@ export function allSinksSucceeded(outcomes: readonly SinkOutcome[]): boolean {
   return outcomes.length > 0 && outcomes.every((o) => o.ok);
 }
 
-/** The local file sink (`writeFeatureCollection`: streamed into a temporary file renamed over the target). */
+/**
+ * What the outputs make of a job, as tiles make a region: SUCCESS when every sink wrote every feature; PARTIAL when
+ * every sink wrote something but some skipped features (a record over Kinesis's limit, records it kept refusing);
+ * FAILED when a sink failed as a whole or wrote none of its features (its output is not where it was asked to be),
+ * or when there was no sink at all.
+ */
+export type OutputsStatus = 'SUCCESS' | 'PARTIAL' | 'FAILED';
+
+export function outputsStatus(outcomes: readonly SinkOutcome[]): OutputsStatus {
+  if (!outcomes.length) return 'FAILED';
+  if (outcomes.some((o) => o.error !== undefined || (o.featureErrors?.length && o.featuresWritten === 0))) return 'FAILED';
+  return outcomes.some((o) => !o.ok) ? 'PARTIAL' : 'SUCCESS';
+}
+
+/**
+ * The local file sink (`writeFeatureCollection`: streamed into a temporary file renamed over the target). In the
+ * service the path is resolved within the operator's folder when it is written (request-paths.ts), not before:
+ * the folder's contents may have changed since the request was accepted.
+ */
 export class FileSink implements Sink {
   readonly type = 'File';
-  constructor(readonly path: string) {}
+  constructor(readonly path: string, private readonly scope: LocalScope = { kind: 'anywhere' }) {}
 
   get target(): string {
     return this.path;
   }
 
   async write(source: FeatureSource, context: SinkContext): Promise<SinkResult> {
+    const path = await resolveFileOutput(this.path, this.scope);
     const counted = countFeatures(source());
-    await writeFeatureCollection(this.path, counted, context.extra);
-    return { featuresWritten: counted.count, location: this.path };
+    await writeFeatureCollection(path, counted, context.extra);
+    return { featuresWritten: counted.count, location: path };
   }
 }
 

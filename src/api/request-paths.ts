@@ -1,0 +1,119 @@
+/**
+ * What a request may make the process read or write on its own behalf. An image request is untrusted input: in
+ * `tessera serve` its image URL must be `s3://bucket/key` (read after a HEAD with the imageReadRole's keys) or,
+ * only where the operator allows a folder, a plain local path inside it; GDAL's virtual file systems (`/vsicurl/`
+ * would fetch any URL from inside the VPC, `/vsis3/` would skip the HEAD and read with the service's own keys) and
+ * driver-prefixed names (`NITF_IM:0:...`) never reach GDAL. `File` outputs are refused unless the operator allows a
+ * folder, and then must stay inside it. `tessera run` acts for the user who runs it, so it keeps accepting any
+ * local path GDAL opens and any output path.
+ *
+ * Checks come twice: on the text before any work (the request is dead-lettered naming the field), and on the
+ * real path when it is used, so a symlink inside the folder cannot lead out of it.
+ */
+import { realpath } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
+
+/** Where local paths of one kind may point. `setting` names the variable that allows a folder. */
+export type LocalScope =
+  | { kind: 'anywhere' }
+  | { kind: 'inside'; dir: string; setting: string }
+  | { kind: 'refused'; setting: string };
+
+export interface RequestPaths {
+  /** Local paths in imageUrls. */
+  images: LocalScope;
+  /** `File` outputs. */
+  fileOutputs: LocalScope;
+}
+
+export const IMAGE_DIR_SETTING = 'TESSERA_LOCAL_IMAGE_DIR';
+export const FILE_OUTPUT_DIR_SETTING = 'TESSERA_FILE_OUTPUT_DIR';
+
+/** `tessera run`: the user's own files. */
+export const LOCAL_RUN_PATHS: RequestPaths = { images: { kind: 'anywhere' }, fileOutputs: { kind: 'anywhere' } };
+
+/** `tessera serve`: each kind only inside its configured folder (a real path), refused without one. */
+export function servicePaths(dirs: { imageDir?: string; fileOutputDir?: string }): RequestPaths {
+  const scope = (dir: string | undefined, setting: string): LocalScope => (dir ? { kind: 'inside', dir, setting } : { kind: 'refused', setting });
+  return { images: scope(dirs.imageDir, IMAGE_DIR_SETTING), fileOutputs: scope(dirs.fileOutputDir, FILE_OUTPUT_DIR_SETTING) };
+}
+
+/** A path (already absolute and normalised) is the folder itself or below it. */
+export function isInside(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+}
+
+/** The characters of S3 bucket names, legacy us-east-1 ones included (upper case, underscores): nothing else reaches GDAL. */
+const S3_BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
+
+/** `s3://bucket/key` → `{ bucket, key }`, or null for anything else (no key, a bad bucket name, `.`/`..` in the key). */
+export function parseS3Url(url: string): { bucket: string; key: string } | null {
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(url);
+  if (!m || !S3_BUCKET.test(m[1])) return null;
+  // GDAL normalises /vsis3/ paths: `a/../b` could name another object than the one the HEAD checked.
+  if (m[2].split('/').some((s) => s === '.' || s === '..')) return null;
+  return { bucket: m[1], key: m[2] };
+}
+
+/** Why an image URL cannot be accepted (the message, without the field), or null when it can. */
+export function imageUrlProblem(url: string, scope: LocalScope): string | null {
+  if (url.startsWith('s3:')) return parseS3Url(url) ? null : `${JSON.stringify(url)} is not an s3://bucket/key URL (a bucket name and an object key)`;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return `${JSON.stringify(url)}: only s3://bucket/key URLs and local paths are supported`;
+  if (scope.kind === 'anywhere') return null;
+  if (/^\/vsi/i.test(url)) return `${JSON.stringify(url)}: GDAL virtual file system paths (/vsi...) are not accepted; use s3://bucket/key`;
+  if (!isAbsolute(url)) {
+    if (/^[A-Za-z][\w-]*:/.test(url)) return `${JSON.stringify(url)}: GDAL driver-prefixed names are not accepted (for a NITF image segment use imageSegment)`;
+    return `${JSON.stringify(url)}: a local image path must be absolute`;
+  }
+  if (scope.kind === 'refused') return `${JSON.stringify(url)}: local image paths are not accepted by this service (use s3://bucket/key; its operator can allow a folder with ${scope.setting})`;
+  if (!isInside(resolve(url), scope.dir)) return `${JSON.stringify(url)} is outside the folder this service reads local images from (${scope.setting})`;
+  return null;
+}
+
+/** Why a `File` output path cannot be accepted (without the field), or null when it can. */
+export function fileOutputProblem(path: string, scope: LocalScope): string | null {
+  if (scope.kind === 'anywhere') return null;
+  if (scope.kind === 'refused') return `File outputs are not accepted by this service (its operator can allow a folder with ${scope.setting})`;
+  const target = resolve(scope.dir, path);
+  if (target === scope.dir || !isInside(target, scope.dir)) return `${JSON.stringify(path)} is not a file inside the folder this service writes File outputs to (${scope.setting})`;
+  return null;
+}
+
+export class LocalPathError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LocalPathError';
+  }
+}
+
+/**
+ * The path GDAL opens for a local image URL: the URL itself for `tessera run`; in the service its real path,
+ * checked to be inside the folder (symlinks resolved), so what is opened is what was checked.
+ */
+export async function resolveLocalImage(url: string, scope: LocalScope): Promise<string> {
+  if (scope.kind === 'anywhere') return url;
+  const problem = imageUrlProblem(url, scope);
+  if (problem) throw new LocalPathError(problem);
+  const real = await realpath(url).catch((err: NodeJS.ErrnoException) => {
+    throw new LocalPathError(err.code === 'ENOENT' ? `image ${url} does not exist` : `image ${url} cannot be read (${err.code ?? err.message})`);
+  });
+  if (scope.kind === 'inside' && !isInside(real, scope.dir)) throw new LocalPathError(`${JSON.stringify(url)} leads outside the folder this service reads local images from (${scope.setting}) through a symlink`);
+  return real;
+}
+
+/**
+ * The path a `File` output is written to: as given for `tessera run`; in the service inside the folder, its
+ * parent's real path checked (the file itself is written to a new temporary file renamed over the name, so a
+ * symlink at the name is replaced, never followed).
+ */
+export async function resolveFileOutput(path: string, scope: LocalScope): Promise<string> {
+  if (scope.kind === 'anywhere') return path;
+  const problem = fileOutputProblem(path, scope);
+  if (problem || scope.kind !== 'inside') throw new LocalPathError(problem ?? 'File outputs are not accepted');
+  const target = resolve(scope.dir, path);
+  const parent = await realpath(dirname(target)).catch((err: NodeJS.ErrnoException) => {
+    throw new LocalPathError(`File output ${path}: folder ${dirname(target)} ${err.code === 'ENOENT' ? 'does not exist' : `cannot be used (${err.code ?? err.message})`}`);
+  });
+  if (!isInside(parent, scope.dir)) throw new LocalPathError(`File output ${path} leads outside the folder this service writes File outputs to (${scope.setting}) through a symlink`);
+  return join(parent, basename(target));
+}

@@ -1,0 +1,136 @@
+// What an image request may make the process read and write: in the service, image URLs are s3://bucket/key or
+// plain absolute paths inside the operator's folder (never a GDAL /vsi... path, another scheme or a driver prefix),
+// and File outputs are refused unless the operator allows a folder, then kept inside it, symlinks included.
+// `tessera run` keeps accepting the user's own paths.
+import { beforeAll, describe, expect, test } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { InvalidRequestError } from '../src/api/image-request.js';
+import { LOCAL_RUN_PATHS, servicePaths, type RequestPaths } from '../src/api/request-paths.js';
+import { ImageInputError, parseServiceRequest, resolveImagePath } from '../src/service/image-job.js';
+import { FileSink } from '../src/sinks/sink.js';
+import { sinksForOutputs } from '../src/sinks/sink-factory.js';
+
+let root: string; // real path of a scratch folder
+let images: string;
+let outputs: string;
+let outside: string;
+beforeAll(() => {
+  root = realpathSync(mkdtempSync(join(tmpdir(), 'tessera-paths-')));
+  images = join(root, 'images');
+  outputs = join(root, 'out');
+  outside = join(root, 'outside');
+  for (const d of [images, outputs, outside, join(outputs, 'sub')]) mkdirSync(d);
+  writeFileSync(join(images, 'a.tif'), 'x');
+  writeFileSync(join(outside, 'secret.tif'), 'x');
+  writeFileSync(join(outside, 'victim.txt'), 'keep me');
+  symlinkSync(join(images, 'a.tif'), join(images, 'link-in.tif'));
+  symlinkSync(join(outside, 'secret.tif'), join(images, 'link-out.tif'));
+  symlinkSync(outside, join(outputs, 'escape'));
+  symlinkSync(join(outside, 'victim.txt'), join(outputs, 'victim.geojson'));
+});
+
+const request = (extra: Record<string, unknown>) => ({
+  jobId: 'j',
+  imageUrls: ['s3://bucket/k.ntf'],
+  outputs: [{ type: 'S3', bucket: 'b', prefix: 'p' }],
+  imageProcessor: { name: 'http://127.0.0.1:8080/invocations', type: 'HTTP_ENDPOINT' },
+  ...extra,
+});
+const problems = (extra: Record<string, unknown>, paths: RequestPaths): string[] => {
+  try {
+    parseServiceRequest(JSON.stringify(request(extra)), paths);
+    return [];
+  } catch (err) {
+    expect(err).toBeInstanceOf(InvalidRequestError);
+    return (err as InvalidRequestError).problems;
+  }
+};
+const urlProblems = (url: string, paths: RequestPaths) => problems({ imageUrls: [url] }, paths);
+const noS3 = (): S3Client => {
+  throw new Error('no S3 here');
+};
+
+describe('image URLs', () => {
+  test('the service: s3://bucket/key, or an absolute path inside TESSERA_LOCAL_IMAGE_DIR', () => {
+    const paths = servicePaths({ imageDir: images });
+    for (const ok of ['s3://bucket/a/b.ntf', 's3://Legacy_Bucket/k.tif', `${images}/a.tif`, `${images}/sub/../a.tif`]) expect(urlProblems(ok, paths), ok).toEqual([]);
+    const rejected: [string, string][] = [
+      ['/vsicurl/http://169.254.169.254/latest/meta-data/', 'GDAL virtual file system paths (/vsi...) are not accepted'],
+      ['/vsis3/other-bucket/key.ntf', 'GDAL virtual file system paths (/vsi...) are not accepted'],
+      ['/VSICURL/http://127.0.0.1/x', 'GDAL virtual file system paths (/vsi...) are not accepted'],
+      ['https://example.com/a.tif', 'only s3://bucket/key URLs and local paths are supported'],
+      ['file:///etc/passwd', 'only s3://bucket/key URLs and local paths are supported'],
+      ['s3://bucket', 'is not an s3://bucket/key URL'],
+      ['s3://bucket/', 'is not an s3://bucket/key URL'],
+      ['s3://bucket/a/../../other-bucket/k.ntf', 'is not an s3://bucket/key URL'],
+      ['NITF_IM:0:/data/x.ntf', 'GDAL driver-prefixed names are not accepted'],
+      ['images/a.tif', 'a local image path must be absolute'],
+      ['/etc/passwd', 'is outside the folder this service reads local images from (TESSERA_LOCAL_IMAGE_DIR)'],
+      [`${images}/../outside/secret.tif`, 'is outside the folder'],
+      [`${images}-other/a.tif`, 'is outside the folder'],
+    ];
+    for (const [url, why] of rejected) {
+      const p = urlProblems(url, paths);
+      expect(p, url).toHaveLength(1);
+      expect(p[0], url).toMatch(/^imageUrls\[0\]: /);
+      expect(p[0], url).toContain(why);
+    }
+    // Without a folder, local paths are refused altogether.
+    expect(urlProblems(`${images}/a.tif`, servicePaths({}))).toEqual([
+      `imageUrls[0]: ${JSON.stringify(`${images}/a.tif`)}: local image paths are not accepted by this service (use s3://bucket/key; its operator can allow a folder with TESSERA_LOCAL_IMAGE_DIR)`,
+    ]);
+  });
+
+  test('tessera run: any local path GDAL opens (the user\'s own), still no other URL scheme or key-less s3 URL', () => {
+    for (const ok of ['/vsicurl/http://127.0.0.1/x.tif', 'NITF_IM:1:/data/x.ntf', 'relative/x.tif', '/etc/hosts']) expect(urlProblems(ok, LOCAL_RUN_PATHS), ok).toEqual([]);
+    expect(urlProblems('https://example.com/a.tif', LOCAL_RUN_PATHS)[0]).toMatch(/^imageUrls\[0\]: .*only s3:\/\/bucket\/key URLs and local paths/);
+    expect(urlProblems('s3://bucket', LOCAL_RUN_PATHS)[0]).toMatch(/^imageUrls\[0\]: .*is not an s3:\/\/bucket\/key URL/);
+  });
+
+  test('what GDAL opens is the real path, checked again: a symlink cannot lead out of the folder', async () => {
+    const scope = servicePaths({ imageDir: images }).images;
+    expect(await resolveImagePath(join(images, 'link-in.tif'), noS3, scope)).toBe(join(images, 'a.tif'));
+    await expect(resolveImagePath(join(images, 'link-out.tif'), noS3, scope)).rejects.toThrow(new ImageInputError(`imageUrls[0]: ${JSON.stringify(join(images, 'link-out.tif'))} leads outside the folder this service reads local images from (TESSERA_LOCAL_IMAGE_DIR) through a symlink`));
+    await expect(resolveImagePath(join(images, 'missing.tif'), noS3, scope)).rejects.toThrow(`imageUrls[0]: image ${join(images, 'missing.tif')} does not exist`);
+    // Whoever calls it, a virtual file system path never gets through, even with a folder allowed.
+    await expect(resolveImagePath('/vsicurl/http://127.0.0.1:1/x', noS3, scope)).rejects.toThrow(ImageInputError);
+    await expect(resolveImagePath('s3://bucket', noS3, scope)).rejects.toThrow(/is not an s3:\/\/bucket\/key URL/);
+    // tessera run: as given.
+    expect(await resolveImagePath('relative/x.tif', noS3, LOCAL_RUN_PATHS.images)).toBe('relative/x.tif');
+  });
+});
+
+describe('File outputs', () => {
+  const file = (...paths: string[]) => ({ outputs: [{ type: 'S3', bucket: 'b', prefix: 'p' }, ...paths.map((path) => ({ type: 'File', path }))] });
+
+  test('the service refuses them unless TESSERA_FILE_OUTPUT_DIR is set, then keeps them inside it', () => {
+    expect(problems(file('/etc/cron.d/evil'), servicePaths({}))).toEqual(['outputs[1].path: File outputs are not accepted by this service (its operator can allow a folder with TESSERA_FILE_OUTPUT_DIR)']);
+    const paths = servicePaths({ fileOutputDir: outputs });
+    expect(problems(file('a.geojson', 'sub/b.geojson', `${outputs}/c.geojson`), paths)).toEqual([]);
+    for (const bad of ['/etc/cron.d/evil', '../evil.geojson', 'sub/../../evil.geojson', outputs, `${outputs}-other/x.geojson`]) {
+      expect(problems(file(bad), paths), bad).toEqual([`outputs[1].path: ${JSON.stringify(bad)} is not a file inside the folder this service writes File outputs to (TESSERA_FILE_OUTPUT_DIR)`]);
+    }
+    expect(problems(file('/anywhere/at/all.geojson'), LOCAL_RUN_PATHS)).toEqual([]);
+  });
+
+  test('written inside the folder; a symlinked folder leading out fails the sink, a symlink at the name is replaced, not followed', async () => {
+    const scope = servicePaths({ fileOutputDir: outputs }).fileOutputs;
+    const features = [{ type: 'Feature' as const, geometry: null, properties: { n: 1 } }];
+    const [sink] = sinksForOutputs([{ type: 'File', path: 'sub/job.geojson' }], { s3: noS3, kinesis: () => { throw new Error('no Kinesis'); } }, scope);
+    expect(await sink.write(() => features, { jobId: 'j' })).toEqual({ featuresWritten: 1, location: join(outputs, 'sub', 'job.geojson') });
+    expect(JSON.parse(readFileSync(join(outputs, 'sub', 'job.geojson'), 'utf8')).features).toEqual(features);
+
+    await expect(new FileSink('escape/job.geojson', scope).write(() => features, { jobId: 'j' })).rejects.toThrow('File output escape/job.geojson leads outside the folder this service writes File outputs to (TESSERA_FILE_OUTPUT_DIR) through a symlink');
+    expect(existsSync(join(outside, 'job.geojson'))).toBe(false);
+
+    await new FileSink('victim.geojson', scope).write(() => features, { jobId: 'j' });
+    expect(readFileSync(join(outside, 'victim.txt'), 'utf8')).toBe('keep me');
+    expect(JSON.parse(readFileSync(join(outputs, 'victim.geojson'), 'utf8')).features).toEqual(features);
+
+    // Refused scope: the sink fails even if a stored request carried a File output.
+    await expect(new FileSink(join(outputs, 'x.geojson'), servicePaths({}).fileOutputs).write(() => features, { jobId: 'j' })).rejects.toThrow(/File outputs are not accepted/);
+  });
+});
