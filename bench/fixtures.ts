@@ -2,7 +2,7 @@
  * Benchmark images, generated with GDAL into a cache folder outside the repository (reused when present, never
  * committed). Pixels are a cheap but non-constant pattern (gradient + hash noise) so encoders do real work.
  */
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import gdal from 'gdal-async';
@@ -70,5 +70,7 @@ export async function ensureFixture(spec: FixtureSpec, log: (m: string) => void 
     gdal.open(target).driver.deleteDataset(target);
   }
   renameSync(tmp, path);
+  // GDAL may leave PAM side-car metadata named after the temporary file: it belongs to nothing now.
+  rmSync(`${tmp}.aux.xml`, { force: true });
   return path;
 }
