@@ -5,6 +5,7 @@ import { copyFileSync, existsSync, readFileSync, symlinkSync, writeFileSync, rea
 import { createServer, type Server } from 'node:http';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import gdal from 'gdal-async';
 import { cliPath, runCli, realFixture, tempDir } from './helpers/cli.js';
 import { startModelServer, type ModelServer } from '../src/model-server/index.js';
@@ -98,6 +99,68 @@ describe('errors before processing (exit 1, one clear message)', () => {
     expect(r.stderr).toContain('imageUrls: must hold one image');
     expect(r.stderr).toContain('imageProcessor.type: must be "SM_ENDPOINT" or "HTTP_ENDPOINT"');
     expect(r.stderr).toContain('imageProcessorTileOverlap: must be smaller than imageProcessorTileSize (300 >= 256)');
+  });
+});
+
+describe('options that size resources or set timers have upper bounds (exit 1 before any work)', () => {
+  // Tile worker threads: 4 per core, at most 64 (src/util/limits.ts); timers: 24 h, far below Node's 2^31-1 ms.
+  const cores = availableParallelism();
+  const maxWorkers = Math.min(4 * cores, 64);
+
+  it('refuses --workers, --timeout, --quality and --tile-size above their bounds, naming the option and the bound', async () => {
+    const out = join(tempDir(), 'never.geojson');
+    const cases: Array<[string[], string]> = [
+      [['--workers', '1000'], `--workers must be an integer from 1 to ${maxWorkers} (4 × the ${cores} cores, at most 64), got "1000"`],
+      [['--workers', String(maxWorkers + 1)], `--workers must be an integer from 1 to ${maxWorkers} `],
+      // 2147484 s is the first value whose milliseconds overflow a Node timer (2^31-1 ms = 2147483.647 s)
+      [['--timeout', '2147484'], '--timeout must be an integer from 1 to 86400 (24 h), got "2147484"'],
+      [['--timeout', '86401'], '--timeout must be an integer from 1 to 86400 (24 h), got "86401"'],
+      [['--quality', '101'], '--quality must be an integer from 1 to 100, got "101"'],
+      [['--tile-size', '8193'], '--tile-size must be an integer from 1 to 8192, got "8193"'],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), ...args, '--no-progress', '--out', out]);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr).not.toContain('tiles,');
+    }
+    // The same bound on a request file's tile size (the service refuses it too).
+    const req = join(tempDir(), 'big-tiles.json');
+    writeFileSync(req, JSON.stringify({ jobId: 'j', imageUrls: [realFixture('i_3001a.ntf')], imageProcessor: { name: `${server.url}/invocations`, type: 'HTTP_ENDPOINT' }, imageProcessorTileSize: 10000 }));
+    const big = await runCli(['run', '--request', req, '--out', out]);
+    expect(big.code).toBe(1);
+    expect(big.stderr).toContain('imageProcessorTileSize: must be at most 8192 pixels');
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('the bounds themselves are accepted: the most workers allowed and a 24 h timeout process the image', async () => {
+    const out = join(tempDir(), 'bounds.geojson');
+    const r = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--workers', String(maxWorkers), '--timeout', '86400', '--no-progress', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    // i_3001a is 1024²: 512/128 tiles give a 3 x 3 grid, centerpoint one detection each, none overlapping
+    expect(JSON.parse(readFileSync(out, 'utf8')).features).toHaveLength(9);
+  });
+
+  it('SIGTERM while the tile workers are still starting ends the run at once (it dies of the signal, no output)', async () => {
+    const dir = tempDir();
+    const out = join(dir, 'never.geojson');
+    const child = spawn(process.execPath, [cliPath, 'run', realFixture('i_3001a.ntf'), '--model', 'builtin:centerpoint', '--custom-attributes', 'mock_latency_mean=5000', '--workers', String(maxWorkers), '--no-progress', '--out', out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TESSERA_LOG_LEVEL: 'info' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+    // Logged right before the pool starts its threads (src/service/local-run.ts).
+    while (!stderr.includes('"msg":"starting tile workers"') && child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    const { code, signal } = await closed;
+    // process.exit() would wait for every starting worker thread (seconds) and report code 143 instead.
+    expect({ code, signal }).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(stderr).toContain('SIGTERM: stopped; ');
+    expect(readdirSync(dir)).toEqual([]);
   });
 });
 
@@ -195,7 +258,7 @@ describe('output safety', () => {
     expect(readFileSync(input).equals(before)).toBe(true);
   });
 
-  it('an interrupted run says so, exits 130 and leaves no output and no temporary file', async () => {
+  it('an interrupted run says so, dies of SIGINT (status 130 in a shell) and leaves no output and no temporary file', async () => {
     const dir = tempDir();
     const out = join(dir, 'interrupted.geojson');
     // Each tile takes the built-in model ~5 s, so the run is still working when it is interrupted.
@@ -204,8 +267,8 @@ describe('output safety', () => {
     child.stderr.on('data', (d) => (stderr += d));
     await new Promise((r) => setTimeout(r, 2500));
     child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    expect(code).toBe(130);
+    const ended = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+    expect(ended).toEqual({ code: null, signal: 'SIGINT' });
     expect(stderr).toContain('SIGINT: stopped;');
     expect(stderr).toContain('i_3001a.ntf not processed, no output written');
     expect(readdirSync(dir)).toEqual([]);

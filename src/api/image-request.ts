@@ -7,6 +7,7 @@ import { TILE_COMPRESSIONS, TILE_FORMATS } from '../encoding/tile-encoding.js';
 import { RANGE_ADJUSTMENTS } from '../pixels/range-adjustment.js';
 import { parseRoi } from '../geolocation/roi.js';
 import type { Distillation } from '../selection/index.js';
+import { MAX_TILE_SIZE } from '../util/limits.js';
 
 const arn = z.string().regex(/^arn:/, 'must be an IAM role ARN (arn:...)');
 const positiveInt = z.coerce.number().int('must be an integer').positive('must be greater than 0');
@@ -58,7 +59,8 @@ export const imageRequestSchema = z
       })
       .strict(),
     imageProcessorParameters: z.record(z.string(), z.unknown()).optional().nullable(),
-    imageProcessorTileSize: positiveInt.default(1024),
+    // Tessera's bound: the slot pool holds several tiles per worker (src/util/limits.ts).
+    imageProcessorTileSize: positiveInt.max(MAX_TILE_SIZE, `must be at most ${MAX_TILE_SIZE} pixels`).default(1024),
     imageProcessorTileOverlap: z.coerce.number().int('must be an integer').min(0, 'must not be negative').default(50),
     imageProcessorTileFormat: z.enum(TILE_FORMATS, { error: `must be one of ${TILE_FORMATS.join(', ')}` }).default('NITF'),
     imageProcessorTileCompression: z.enum(TILE_COMPRESSIONS, { error: `must be one of ${TILE_COMPRESSIONS.join(', ')}` }).default('NONE'),

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import cliProgress from 'cli-progress';
 import { InvalidRequestError, parseImageRequest, requestDistillation, requestOutputs, type ImageRequest, type ImageRequestInput } from '../api/image-request.js';
 import { everyTileRejected, JobInputError } from '../pipeline/run-image.js';
@@ -23,6 +24,7 @@ import type { JobItem } from '../state/job-table.js';
 import { startModelServer, type ModelServer } from '../model-server/index.js';
 import { checkModelReachable } from '../detectors/reachability.js';
 import { parseRoi } from '../geolocation/roi.js';
+import { MAX_TILE_SIZE, MAX_TIMER_SECONDS, MAX_WORKER_THREADS, WORKER_THREADS_PER_CORE, maxWorkerThreads } from '../util/limits.js';
 
 export const EXIT_OK = 0;
 export const EXIT_INPUT_ERROR = 1;
@@ -89,9 +91,11 @@ function payloadBytes(value: string | undefined): number {
   return Math.round(n * 2 ** 20);
 }
 
-function integer(value: string, flag: string, min: number): number {
+/** An integer flag; `max` (with why, e.g. "24 h") bounds options that size resources or set timers. */
+function integer(value: string, flag: string, min: number, max?: { value: number; why?: string }): number {
   const n = Number(value);
-  if (!/^\s*-?\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+  const range = max ? `from ${min} to ${max.value}${max.why ? ` (${max.why})` : ''}` : `>= ${min}`;
+  if (!/^\s*-?\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < min || (max && n > max.value)) throw new UsageError(`${flag} must be an integer ${range}, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -109,7 +113,13 @@ interface ResolvedRun {
   settings: Omit<LocalRunSettings, 'request'>;
   distillation: Distillation;
   out: string;
+  /** The image as the user gave it (IMAGE or the request's imageUrls[0]). */
+  image: string;
   modelSpec: string;
+}
+
+function workersWhy(): string {
+  return `${WORKER_THREADS_PER_CORE} × the ${availableParallelism()} cores, at most ${MAX_WORKER_THREADS}`;
 }
 
 /** OSML's postProcessing entry for a distillation. */
@@ -150,7 +160,7 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
     throw new UsageError(`--request ${o.request}: imageProcessor.type SM_ENDPOINT needs AWS (tessera serve); locally use HTTP_ENDPOINT or --model`);
   }
   // Flags override the request; the request overrides Tessera's defaults (tile 512, overlap 128, NITF tiles as OSML).
-  const tileSize = o.tileSize !== undefined ? integer(o.tileSize, '--tile-size', 1) : request?.imageProcessorTileSize ?? 512;
+  const tileSize = o.tileSize !== undefined ? integer(o.tileSize, '--tile-size', 1, { value: MAX_TILE_SIZE }) : request?.imageProcessorTileSize ?? 512;
   const overlap = o.overlap !== undefined ? integer(o.overlap, '--overlap', 0) : request?.imageProcessorTileOverlap ?? 128;
   if (overlap >= tileSize) throw new UsageError(`--overlap ${overlap} must be smaller than --tile-size ${tileSize}`);
   const format = oneOf<TileFormat>(o.tileFormat ?? request?.imageProcessorTileFormat ?? 'NITF', '--tile-format', ['NITF', 'JPEG', 'PNG', 'GTIFF']);
@@ -206,14 +216,15 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
     settings: {
       regionSize: integer(o.regionSize ?? '10240', '--region-size', 1),
       tilingStrategy: strategy,
-      quality: integer(o.quality ?? '90', '--quality', 1),
+      quality: integer(o.quality ?? '90', '--quality', 1, { value: 100 }),
       maxPayloadBytes: payloadBytes(o.maxPayloadMb),
-      timeoutMs: integer(o.timeout ?? '60', '--timeout', 1) * 1000,
+      timeoutMs: integer(o.timeout ?? '60', '--timeout', 1, { value: MAX_TIMER_SECONDS, why: '24 h' }) * 1000,
       maxRetries: integer(o.retries ?? '5', '--retries', 0),
-      ...(o.workers !== undefined ? { workers: integer(o.workers, '--workers', 1) } : {}),
+      ...(o.workers !== undefined ? { workers: integer(o.workers, '--workers', 1, { value: maxWorkerThreads(), why: workersWhy() }) } : {}),
     },
     distillation,
     out,
+    image,
     modelSpec,
   };
 }
@@ -223,6 +234,8 @@ export async function runCommand(image: string | undefined, o: RunCliOptions): P
   const { out, modelSpec } = resolved;
   const parameters = { ...resolved.parameters };
   let server: ModelServer | undefined;
+  // Caught from here on, before the built-in model and the tile workers start, so an interrupt at any point says so.
+  const stopOnSignals = interruptHandlers(resolved.image);
   try {
     let modelUrl: string;
     if (modelSpec.startsWith('builtin:')) {
@@ -255,22 +268,9 @@ export async function runCommand(image: string | undefined, o: RunCliOptions): P
       throw err;
     }
     const target = await resolveOutputTarget(out, [request.imageUrls[0]]);
-    // Interrupted: say so (the output is written only at the very end, to a temporary file renamed into place).
-    const onSignal = (signal: NodeJS.Signals, code: number) => () => {
-      removeUnfinishedOutputs();
-      process.stderr.write(`\ntessera: ${signal}: stopped; ${request.imageUrls[0]} not processed, no output written\n`);
-      process.exit(code);
-    };
-    const signals: Array<[NodeJS.Signals, () => void]> = [['SIGINT', onSignal('SIGINT', 130)], ['SIGTERM', onSignal('SIGTERM', 143)], ['SIGHUP', onSignal('SIGHUP', 129)]];
-    for (const [signal, handler] of signals) process.once(signal, handler);
-    let run: Awaited<ReturnType<typeof runWithProgress>>;
-    try {
-      run = await runWithProgress({ ...resolved.settings, request }, o.progress, (state, req) =>
-        new LocalOutputSink(target, (written) => ({ tesseraMetadata: runMetadata(req, resolved, state, written) })),
-      );
-    } finally {
-      for (const [signal, handler] of signals) process.off(signal, handler);
-    }
+    const run = await runWithProgress({ ...resolved.settings, request }, o.progress, (state, req) =>
+      new LocalOutputSink(target, (written) => ({ tesseraMetadata: runMetadata(req, resolved, state, written) })),
+    );
     if (!run.outputWritten) throw new JobInputError(run.state.stopped ?? failedOutputReason(run.job) ?? run.job.message ?? `job ${run.status}`);
     const { tiles, failures } = run.state;
     const summary = `${tiles.total} tiles, ${tiles.failed} failed, ${run.job.feature_count_before_dedup ?? 0} features before de-duplication, ${run.job.feature_count ?? 0} after, ${run.seconds.toFixed(1)} s -> ${out}`;
@@ -279,8 +279,30 @@ export async function runCommand(image: string | undefined, o: RunCliOptions): P
     if (failures.length > 5) process.stderr.write(`tessera: ... and ${failures.length - 5} more failed tiles (listed in the output's tesseraMetadata)\n`);
     return tiles.failed > 0 ? EXIT_TILES_FAILED : EXIT_OK;
   } finally {
+    stopOnSignals();
     await server?.close();
   }
+}
+
+/**
+ * Interrupted (Ctrl-C, SIGTERM, SIGHUP): say so and die of the signal itself. The output is written only at the
+ * very end, to a temporary file renamed into place, so removing that file is all the clean-up there is. Re-raising
+ * instead of process.exit(): exit first joins every worker thread, which takes seconds (or hangs) while workers are
+ * still loading; a signal death is immediate, and it is what a shell loop needs to stop on Ctrl-C (status 128 + n).
+ * Returns the function that removes the handlers.
+ */
+function interruptHandlers(image: string): () => void {
+  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((signal) => [signal, () => {
+    removeUnfinishedOutputs();
+    process.stderr.write(`${process.stderr.isTTY ? '\x1b[?25h' : ''}\ntessera: ${signal}: stopped; ${image} not processed, no output written\n`);
+    remove();
+    process.kill(process.pid, signal); // no listener left: the default action ends the process
+  }] as const);
+  const remove = () => {
+    for (const [signal, handler] of handlers) process.off(signal, handler);
+  };
+  for (const [signal, handler] of handlers) process.once(signal, handler);
+  return remove;
 }
 
 /** The error of the run's output when writing it failed ("writing out.geojson failed: ..."). */

@@ -7,6 +7,7 @@
  * output) comes from the context's observer; nothing here re-implements a handler step.
  */
 import { performance } from 'node:perf_hooks';
+import { availableParallelism } from 'node:os';
 import { pino } from 'pino';
 import { imageIdOf, type ImageRequest } from '../api/image-request.js';
 import { silentLogger } from '../aws/logger.js';
@@ -117,10 +118,12 @@ const noRemoteOutputs: SinkClients = {
 export async function runLocal(settings: LocalRunSettings, hooks: LocalRunHooks): Promise<LocalRunResult> {
   const started = performance.now();
   const { request } = settings;
-  const pool = new TilePool({ ...(settings.workers ? { workers: settings.workers } : {}), concurrencyPerWorker: 8 });
-  const config = localServiceConfig(settings, pool.workers);
+  const workers = settings.workers ?? availableParallelism();
+  const config = localServiceConfig(settings, workers);
   // Handler logs are for the service; locally they are shown only when asked for (TESSERA_LOG_LEVEL=info ...).
   const logger: ServiceLogger = config.logLevel === 'silent' ? { ...silentLogger, debug: () => undefined } : pino({ level: config.logLevel }, pino.destination({ dest: 2, sync: true }));
+  logger.info({ workers }, 'starting tile workers');
+  const pool = new TilePool({ workers, concurrencyPerWorker: 8 });
   const state: LocalRunState = { imageId: imageIdOf(request), tiles: { total: 0, succeeded: 0, failed: 0 }, failures: [] };
   const imageQueue = new MemoryQueue(LOCAL_QUEUES.image);
   const regionQueue = new MemoryQueue(LOCAL_QUEUES.region);
