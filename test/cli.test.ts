@@ -181,12 +181,80 @@ describe('NITF image segments and payload limits', () => {
   });
 
   it('a tile over the payload limit fails before it is sent, saying what would fit', async () => {
-    // 512x512 8-bit NITF tiles are ~262 KB uncompressed; a 0.1 MB limit fails all 9 tiles.
+    // 512x512 8-bit NITF tiles are ~262 KB uncompressed; a 0.1 MB limit fails all 9 tiles: nothing processed.
     const out = join(tempDir(), 'payload.geojson');
     const r = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--max-payload-mb', '0.1', '--out', out]);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${realFixture('i_3001a.ntf')}: all 9 tiles failed, no output written; every tile the same way`);
     expect(r.stderr).toMatch(/encoded NITF tile is 0\.25 MB, over the model's 0\.10 MB payload limit; would fit: a tile size of about \d+ or less, JPEG tiles/);
-    expect(JSON.parse(readFileSync(out, 'utf8')).tesseraMetadata.status).toBe('FAILED');
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+/** A loopback model answering every request with `answer(n)` (n counts requests from 1). */
+async function fakeModel(answer: (n: number) => { status: number; type?: string; body: string }): Promise<{ url: string; close(): Promise<void> }> {
+  let n = 0;
+  const fake = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const a = answer(++n);
+      res.writeHead(a.status, { 'content-type': a.type ?? 'text/plain' });
+      res.end(a.body);
+    });
+  });
+  await new Promise<void>((res) => fake.listen(0, '127.0.0.1', res));
+  return { url: `http://127.0.0.1:${(fake.address() as { port: number }).port}/invocations`, close: () => new Promise<void>((res) => fake.close(() => res())) };
+}
+
+describe('no tile succeeded: exit 1, one message with the most common failure, an earlier output untouched', () => {
+  const earlier = '{"type": "FeatureCollection", "features": [], "earlier": true}';
+
+  it('a model that always answers 500', async () => {
+    const fake = await fakeModel(() => ({ status: 500, body: 'internal trouble' }));
+    try {
+      const dir = tempDir();
+      const out = join(dir, 'keep.geojson');
+      writeFileSync(out, earlier);
+      const r = await runCli(['run', realFixture('i_3001a.ntf'), '--model', fake.url, '--retries', '0', '--no-progress', '--out', out]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(new RegExp(`^tessera: error: ${realFixture('i_3001a.ntf')}: all 9 tiles failed, no output written; every tile the same way, e\\.g\\. tile \\(\\d+, \\d+\\)\\(512, 512\\): model returned HTTP 500`));
+      expect(r.stderr).toContain('internal trouble');
+      expect(readFileSync(out, 'utf8')).toBe(earlier);
+      expect(readdirSync(dir)).toEqual(['keep.geojson']);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('a truncated image: every read fails', async () => {
+    // The header (1024x1024, 8-bit, uncompressed) survives in the first 5000 bytes; the pixels do not.
+    const dir = tempDir();
+    const image = join(dir, 't.ntf');
+    writeFileSync(image, readFileSync(realFixture('i_3001a.ntf')).subarray(0, 5000));
+    const out = join(dir, 'keep.geojson');
+    writeFileSync(out, earlier);
+    const r = await runCli(['run', image, ...model(), '--no-progress', '--out', out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(`tessera: error: ${image}: all 9 tiles failed, no output written; every tile the same way, e.g. tile (`);
+    expect(r.stderr).toMatch(/: reading \S+t\.ntf at row \d+, column \d+ \(512x512 pixels\) failed: /);
+    expect(readFileSync(out, 'utf8')).toBe(earlier);
+    expect(readdirSync(dir).sort()).toEqual(['keep.geojson', 't.ntf']);
+  });
+
+  it('different failures: the most common one is named, with its count', async () => {
+    // Every third request gets HTML (3 of 9 tiles), the others 503: 6 of 9 tiles failed with the same status.
+    const fake = await fakeModel((n) => (n % 3 === 0 ? { status: 200, type: 'text/html', body: '<html>oops</html>' } : { status: 503, body: 'busy' }));
+    try {
+      const out = join(tempDir(), 'never.geojson');
+      const r = await runCli(['run', realFixture('i_3001a.ntf'), '--model', fake.url, '--retries', '0', '--no-progress', '--out', out]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/all 9 tiles failed, no output written; most often \(6 of 9 tiles\), e\.g\. tile \(\d+, \d+\)\(512, 512\): model returned HTTP 503/);
+      expect(existsSync(out)).toBe(false);
+    } finally {
+      await fake.close();
+    }
   });
 });
 

@@ -19,7 +19,7 @@ import { resolveOutputTarget } from '../sinks/output-target.js';
 import { LocalOutputSink } from '../sinks/local-output-sink.js';
 import { removeUnfinishedOutputs } from '../sinks/file-sink.js';
 import { parseServiceRequest } from '../service/image-job.js';
-import { runLocal, type LocalRunSettings, type LocalRunState } from '../service/local-run.js';
+import { runLocal, type LocalRunSettings, type LocalRunState, type TileFailure } from '../service/local-run.js';
 import type { JobItem } from '../state/job-table.js';
 import { startModelServer, type ModelServer } from '../model-server/index.js';
 import { checkModelReachable } from '../detectors/reachability.js';
@@ -312,7 +312,29 @@ function failedOutputReason(job: JobItem): string | undefined {
   return outcomes.find((x) => !x.ok && x.error)?.error;
 }
 
+/**
+ * The reason of a run in which every tile failed: the most common failure, with one example. Failures are grouped
+ * with their numbers masked, so the same read error at different offsets, or the same HTTP status on different
+ * tiles, counts as one reason.
+ */
+export function noTileSucceeded(image: string, failures: TileFailure[], total: number): string {
+  const groups = new Map<string, { count: number; example: TileFailure }>();
+  for (const f of failures) {
+    const key = f.error.replace(/\d+(\.\d+)?/g, '#');
+    const g = groups.get(key);
+    if (g) g.count++;
+    else groups.set(key, { count: 1, example: f });
+  }
+  let top: { count: number; example: TileFailure } | undefined;
+  for (const g of groups.values()) if (!top || g.count > top.count) top = g;
+  const n = `${image}: ${total === 1 ? 'the only tile' : `all ${total} tiles`} failed, no output written`;
+  if (!top) return n;
+  const share = total === 1 ? '' : top.count === total ? 'every tile the same way, e.g. ' : `most often (${top.count} of ${total} tiles), e.g. `;
+  return `${n}; ${share}tile ${top.example.tile}: ${top.example.error}`;
+}
+
 async function runWithProgress(settings: LocalRunSettings, wantProgress: boolean, output: Parameters<typeof runLocal>[1]['output']) {
+  const image = settings.request.imageUrls[0];
   const bar = wantProgress && process.stderr.isTTY
     ? new cliProgress.SingleBar({ stream: process.stderr, format: 'tiles {bar} {value}/{total} | {rate} tiles/s | failed {failed} | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
     : null;
@@ -326,7 +348,12 @@ async function runWithProgress(settings: LocalRunSettings, wantProgress: boolean
         bar?.update(done, { rate: (done / Math.max(0.001, (Date.now() - t0) / 1000)).toFixed(1), failed: tiles.failed });
       },
       // A model that rejects the first tiles the same way will reject them all (see everyTileRejected).
-      stopReason: (state) => (state.tiles.succeeded === 0 ? everyTileRejected(state.failures, state.tiles.total) : null),
+      stopReason: (state) => {
+        const rejected = state.tiles.succeeded === 0 ? everyTileRejected(state.failures, state.tiles.total) : null;
+        return rejected ? `${image}: ${rejected}` : null;
+      },
+      // Nothing succeeded: an output would hold no feature, only failures, and would replace a good earlier one.
+      finalReason: (state) => (state.tiles.total > 0 && state.tiles.succeeded === 0 ? noTileSucceeded(image, state.failures, state.tiles.total) : null),
       output,
     });
   } finally {

@@ -64,6 +64,8 @@ export interface LocalRunHooks {
   onWarning?(message: string): void;
   /** Checked before each tile: a reason stops the run (its output is then not written). */
   stopReason?(state: LocalRunState): string | null;
+  /** Asked once every tile is done, before the output is written: a reason means no output (e.g. no tile succeeded). */
+  finalReason?(state: LocalRunState): string | null;
   /** The run's output, written by the aggregation step in place of the request's outputs. */
   output(state: LocalRunState, request: ImageRequest, job: JobItem): Sink;
 }
@@ -169,7 +171,7 @@ export async function runLocal(settings: LocalRunSettings, hooks: LocalRunHooks)
       // Asked once more at the end (the last tiles may have decided it). A stopped run writes nothing: no sinks
       // makes the job FAILED.
       sinksFor: (req, job) => {
-        state.stopped ??= hooks.stopReason?.(state) ?? undefined;
+        state.stopped ??= hooks.stopReason?.(state) ?? hooks.finalReason?.(state) ?? undefined;
         return state.stopped ? [] : [hooks.output(state, req, job)];
       },
     },
