@@ -89,6 +89,25 @@ describe('errors before processing (exit 1, one clear message)', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('custom attributes that cannot be an HTTP header value are refused up front, naming the option or field', async () => {
+    // "model_selection=centerpoint" is 27 characters: the newline is character 28.
+    const nl = await runCli(['run', realFixture('i_3001a.ntf'), '--model', `${server.url}/invocations`, '--custom-attributes', 'model_selection=centerpoint\nx=1']);
+    expect(nl.code).toBe(1);
+    expect(nl.stderr).toContain('tessera: error: --custom-attributes: contains a newline at character 28; an HTTP header value takes printable ASCII only');
+    expect(nl.stderr).not.toContain('could not reach');
+    // "model_selection=centerpo" is 24 characters: the ï is character 25.
+    const accent = await runCli(['run', realFixture('i_3001a.ntf'), '--model', 'builtin:centerpoint', '--custom-attributes', 'model_selection=centerpoïnt']);
+    expect(accent.code).toBe(1);
+    expect(accent.stderr).toContain('--custom-attributes: contains non-ASCII character "ï" at character 25');
+    const dir = tempDir();
+    const req = join(dir, 'req.json');
+    writeFileSync(req, JSON.stringify({ jobId: 'j', imageUrls: [realFixture('i_3001a.ntf')], imageProcessor: { name: `${server.url}/invocations`, type: 'HTTP_ENDPOINT' }, imageProcessorParameters: { CustomAttributes: 'a=1\r\nInjected: yes' } }));
+    const fromRequest = await runCli(['run', '--request', req, '--out', join(dir, 'o.geojson')]);
+    expect(fromRequest.code).toBe(1);
+    expect(fromRequest.stderr).toContain(`--request ${req} imageProcessorParameters.CustomAttributes: contains a carriage return at character 4`);
+    expect(readdirSync(dir)).toEqual(['req.json']);
+  });
+
   it('a request file with problems lists each field', async () => {
     const dir = tempDir();
     const req = join(dir, 'req.json');

@@ -129,6 +129,15 @@ describe('service request checks', () => {
     // SM_ENDPOINT (the default type) is accepted with a SageMaker endpoint name, not with a URL.
     expect(problems({ ...good, imageProcessor: { name: 'endpoint-name' } })).toEqual([]);
     expect(problems({ ...good, imageProcessor: { name: 'http://127.0.0.1:1/invocations', type: 'SM_ENDPOINT' } })[0]).toMatch(/^imageProcessor\.name: must be a SageMaker endpoint name/);
+    // Parameters that become HTTP headers must be valid ones (CustomAttributes for SageMaker as well).
+    expect(problems({ ...good, imageProcessorParameters: { CustomAttributes: 'a=1\nb=2', 'Bad Name': 'v', TargetVariant: 'v\u00e9', Count: 3 } })).toEqual([
+      'imageProcessorParameters.CustomAttributes: contains a newline at character 4; an HTTP header value takes printable ASCII only',
+      "imageProcessorParameters.Bad Name: is not a valid HTTP header name (letters, digits and !#$%&'*+.^_`|~- only)",
+      'imageProcessorParameters.TargetVariant: contains non-ASCII character "é" at character 2; an HTTP header value takes printable ASCII only',
+    ]);
+    expect(problems({ ...good, imageProcessor: { name: 'endpoint-name' }, imageProcessorParameters: { CustomAttributes: 'x\u0007', TargetVariant: 'v1' } })).toEqual([
+      'imageProcessorParameters.CustomAttributes: contains control character U+0007 at character 2; an HTTP header value takes printable ASCII only',
+    ]);
     expect(fieldOfProblem('outputs.0.bucket: Invalid input')).toBe('outputs.0.bucket');
     expect(fieldOfProblem('body is not JSON (x)')).toBe('body');
     expect(parseS3Url('s3://bucket/a/b.ntf')).toEqual({ bucket: 'bucket', key: 'a/b.ntf' });

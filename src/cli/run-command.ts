@@ -23,6 +23,7 @@ import { runLocal, type LocalRunSettings, type LocalRunState, type TileFailure }
 import type { JobItem } from '../state/job-table.js';
 import { startModelServer, type ModelServer } from '../model-server/index.js';
 import { checkModelReachable } from '../detectors/reachability.js';
+import { headerNameProblem, headerValueProblem } from '../detectors/header-values.js';
 import { parseRoi } from '../geolocation/roi.js';
 import { MAX_TILE_SIZE, MAX_TIMER_SECONDS, MAX_WORKER_THREADS, WORKER_THREADS_PER_CORE, maxWorkerThreads } from '../util/limits.js';
 
@@ -175,6 +176,12 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
   const parameters: Record<string, string> = {};
   for (const [k, v] of Object.entries(request?.imageProcessorParameters ?? {})) if (k !== 'CustomAttributes' && typeof v === 'string') parameters[k] = v;
   if (customAttributes) parameters.CustomAttributes = customAttributes;
+  // Headers to the model: refused here, naming where they came from, rather than by the HTTP client on every tile.
+  for (const [k, v] of Object.entries(parameters)) {
+    const where = k === 'CustomAttributes' && o.customAttributes !== undefined ? '--custom-attributes' : `--request ${o.request} imageProcessorParameters.${k}`;
+    const problem = (k === 'CustomAttributes' ? null : headerNameProblem(k)) ?? headerValueProblem(v);
+    if (problem) throw new UsageError(`${where}: ${problem}`);
+  }
   const jobId = o.jobId ?? request?.jobId ?? randomBytes(16).toString('hex');
   const fileOutput = request ? requestOutputs(request).find((x) => x.type === 'File') : undefined;
   const remoteOutputs = request ? requestOutputs(request).filter((x) => x.type !== 'File').map((x) => x.type) : [];
