@@ -345,6 +345,29 @@ describe('output safety', () => {
     expect(readFileSync(input).equals(before)).toBe(true);
   });
 
+  it('an output folder that refuses new files fails before any tile, naming the path as the user gave it', async () => {
+    // As root, access() says /sys is writable but creating a file there fails (EACCES); as another user access() says no.
+    const sys = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--out', '/sys/foo.geojson']);
+    expect(sys.code).toBe(1);
+    expect(sys.stderr).toMatch(/tessera: error: --out \/sys\/foo\.geojson: (cannot create a file in folder \/sys|folder \/sys is not writable) \(E[A-Z]+\)/);
+    expect(sys.stderr).not.toContain('.tmp');
+    expect(sys.stderr).not.toContain('tiles,');
+    // A request file's File output is named as such, not as --out.
+    const dir = tempDir();
+    const req = join(dir, 'req.json');
+    const missing = join(dir, 'missing', 'x.geojson');
+    writeFileSync(req, JSON.stringify({ jobId: 'j', imageUrls: [realFixture('i_3001a.ntf')], imageProcessor: { name: `${server.url}/invocations`, type: 'HTTP_ENDPOINT' }, outputs: [{ type: 'File', path: missing }] }));
+    const fromRequest = await runCli(['run', '--request', req]);
+    expect(fromRequest.code).toBe(1);
+    expect(fromRequest.stderr).toContain(`tessera: error: --request ${req} outputs[0].path ${missing}: folder ${join(dir, 'missing')} does not exist`);
+    expect(fromRequest.stderr).not.toContain('--out');
+    // The default output, <image name>.geojson, goes in the current folder.
+    const cwd = tempDir();
+    const ok = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--no-progress'], { cwd });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(readdirSync(cwd)).toEqual(['i_3001a.geojson']);
+  });
+
   it('an interrupted run says so, dies of SIGINT (status 130 in a shell) and leaves no output and no temporary file', async () => {
     const dir = tempDir();
     const out = join(dir, 'interrupted.geojson');

@@ -114,6 +114,8 @@ interface ResolvedRun {
   settings: Omit<LocalRunSettings, 'request'>;
   distillation: Distillation;
   out: string;
+  /** How the user gave `out`: `--out PATH`, a request file's File output, or the default. */
+  outName: string;
   /** The image as the user gave it (IMAGE or the request's imageUrls[0]). */
   image: string;
   modelSpec: string;
@@ -193,6 +195,12 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
     process.stderr.write(`tessera: warning: --request outputs has ${fileOutputs.length} File outputs; tessera run writes one, the first (${fileOutput?.type === 'File' ? fileOutput.path : ''})\n`);
   }
   const out = o.out ?? (fileOutput && fileOutput.type === 'File' ? fileOutput.path : `${basename(image, extname(image))}.geojson`);
+  // How the user gave the output path, for its messages.
+  const outName = o.out !== undefined
+    ? `--out ${o.out}`
+    : fileOutput && request
+      ? `--request ${o.request} outputs[${requestOutputs(request).indexOf(fileOutput)}].path ${out}`
+      : `output ${out} (the default: <image name>.geojson in the current folder)`;
   const roi = o.roi ?? request?.regionOfInterest ?? undefined;
   if (roi) {
     try {
@@ -231,6 +239,7 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
     },
     distillation,
     out,
+    outName,
     image,
     modelSpec,
   };
@@ -274,7 +283,7 @@ export async function runCommand(image: string | undefined, o: RunCliOptions): P
       if (err instanceof InvalidRequestError) throw new UsageError(err.message);
       throw err;
     }
-    const target = await resolveOutputTarget(out, [request.imageUrls[0]]);
+    const target = await resolveOutputTarget(out, [request.imageUrls[0]], resolved.outName);
     const run = await runWithProgress({ ...resolved.settings, request }, o.progress, (state, req) =>
       new LocalOutputSink(target, (written) => ({ tesseraMetadata: runMetadata(req, resolved, state, written) })),
     );
