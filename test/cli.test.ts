@@ -37,6 +37,21 @@ describe('errors before processing (exit 1, one clear message)', () => {
     expect(pipe.stderr).toContain(`${fifo}: is not a regular file`);
   });
 
+  it('a URL instead of a local file is named as the user gave it (not as a request field the user never wrote)', async () => {
+    const s3 = await runCli(['run', 's3://bucket/image.ntf', ...model()]);
+    expect(s3.code).toBe(1);
+    expect(s3.stderr).toContain('tessera: error: s3://bucket/image.ntf: s3:// images need the service mode (tessera serve); tessera run reads local files');
+    const http = await runCli(['run', 'http://127.0.0.1:1/image.ntf', ...model()]);
+    expect(http.code).toBe(1);
+    expect(http.stderr).toContain('tessera: error: http://127.0.0.1:1/image.ntf: not a local file; tessera run reads local files');
+    const req = join(tempDir(), 'req.json');
+    writeFileSync(req, JSON.stringify({ jobId: 'j', imageUrls: ['s3://bucket/image.ntf'], imageProcessor: { name: `${server.url}/invocations`, type: 'HTTP_ENDPOINT' } }));
+    const fromRequest = await runCli(['run', '--request', req]);
+    expect(fromRequest.code).toBe(1);
+    expect(fromRequest.stderr).toContain(`tessera: error: --request ${req} imageUrls[0] s3://bucket/image.ntf: s3:// images need the service mode`);
+    for (const r of [s3, http, fromRequest]) expect(r.stderr).not.toContain('imageUrls.0');
+  });
+
   it('a file that is not a raster', async () => {
     const r = await runCli(['run', realFixture('MANIFEST.md'), ...model()]);
     expect(r.code).toBe(1);

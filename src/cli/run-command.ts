@@ -151,9 +151,13 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
     }
     if (image && image !== request.imageUrls[0]) throw new UsageError(`IMAGE ${image} and --request imageUrls[0] ${request.imageUrls[0]} disagree: give one`);
     image = request.imageUrls[0];
-    if (image.startsWith('s3://')) throw new UsageError(`--request ${o.request}: s3:// images need the service mode (tessera serve); tessera run reads local files`);
   }
   if (!image) throw new UsageError('an IMAGE argument or --request FILE is required');
+  // Named as the user gave it (the handlers would say "imageUrls.0", a field of a request the user never wrote).
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(image)) {
+    const name = o.request ? `--request ${o.request} imageUrls[0] ${image}` : image;
+    throw new UsageError(`${name}: ${image.startsWith('s3://') ? 's3:// images need the service mode (tessera serve)' : 'not a local file'}; tessera run reads local files`);
+  }
   for (const [flag, value] of [['--roi', o.roi], ['--bands', o.bands], ['--job-id', o.jobId], ['--custom-attributes', o.customAttributes], ['--out', o.out]] as const) {
     if (value !== undefined && !value.trim()) throw new UsageError(`${flag} is empty`);
   }
