@@ -198,6 +198,23 @@ describe('options that size resources or set timers have upper bounds (exit 1 be
   });
 });
 
+describe('plan-time warnings', () => {
+  it('a tiling that covers each pixel many times is warned about in one line, with the tile count and the factor', async () => {
+    // 16x16 image, tiles of 7 with overlap 6: stride 1, (16 - 7) + 1 = 10 tiles per axis, 100 × 49 / 256 = 19.1 times
+    const out = join(tempDir(), 'crowded.geojson');
+    const r = await runCli(['run', realFixture('nitf21-multisegment-2img-1txt-1des.ntf'), ...model(), '--tile-size', '7', '--overlap', '6', '--no-progress', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => l.includes('the tiling makes'));
+    expect(lines).toEqual(['tessera: warning: the tiling makes 100 tiles, covering each pixel 19 times on average (more than 16): the overlap is close to the tile size; a smaller overlap gives far fewer tiles']);
+    expect(r.stderr).toContain('100 tiles, 0 failed');
+    expect(JSON.parse(readFileSync(out, 'utf8')).tesseraMetadata.warnings).toContain(lines[0].replace('tessera: warning: ', ''));
+    // The default tiling of the same image says nothing of the kind.
+    const normal = await runCli(['run', realFixture('nitf21-multisegment-2img-1txt-1des.ntf'), ...model(), '--no-progress', '--out', out]);
+    expect(normal.code, normal.stderr).toBe(0);
+    expect(normal.stderr).not.toContain('the tiling makes');
+  });
+});
+
 describe('NITF image segments and payload limits', () => {
   it('processes the segment asked for and refuses one the file does not have', async () => {
     // U_1122A.NTF: segment 0 is 1024x1024 (9 tiles at 512/128), segments 1-4 are 231x191 (one partial tile each)

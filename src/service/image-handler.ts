@@ -22,7 +22,7 @@ import type { JobItem } from '../state/job-table.js';
 import type { ServiceContext } from './context.js';
 import { fieldOfProblem, ImageInputError, imageJobFromRequest, parseServiceRequest, resolveImagePath } from './image-job.js';
 import { planOf, regionIdOf, toBounds, type RegionRequest, type TilingSpec } from './region-request.js';
-import { allTiles } from '../tiling/index.js';
+import { allTiles, crowdedTilingWarning } from '../tiling/index.js';
 import { dispositionOf, failRegion, failureReason, isInputError, processRegion, type RegionWork } from './region-handler.js';
 import { publishImageEnd, StatusNotPublishedError } from './aggregation.js';
 import { admitImage, deferThrottledRequest } from './throttling.js';
@@ -170,7 +170,14 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
   // Endpoint capacity (OSML NEW §11.4): decided once the region count (the job's load) is known, before any region
   // is queued. A redelivered request of an admitted job is admitted again (idempotent per image id).
   if (!(await admitImage(ctx, request, imageId, plan.regions.length))) return THROTTLED;
-  ctx.observer?.imagePlanned?.({ imageId, prepared, plan, tileCount: allTiles(plan).length });
+  const tiles = allTiles(plan);
+  // Said once, at plan time: such a run otherwise works silently for hours.
+  const crowded = crowdedTilingWarning(tiles, plan.coveredBounds);
+  if (crowded) {
+    ctx.logger.warn({ ...log, tiles: tiles.length }, crowded);
+    prepared.warnings.push(crowded);
+  }
+  ctx.observer?.imagePlanned?.({ imageId, prepared, plan, tileCount: tiles.length });
 
   const regionRequests: RegionRequest[] = plan.regions.map((region) => ({ ...base, region_bounds: toBounds(region), region_id: regionIdOf(region, request.jobId) }));
 
