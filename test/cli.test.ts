@@ -239,6 +239,11 @@ describe('NITF image segments and payload limits', () => {
     expect(r.stderr).toContain(`${realFixture('i_3001a.ntf')}: all 9 tiles failed, no output written; every tile the same way`);
     expect(r.stderr).toMatch(/encoded NITF tile is 0\.25 MB, over the model's 0\.10 MB payload limit; would fit: a tile size of about \d+ or less, JPEG tiles/);
     expect(existsSync(out)).toBe(false);
+    // PNG tiles have no compression to choose: the hint must not offer one.
+    const png = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--tile-format', 'PNG', '--max-payload-mb', '0.01', '--out', out]);
+    expect(png.code).toBe(1);
+    expect(png.stderr).toMatch(/encoded PNG tile is 0\.\d\d MB, over the model's 0\.01 MB payload limit; would fit: a tile size of about \d+ or less, JPEG tiles \(--tile-format JPEG\) \(or raise --max-payload-mb\)/);
+    expect(png.stderr).not.toMatch(/compression/i);
   });
 });
 

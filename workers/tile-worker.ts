@@ -159,7 +159,7 @@ export default async function processTile(task: TileTask): Promise<TileResult> {
     config.encoding,
   );
   const t2 = performance.now();
-  checkPayload(encoded.byteLength, config.encoding, task.label, window.width * window.height);
+  checkPayload(encoded.byteLength, config.encoding, task.label, window.width * window.height, outSampleType);
   const { features: raw, attempts } = await detector.detect(encoded, { tileLabel: task.label });
   const t3 = performance.now();
   const features = refineFeatures(raw, { tileX: window.x, tileY: window.y, inferenceTime: Date.now(), sensorModel });
