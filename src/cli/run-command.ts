@@ -1,7 +1,7 @@
 /**
  * `tessera run`: one image, one command. Options mirror OSML's ImageRequest; `--request FILE` takes an ImageRequest
  * JSON directly. The flags become an ImageRequest that runs through the service's own handlers on in-process
- * queues and stores (service/local-run.ts). Exit status: 0 every tile succeeded; 2 some tiles failed (the output is still written and says so);
+ * queues and stores (service/local-run.ts). Exit status: 0 every tile succeeded; 2 some tiles failed, at least one succeeded (the output is still written and says so);
  * 1 nothing was processed (bad input, unreachable model, ...).
  */
 import { readFile } from 'node:fs/promises';
