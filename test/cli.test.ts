@@ -5,6 +5,7 @@ import { copyFileSync, existsSync, readFileSync, symlinkSync, writeFileSync, rea
 import { createServer, type Server } from 'node:http';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import gdal from 'gdal-async';
 import { cliPath, runCli, realFixture, tempDir } from './helpers/cli.js';
 import { startModelServer, type ModelServer } from '../src/model-server/index.js';
@@ -34,6 +35,21 @@ describe('errors before processing (exit 1, one clear message)', () => {
     const pipe = await runCli(['run', fifo, ...model()], { timeoutMs: 30_000 });
     expect(pipe.code).toBe(1);
     expect(pipe.stderr).toContain(`${fifo}: is not a regular file`);
+  });
+
+  it('a URL instead of a local file is named as the user gave it (not as a request field the user never wrote)', async () => {
+    const s3 = await runCli(['run', 's3://bucket/image.ntf', ...model()]);
+    expect(s3.code).toBe(1);
+    expect(s3.stderr).toContain('tessera: error: s3://bucket/image.ntf: s3:// images need the service mode (tessera serve); tessera run reads local files');
+    const http = await runCli(['run', 'http://127.0.0.1:1/image.ntf', ...model()]);
+    expect(http.code).toBe(1);
+    expect(http.stderr).toContain('tessera: error: http://127.0.0.1:1/image.ntf: not a local file; tessera run reads local files');
+    const req = join(tempDir(), 'req.json');
+    writeFileSync(req, JSON.stringify({ jobId: 'j', imageUrls: ['s3://bucket/image.ntf'], imageProcessor: { name: `${server.url}/invocations`, type: 'HTTP_ENDPOINT' } }));
+    const fromRequest = await runCli(['run', '--request', req]);
+    expect(fromRequest.code).toBe(1);
+    expect(fromRequest.stderr).toContain(`tessera: error: --request ${req} imageUrls[0] s3://bucket/image.ntf: s3:// images need the service mode`);
+    for (const r of [s3, http, fromRequest]) expect(r.stderr).not.toContain('imageUrls.0');
   });
 
   it('a file that is not a raster', async () => {
@@ -88,6 +104,25 @@ describe('errors before processing (exit 1, one clear message)', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('custom attributes that cannot be an HTTP header value are refused up front, naming the option or field', async () => {
+    // "model_selection=centerpoint" is 27 characters: the newline is character 28.
+    const nl = await runCli(['run', realFixture('i_3001a.ntf'), '--model', `${server.url}/invocations`, '--custom-attributes', 'model_selection=centerpoint\nx=1']);
+    expect(nl.code).toBe(1);
+    expect(nl.stderr).toContain('tessera: error: --custom-attributes: contains a newline at character 28; an HTTP header value takes printable ASCII only');
+    expect(nl.stderr).not.toContain('could not reach');
+    // "model_selection=centerpo" is 24 characters: the ï is character 25.
+    const accent = await runCli(['run', realFixture('i_3001a.ntf'), '--model', 'builtin:centerpoint', '--custom-attributes', 'model_selection=centerpoïnt']);
+    expect(accent.code).toBe(1);
+    expect(accent.stderr).toContain('--custom-attributes: contains non-ASCII character "ï" at character 25');
+    const dir = tempDir();
+    const req = join(dir, 'req.json');
+    writeFileSync(req, JSON.stringify({ jobId: 'j', imageUrls: [realFixture('i_3001a.ntf')], imageProcessor: { name: `${server.url}/invocations`, type: 'HTTP_ENDPOINT' }, imageProcessorParameters: { CustomAttributes: 'a=1\r\nInjected: yes' } }));
+    const fromRequest = await runCli(['run', '--request', req, '--out', join(dir, 'o.geojson')]);
+    expect(fromRequest.code).toBe(1);
+    expect(fromRequest.stderr).toContain(`--request ${req} imageProcessorParameters.CustomAttributes: contains a carriage return at character 4`);
+    expect(readdirSync(dir)).toEqual(['req.json']);
+  });
+
   it('a request file with problems lists each field', async () => {
     const dir = tempDir();
     const req = join(dir, 'req.json');
@@ -98,6 +133,85 @@ describe('errors before processing (exit 1, one clear message)', () => {
     expect(r.stderr).toContain('imageUrls: must hold one image');
     expect(r.stderr).toContain('imageProcessor.type: must be "SM_ENDPOINT" or "HTTP_ENDPOINT"');
     expect(r.stderr).toContain('imageProcessorTileOverlap: must be smaller than imageProcessorTileSize (300 >= 256)');
+  });
+});
+
+describe('options that size resources or set timers have upper bounds (exit 1 before any work)', () => {
+  // Tile worker threads: 4 per core, at most 64 (src/util/limits.ts); timers: 24 h, far below Node's 2^31-1 ms.
+  const cores = availableParallelism();
+  const maxWorkers = Math.min(4 * cores, 64);
+
+  it('refuses --workers, --timeout, --quality and --tile-size above their bounds, naming the option and the bound', async () => {
+    const out = join(tempDir(), 'never.geojson');
+    const cases: Array<[string[], string]> = [
+      [['--workers', '1000'], `--workers must be an integer from 1 to ${maxWorkers} (4 × the ${cores} cores, at most 64), got "1000"`],
+      [['--workers', String(maxWorkers + 1)], `--workers must be an integer from 1 to ${maxWorkers} `],
+      // 2147484 s is the first value whose milliseconds overflow a Node timer (2^31-1 ms = 2147483.647 s)
+      [['--timeout', '2147484'], '--timeout must be an integer from 1 to 86400 (24 h), got "2147484"'],
+      [['--timeout', '86401'], '--timeout must be an integer from 1 to 86400 (24 h), got "86401"'],
+      [['--quality', '101'], '--quality must be an integer from 1 to 100, got "101"'],
+      [['--tile-size', '8193'], '--tile-size must be an integer from 1 to 8192, got "8193"'],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), ...args, '--no-progress', '--out', out]);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr).not.toContain('tiles,');
+    }
+    // The same bound on a request file's tile size (the service refuses it too).
+    const req = join(tempDir(), 'big-tiles.json');
+    writeFileSync(req, JSON.stringify({ jobId: 'j', imageUrls: [realFixture('i_3001a.ntf')], imageProcessor: { name: `${server.url}/invocations`, type: 'HTTP_ENDPOINT' }, imageProcessorTileSize: 10000 }));
+    const big = await runCli(['run', '--request', req, '--out', out]);
+    expect(big.code).toBe(1);
+    expect(big.stderr).toContain('imageProcessorTileSize: must be at most 8192 pixels');
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('the bounds themselves are accepted: the most workers allowed and a 24 h timeout process the image', async () => {
+    const out = join(tempDir(), 'bounds.geojson');
+    const r = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--workers', String(maxWorkers), '--timeout', '86400', '--no-progress', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    // i_3001a is 1024²: 512/128 tiles give a 3 x 3 grid, centerpoint one detection each, none overlapping
+    expect(JSON.parse(readFileSync(out, 'utf8')).features).toHaveLength(9);
+  });
+
+  it('SIGTERM while the tile workers are still starting ends the run at once (it dies of the signal, no output)', async () => {
+    const dir = tempDir();
+    const out = join(dir, 'never.geojson');
+    const child = spawn(process.execPath, [cliPath, 'run', realFixture('i_3001a.ntf'), '--model', 'builtin:centerpoint', '--custom-attributes', 'mock_latency_mean=5000', '--workers', String(maxWorkers), '--no-progress', '--out', out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TESSERA_LOG_LEVEL: 'info' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+    // Logged right before the pool starts its threads (src/service/local-run.ts).
+    while (!stderr.includes('"msg":"starting tile workers"') && child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    const { code, signal } = await closed;
+    // process.exit() would wait for every starting worker thread (seconds) and report code 143 instead.
+    expect({ code, signal }).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(stderr).toContain('SIGTERM: stopped; ');
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('plan-time warnings', () => {
+  it('a tiling that covers each pixel many times is warned about in one line, with the tile count and the factor', async () => {
+    // 16x16 image, tiles of 7 with overlap 6: stride 1, (16 - 7) + 1 = 10 tiles per axis, 100 × 49 / 256 = 19.1 times
+    const out = join(tempDir(), 'crowded.geojson');
+    const r = await runCli(['run', realFixture('nitf21-multisegment-2img-1txt-1des.ntf'), ...model(), '--tile-size', '7', '--overlap', '6', '--no-progress', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => l.includes('the tiling makes'));
+    expect(lines).toEqual(['tessera: warning: the tiling makes 100 tiles, covering each pixel 19 times on average (more than 16): the overlap is close to the tile size; a smaller overlap gives far fewer tiles']);
+    expect(r.stderr).toContain('100 tiles, 0 failed');
+    expect(JSON.parse(readFileSync(out, 'utf8')).tesseraMetadata.warnings).toContain(lines[0].replace('tessera: warning: ', ''));
+    // The default tiling of the same image says nothing of the kind.
+    const normal = await runCli(['run', realFixture('nitf21-multisegment-2img-1txt-1des.ntf'), ...model(), '--no-progress', '--out', out]);
+    expect(normal.code, normal.stderr).toBe(0);
+    expect(normal.stderr).not.toContain('the tiling makes');
   });
 });
 
@@ -118,12 +232,85 @@ describe('NITF image segments and payload limits', () => {
   });
 
   it('a tile over the payload limit fails before it is sent, saying what would fit', async () => {
-    // 512x512 8-bit NITF tiles are ~262 KB uncompressed; a 0.1 MB limit fails all 9 tiles.
+    // 512x512 8-bit NITF tiles are ~262 KB uncompressed; a 0.1 MB limit fails all 9 tiles: nothing processed.
     const out = join(tempDir(), 'payload.geojson');
     const r = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--max-payload-mb', '0.1', '--out', out]);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${realFixture('i_3001a.ntf')}: all 9 tiles failed, no output written; every tile the same way`);
     expect(r.stderr).toMatch(/encoded NITF tile is 0\.25 MB, over the model's 0\.10 MB payload limit; would fit: a tile size of about \d+ or less, JPEG tiles/);
-    expect(JSON.parse(readFileSync(out, 'utf8')).tesseraMetadata.status).toBe('FAILED');
+    expect(existsSync(out)).toBe(false);
+    // PNG tiles have no compression to choose: the hint must not offer one.
+    const png = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--tile-format', 'PNG', '--max-payload-mb', '0.01', '--out', out]);
+    expect(png.code).toBe(1);
+    expect(png.stderr).toMatch(/encoded PNG tile is 0\.\d\d MB, over the model's 0\.01 MB payload limit; would fit: a tile size of about \d+ or less, JPEG tiles \(--tile-format JPEG\) \(or raise --max-payload-mb\)/);
+    expect(png.stderr).not.toMatch(/compression/i);
+  });
+});
+
+/** A loopback model answering every request with `answer(n)` (n counts requests from 1). */
+async function fakeModel(answer: (n: number) => { status: number; type?: string; body: string }): Promise<{ url: string; close(): Promise<void> }> {
+  let n = 0;
+  const fake = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const a = answer(++n);
+      res.writeHead(a.status, { 'content-type': a.type ?? 'text/plain' });
+      res.end(a.body);
+    });
+  });
+  await new Promise<void>((res) => fake.listen(0, '127.0.0.1', res));
+  return { url: `http://127.0.0.1:${(fake.address() as { port: number }).port}/invocations`, close: () => new Promise<void>((res) => fake.close(() => res())) };
+}
+
+describe('no tile succeeded: exit 1, one message with the most common failure, an earlier output untouched', () => {
+  const earlier = '{"type": "FeatureCollection", "features": [], "earlier": true}';
+
+  it('a model that always answers 500', async () => {
+    const fake = await fakeModel(() => ({ status: 500, body: 'internal trouble' }));
+    try {
+      const dir = tempDir();
+      const out = join(dir, 'keep.geojson');
+      writeFileSync(out, earlier);
+      const r = await runCli(['run', realFixture('i_3001a.ntf'), '--model', fake.url, '--retries', '0', '--no-progress', '--out', out]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(new RegExp(`^tessera: error: ${realFixture('i_3001a.ntf')}: all 9 tiles failed, no output written; every tile the same way, e\\.g\\. tile \\(\\d+, \\d+\\)\\(512, 512\\): model returned HTTP 500`));
+      expect(r.stderr).toContain('internal trouble');
+      expect(readFileSync(out, 'utf8')).toBe(earlier);
+      expect(readdirSync(dir)).toEqual(['keep.geojson']);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('a truncated image: every read fails', async () => {
+    // The header (1024x1024, 8-bit, uncompressed) survives in the first 5000 bytes; the pixels do not.
+    const dir = tempDir();
+    const image = join(dir, 't.ntf');
+    writeFileSync(image, readFileSync(realFixture('i_3001a.ntf')).subarray(0, 5000));
+    const out = join(dir, 'keep.geojson');
+    writeFileSync(out, earlier);
+    const r = await runCli(['run', image, ...model(), '--no-progress', '--out', out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(`tessera: error: ${image}: all 9 tiles failed, no output written; every tile the same way, e.g. tile (`);
+    expect(r.stderr).toMatch(/: reading \S+t\.ntf at row \d+, column \d+ \(512x512 pixels\) failed: /);
+    expect(readFileSync(out, 'utf8')).toBe(earlier);
+    expect(readdirSync(dir).sort()).toEqual(['keep.geojson', 't.ntf']);
+  });
+
+  it('different failures: the most common one is named, with its count', async () => {
+    // Every third request gets HTML (3 of 9 tiles), the others 503: 6 of 9 tiles failed with the same status.
+    const fake = await fakeModel((n) => (n % 3 === 0 ? { status: 200, type: 'text/html', body: '<html>oops</html>' } : { status: 503, body: 'busy' }));
+    try {
+      const out = join(tempDir(), 'never.geojson');
+      const r = await runCli(['run', realFixture('i_3001a.ntf'), '--model', fake.url, '--retries', '0', '--no-progress', '--out', out]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/all 9 tiles failed, no output written; most often \(6 of 9 tiles\), e\.g\. tile \(\d+, \d+\)\(512, 512\): model returned HTTP 503/);
+      expect(existsSync(out)).toBe(false);
+    } finally {
+      await fake.close();
+    }
   });
 });
 
@@ -195,7 +382,30 @@ describe('output safety', () => {
     expect(readFileSync(input).equals(before)).toBe(true);
   });
 
-  it('an interrupted run says so, exits 130 and leaves no output and no temporary file', async () => {
+  it('an output folder that refuses new files fails before any tile, naming the path as the user gave it', async () => {
+    // As root, access() says /sys is writable but creating a file there fails (EACCES); as another user access() says no.
+    const sys = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--out', '/sys/foo.geojson']);
+    expect(sys.code).toBe(1);
+    expect(sys.stderr).toMatch(/tessera: error: --out \/sys\/foo\.geojson: (cannot create a file in folder \/sys|folder \/sys is not writable) \(E[A-Z]+\)/);
+    expect(sys.stderr).not.toContain('.tmp');
+    expect(sys.stderr).not.toContain('tiles,');
+    // A request file's File output is named as such, not as --out.
+    const dir = tempDir();
+    const req = join(dir, 'req.json');
+    const missing = join(dir, 'missing', 'x.geojson');
+    writeFileSync(req, JSON.stringify({ jobId: 'j', imageUrls: [realFixture('i_3001a.ntf')], imageProcessor: { name: `${server.url}/invocations`, type: 'HTTP_ENDPOINT' }, outputs: [{ type: 'File', path: missing }] }));
+    const fromRequest = await runCli(['run', '--request', req]);
+    expect(fromRequest.code).toBe(1);
+    expect(fromRequest.stderr).toContain(`tessera: error: --request ${req} outputs[0].path ${missing}: folder ${join(dir, 'missing')} does not exist`);
+    expect(fromRequest.stderr).not.toContain('--out');
+    // The default output, <image name>.geojson, goes in the current folder.
+    const cwd = tempDir();
+    const ok = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--no-progress'], { cwd });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(readdirSync(cwd)).toEqual(['i_3001a.geojson']);
+  });
+
+  it('an interrupted run says so, dies of SIGINT (status 130 in a shell) and leaves no output and no temporary file', async () => {
     const dir = tempDir();
     const out = join(dir, 'interrupted.geojson');
     // Each tile takes the built-in model ~5 s, so the run is still working when it is interrupted.
@@ -204,8 +414,8 @@ describe('output safety', () => {
     child.stderr.on('data', (d) => (stderr += d));
     await new Promise((r) => setTimeout(r, 2500));
     child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    expect(code).toBe(130);
+    const ended = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+    expect(ended).toEqual({ code: null, signal: 'SIGINT' });
     expect(stderr).toContain('SIGINT: stopped;');
     expect(stderr).toContain('i_3001a.ntf not processed, no output written');
     expect(readdirSync(dir)).toEqual([]);

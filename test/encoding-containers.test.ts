@@ -5,6 +5,7 @@ import gdal from 'gdal-async';
 import { encodeGeoTiff, type SampleType } from '../src/encoding/gtiff.js';
 import { complexityLevel, encodeNitf, formatIgeoloGeographic, type LonLat } from '../src/encoding/nitf.js';
 import { geoTransformCorners, readWktFacts, summarizeCrs, tileGeoTransform } from '../src/encoding/tile-georef.js';
+import { PayloadTooLargeError, checkPayload, type TileCompression, type TileFormat } from '../src/encoding/tile-encoding.js';
 import { HALF_ARC_SECOND, gdalNitfCorners, readGcps, withGdal } from './helpers/gdal-vsimem.js';
 
 type TypedSamples = Uint8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
@@ -358,5 +359,45 @@ describe('NITF complexity level and CRS helpers', () => {
     expect(summarizeCrs({ epsg: 4087 })).toEqual({ epsg: 4087, geographic: false });
     expect(summarizeCrs({ epsg: 6318, geographic: true })).toEqual({ epsg: 6318, geographic: true });
     expect(summarizeCrs({})).toBeUndefined();
+  });
+});
+
+describe('payload limit hints name only options that exist for the tile format', () => {
+  // 2 MB over a 1 MB limit for 512² pixels: sqrt(262144 × 0.5) = 362.04 -> "about 362"
+  const hintsFor = (format: TileFormat, compression: TileCompression, sampleType: 'Byte' | 'UInt16'): string => {
+    try {
+      checkPayload(2 * 2 ** 20, { format, compression, quality: 90, maxPayloadBytes: 2 ** 20 }, '(0, 0)(512, 512)', 512 * 512, sampleType);
+    } catch (err) {
+      expect(err).toBeInstanceOf(PayloadTooLargeError);
+      const m = /would fit: (.*) \(or raise --max-payload-mb\)$/.exec((err as Error).message);
+      expect(m, (err as Error).message).not.toBeNull();
+      return m![1];
+    }
+    throw new Error('no payload error');
+  };
+  const size = 'a tile size of about 362 or less';
+
+  it('PNG (always deflated, no other compression): JPEG tiles only, never JPEG compression', () => {
+    expect(hintsFor('PNG', 'NONE', 'Byte')).toBe(`${size}, JPEG tiles (--tile-format JPEG)`);
+    expect(hintsFor('PNG', 'DEFLATE', 'UInt16')).toBe(`${size}, JPEG tiles (--tile-format JPEG)`);
+  });
+
+  it('JPEG tiles and JPEG-compressed containers: a lower quality', () => {
+    expect(hintsFor('JPEG', 'NONE', 'Byte')).toBe(`${size}, a lower --quality (now 90)`);
+    expect(hintsFor('NITF', 'JPEG', 'Byte')).toBe(`${size}, a lower --quality (now 90)`);
+    expect(hintsFor('GTIFF', 'JPEG', 'Byte')).toBe(`${size}, a lower --quality (now 90)`);
+  });
+
+  it("NITF and GeoTIFF: the format's other compressions, JPEG only for 8-bit samples", () => {
+    expect(hintsFor('NITF', 'NONE', 'Byte')).toBe(`${size}, JPEG tiles (--tile-format JPEG), --compression JPEG or J2K`);
+    expect(hintsFor('NITF', 'NONE', 'UInt16')).toBe(`${size}, JPEG tiles (--tile-format JPEG), --compression J2K`);
+    expect(hintsFor('NITF', 'J2K', 'UInt16')).toBe(`${size}, JPEG tiles (--tile-format JPEG)`);
+    expect(hintsFor('GTIFF', 'NONE', 'Byte')).toBe(`${size}, JPEG tiles (--tile-format JPEG), --compression LZW or DEFLATE or JPEG`);
+    expect(hintsFor('GTIFF', 'DEFLATE', 'UInt16')).toBe(`${size}, JPEG tiles (--tile-format JPEG), --compression LZW`);
+  });
+
+  it('a tile within the limit, or no limit, passes', () => {
+    expect(() => checkPayload(2 ** 20, { format: 'PNG', compression: 'NONE', quality: 90, maxPayloadBytes: 2 ** 20 }, 't', 1, 'Byte')).not.toThrow();
+    expect(() => checkPayload(2 ** 30, { format: 'PNG', compression: 'NONE', quality: 90, maxPayloadBytes: 0 }, 't', 1, 'Byte')).not.toThrow();
   });
 });

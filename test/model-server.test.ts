@@ -188,6 +188,29 @@ describe('model server', () => {
     expect(collection.features).toHaveLength(1);
   });
 
+  it('many simulated delays at once add no abort listeners (no MaxListenersExceededWarning); close() cuts them short', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    const busy = await startModelServer({ env: { MODEL_SELECTION: 'centerpoint' } });
+    try {
+      // Node warns at the 11th listener on one EventTarget; tessera run keeps 16 or more tiles in flight.
+      const answers = await Promise.all(Array.from({ length: 16 }, () => invokeJson(busy, tile512, 'mock_latency_mean=50,mock_latency_std=0')));
+      expect(answers.map((a) => a.features.length)).toEqual(new Array(16).fill(1));
+      await new Promise((r) => setTimeout(r, 10)); // warnings are emitted on a later tick
+      expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+      const waiting = invoke(busy, tile512, 'mock_latency_mean=60000,mock_latency_std=0').then(() => 'answered', () => 'cut');
+      await new Promise((r) => setTimeout(r, 100));
+      const t0 = Date.now();
+      await busy.close();
+      expect(await waiting).toBe('cut');
+      expect(Date.now() - t0).toBeLessThan(2000);
+    } finally {
+      process.off('warning', onWarning);
+      await busy.close().catch(() => undefined);
+    }
+  });
+
   it('bodies above maxBodyBytes -> 413', async () => {
     const small = await startModelServer({ env: { MODEL_SELECTION: 'centerpoint' }, maxBodyBytes: 1024 });
     try {

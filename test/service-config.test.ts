@@ -4,7 +4,7 @@ import { getEventListeners } from 'node:events';
 import { describe, expect, test } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadServiceConfig, parseRegionSize } from '../src/service/config.js';
 import { fieldOfProblem, imageJobFromRequest, parseS3Url, parseServiceRequest } from '../src/service/image-job.js';
@@ -98,6 +98,38 @@ describe('service configuration', () => {
     expect(() => loadServiceConfig({ ...base, TESSERA_FILE_OUTPUT_DIR: join(root, 'missing') })).toThrow(/TESSERA_FILE_OUTPUT_DIR must be an existing folder, .*\(ENOENT\)/);
   });
 
+  test('options that size resources or set timers have upper bounds', () => {
+    const problemsOf = (env: NodeJS.ProcessEnv) => {
+      try {
+        loadServiceConfig({ ...base, ...env });
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+    };
+    const cores = availableParallelism();
+    const maxThreads = Math.min(4 * cores, 64); // 4 threads per core, at most 64 (src/util/limits.ts)
+    expect(problemsOf({
+      TESSERA_WORKER_THREADS: String(maxThreads + 1),
+      WORKERS: '1025',
+      TESSERA_CONCURRENT_REGIONS: '17',
+      // 2147484 s: the first whole number of seconds whose milliseconds overflow a Node timer (2^31-1 ms)
+      TESSERA_MODEL_TIMEOUT_SECONDS: '2147484',
+      TESSERA_STOP_GRACE_SECONDS: '86401',
+      TESSERA_AGGREGATION_LEASE_SECONDS: '1e7',
+    })).toEqual([
+      'WORKERS must be an integer from 1 to 1024, got "1025"',
+      `TESSERA_WORKER_THREADS must be an integer from 1 to ${maxThreads} (4 × the ${cores} cores, at most 64), got "${maxThreads + 1}"`,
+      'TESSERA_STOP_GRACE_SECONDS must be a number >= 0 and at most 86400 (24 h), got "86401"',
+      'TESSERA_AGGREGATION_LEASE_SECONDS must be a number >= 1 and at most 86400 (24 h), got "1e7"',
+      'TESSERA_CONCURRENT_REGIONS must be an integer from 1 to 16, got "17"',
+      'TESSERA_MODEL_TIMEOUT_SECONDS must be a number > 0 and at most 86400 (24 h), got "2147484"',
+    ]);
+    // The bounds themselves are accepted.
+    const c = loadServiceConfig({ ...base, TESSERA_WORKER_THREADS: String(maxThreads), WORKERS: '1024', TESSERA_CONCURRENT_REGIONS: '16', TESSERA_MODEL_TIMEOUT_SECONDS: '86400', TESSERA_STOP_GRACE_SECONDS: '86400' });
+    expect([c.workerThreads, c.concurrencyPerWorker, c.concurrentRegions, c.model.timeoutMs, c.stopGraceMs]).toEqual([maxThreads, Math.ceil(1024 / maxThreads), 16, 86_400_000, 86_400_000]);
+  });
+
   test('REGION_SIZE forms', () => {
     expect(parseRegionSize('(10240, 10240)')).toEqual({ width: 10240, height: 10240 });
     expect(parseRegionSize('[512,256]')).toEqual({ width: 512, height: 256 });
@@ -127,6 +159,15 @@ describe('service request checks', () => {
     // SM_ENDPOINT (the default type) is accepted with a SageMaker endpoint name, not with a URL.
     expect(problems({ ...good, imageProcessor: { name: 'endpoint-name' } })).toEqual([]);
     expect(problems({ ...good, imageProcessor: { name: 'http://127.0.0.1:1/invocations', type: 'SM_ENDPOINT' } })[0]).toMatch(/^imageProcessor\.name: must be a SageMaker endpoint name/);
+    // Parameters that become HTTP headers must be valid ones (CustomAttributes for SageMaker as well).
+    expect(problems({ ...good, imageProcessorParameters: { CustomAttributes: 'a=1\nb=2', 'Bad Name': 'v', TargetVariant: 'v\u00e9', Count: 3 } })).toEqual([
+      'imageProcessorParameters.CustomAttributes: contains a newline at character 4; an HTTP header value takes printable ASCII only',
+      "imageProcessorParameters.Bad Name: is not a valid HTTP header name (letters, digits and !#$%&'*+.^_`|~- only)",
+      'imageProcessorParameters.TargetVariant: contains non-ASCII character "é" at character 2; an HTTP header value takes printable ASCII only',
+    ]);
+    expect(problems({ ...good, imageProcessor: { name: 'endpoint-name' }, imageProcessorParameters: { CustomAttributes: 'x\u0007', TargetVariant: 'v1' } })).toEqual([
+      'imageProcessorParameters.CustomAttributes: contains control character U+0007 at character 2; an HTTP header value takes printable ASCII only',
+    ]);
     expect(fieldOfProblem('outputs[0].bucket: Invalid input')).toBe('outputs[0].bucket');
     expect(fieldOfProblem('postProcessing[0].algorithm.algorithmType: must be ...')).toBe('postProcessing[0].algorithm.algorithmType');
     expect(fieldOfProblem('image s3://b/k does not exist')).toBeUndefined();
@@ -247,7 +288,14 @@ describe('CLI', () => {
     expect(r.stderr).toContain('tessera serve: configuration: 3 problems');
     expect(r.stderr).toContain('IMAGE_QUEUE is not set');
     expect(r.stderr).toContain('FEATURE_TABLE is not set');
-    expect(r.stderr).toContain('WORKERS must be an integer >= 1');
+    expect(r.stderr).toContain('WORKERS must be an integer from 1 to 1024');
+  });
+
+  test("tessera dev-stack refuses a visibility timeout above SQS's 12 h before starting anything", async () => {
+    const r = await runCli(['dev-stack', '--visibility-timeout', '43201'], { timeoutMs: 30_000 });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`--visibility-timeout must be an integer from 1 to 43200 (12 h, SQS's maximum), got "43201"`);
+    expect(r.stdout).toBe('');
   });
 
   test('tessera dev-stack prints the environment for tessera serve and stops on SIGINT', async () => {

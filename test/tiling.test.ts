@@ -5,6 +5,7 @@ import {
   allTiles,
   contains,
   crops,
+  crowdedTilingWarning,
   fullCoverage,
   intersect,
   planTiling,
@@ -436,5 +437,28 @@ describe('strips narrower than the overlap', () => {
         expect(t.width).toBeLessThanOrEqual(512);
       }
     }
+  });
+});
+
+describe('crowded tilings are warned about at plan time', () => {
+  it('512/128 and OSML 1024/50 are fine; 512/511 on 1024² is 513² = 263,169 tiles, each pixel covered 65,792 times', () => {
+    // 512/128 on 1024²: 3 x 3 tiles of 512² = 9 × 262144 / 1048576 = 2.25 times
+    const normal = plan(image(1024, 1024), 512, 128, 10240);
+    expect(crowdedTilingWarning(allTiles(normal), normal.coveredBounds)).toBeNull();
+    const osmlDefaults = plan(image(1024, 1024), 1024, 50, 10240);
+    expect(crowdedTilingWarning(allTiles(osmlDefaults), osmlDefaults.coveredBounds)).toBeNull();
+    // stride 1: (1024 - 512) / 1 + 1 = 513 tiles per axis; 263169 × 512² / 1024² = 65792.25
+    const crowded = plan(image(1024, 1024), 512, 511, 10240);
+    const tiles = allTiles(crowded);
+    expect(tiles).toHaveLength(263_169);
+    expect(crowdedTilingWarning(tiles, crowded.coveredBounds)).toBe(
+      'the tiling makes 263,169 tiles, covering each pixel 65,792 times on average (more than 16): the overlap is close to the tile size; a smaller overlap gives far fewer tiles',
+    );
+  });
+
+  it('the bound is more than 16 times: exactly 16 is not warned about', () => {
+    const whole = image(100, 100);
+    expect(crowdedTilingWarning(new Array(16).fill(whole), whole)).toBeNull();
+    expect(crowdedTilingWarning(new Array(17).fill(whole), whole)).toMatch(/^the tiling makes 17 tiles, covering each pixel 17 times on average/);
   });
 });

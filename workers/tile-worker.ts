@@ -168,7 +168,7 @@ export default async function processTile(task: TileTask): Promise<TileOutcome> 
       },
       config.encoding,
     );
-    checkPayload(encoded.byteLength, config.encoding, task.label, window.width * window.height);
+    checkPayload(encoded.byteLength, config.encoding, task.label, window.width * window.height, outSampleType);
     timings.encodeMs = lap();
     stage = 'invocation';
     const { features: raw, attempts } = await detector.detect(encoded, { tileLabel: task.label });

@@ -7,6 +7,7 @@ import { SUPPORTED_COMPRESSIONS, TILE_COMPRESSIONS, TILE_FORMATS, type TileCompr
 import { RANGE_ADJUSTMENTS } from '../pixels/range-adjustment.js';
 import { parseRoi } from '../geolocation/roi.js';
 import type { Distillation } from '../selection/index.js';
+import { MAX_TILE_SIZE } from '../util/limits.js';
 
 const arn = z.string().regex(/^arn:/, 'must be an IAM role ARN (arn:...)');
 /**
@@ -16,6 +17,8 @@ const arn = z.string().regex(/^arn:/, 'must be an IAM role ARN (arn:...)');
 const numeric = (schema: z.ZodNumber) => z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), schema);
 const positiveInt = numeric(z.number().int('must be an integer').positive('must be greater than 0'));
 const nonNegativeInt = numeric(z.number().int('must be an integer').min(0, 'must not be negative'));
+// Tessera's bound: the slot pool holds several tiles per worker (src/util/limits.ts).
+const tileSize = numeric(z.number().int('must be an integer').positive('must be greater than 0').max(MAX_TILE_SIZE, `must be at most ${MAX_TILE_SIZE} pixels`));
 
 const s3Output = z.object({ type: z.literal('S3'), bucket: z.string().min(1, 'must not be empty'), prefix: z.string(), role: arn.optional() }).strict();
 const kinesisOutput = z
@@ -64,7 +67,7 @@ export const imageRequestSchema = z
       })
       .strict(),
     imageProcessorParameters: z.record(z.string(), z.unknown()).optional().nullable(),
-    imageProcessorTileSize: positiveInt.default(1024),
+    imageProcessorTileSize: tileSize.default(1024),
     imageProcessorTileOverlap: nonNegativeInt.default(50),
     imageProcessorTileFormat: z.enum(TILE_FORMATS, { error: `must be one of ${TILE_FORMATS.join(', ')}` }).default('NITF'),
     imageProcessorTileCompression: z.enum(TILE_COMPRESSIONS, { error: `must be one of ${TILE_COMPRESSIONS.join(', ')}` }).default('NONE'),

@@ -12,13 +12,14 @@ export interface DevStackCliOptions {
 }
 
 export async function devStackCommand(o: DevStackCliOptions): Promise<number> {
-  const int = (v: string | undefined, flag: string, min: number) => {
+  const int = (v: string | undefined, flag: string, min: number, max = Number.MAX_SAFE_INTEGER, why = '') => {
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!/^\d+$/.test(v) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    if (!/^\d+$/.test(v) || n < min || n > max) throw new UsageError(`${flag} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}${why}`}, got ${JSON.stringify(v)}`);
     return n;
   };
-  const visibilityTimeoutSeconds = int(o.visibilityTimeout, '--visibility-timeout', 1);
+  // SQS's own maximum visibility timeout (12 h); the stand-in's timers would overflow far above it.
+  const visibilityTimeoutSeconds = int(o.visibilityTimeout, '--visibility-timeout', 1, 43_200, " (12 h, SQS's maximum)");
   const maxReceiveCount = int(o.maxReceiveCount, '--max-receive-count', 1);
   // Signals are caught from the start, so a Ctrl-C during start-up (or right after the environment is printed)
   // still stops every server cleanly.

@@ -1,12 +1,13 @@
 /**
  * `tessera run`: one image, one command. Options mirror OSML's ImageRequest; `--request FILE` takes an ImageRequest
  * JSON directly. The flags become an ImageRequest that runs through the service's own handlers on in-process
- * queues and stores (service/local-run.ts). Exit status: 0 every tile succeeded; 2 some tiles failed (the output is still written and says so);
+ * queues and stores (service/local-run.ts). Exit status: 0 every tile succeeded; 2 some tiles failed, at least one succeeded (the output is still written and says so);
  * 1 nothing was processed (bad input, unreachable model, ...).
  */
 import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import cliProgress from 'cli-progress';
 import { InvalidRequestError, parseImageRequest, requestDistillation, requestOutputs, type ImageRequest, type ImageRequestInput } from '../api/image-request.js';
 import { everyTileRejected, JobInputError } from '../pipeline/run-image.js';
@@ -19,11 +20,13 @@ import { LocalOutputSink } from '../sinks/local-output-sink.js';
 import { removeUnfinishedOutputs } from '../sinks/file-sink.js';
 import { parseServiceRequest } from '../service/image-job.js';
 import { LOCAL_RUN_PATHS } from '../api/request-paths.js';
-import { runLocal, type LocalRunSettings, type LocalRunState } from '../service/local-run.js';
+import { runLocal, type LocalRunSettings, type LocalRunState, type TileFailure } from '../service/local-run.js';
 import type { JobItem } from '../state/job-table.js';
 import { startModelServer, type ModelServer } from '../model-server/index.js';
 import { checkModelReachable } from '../detectors/reachability.js';
+import { headerNameProblem, headerValueProblem } from '../detectors/header-values.js';
 import { parseRoi } from '../geolocation/roi.js';
+import { MAX_TILE_SIZE, MAX_TIMER_SECONDS, MAX_WORKER_THREADS, WORKER_THREADS_PER_CORE, maxWorkerThreads } from '../util/limits.js';
 
 export const EXIT_OK = 0;
 export const EXIT_INPUT_ERROR = 1;
@@ -90,9 +93,11 @@ function payloadBytes(value: string | undefined): number {
   return Math.round(n * 2 ** 20);
 }
 
-function integer(value: string, flag: string, min: number): number {
+/** An integer flag; `max` (with why, e.g. "24 h") bounds options that size resources or set timers. */
+function integer(value: string, flag: string, min: number, max?: { value: number; why?: string }): number {
   const n = Number(value);
-  if (!/^\s*-?\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+  const range = max ? `from ${min} to ${max.value}${max.why ? ` (${max.why})` : ''}` : `>= ${min}`;
+  if (!/^\s*-?\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < min || (max && n > max.value)) throw new UsageError(`${flag} must be an integer ${range}, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -110,7 +115,15 @@ interface ResolvedRun {
   settings: Omit<LocalRunSettings, 'request'>;
   distillation: Distillation;
   out: string;
+  /** How the user gave `out`: `--out PATH`, a request file's File output, or the default. */
+  outName: string;
+  /** The image as the user gave it (IMAGE or the request's imageUrls[0]). */
+  image: string;
   modelSpec: string;
+}
+
+function workersWhy(): string {
+  return `${WORKER_THREADS_PER_CORE} × the ${availableParallelism()} cores, at most ${MAX_WORKER_THREADS}`;
 }
 
 /** OSML's postProcessing entry for a distillation. */
@@ -139,9 +152,13 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
     }
     if (image && image !== request.imageUrls[0]) throw new UsageError(`IMAGE ${image} and --request imageUrls[0] ${request.imageUrls[0]} disagree: give one`);
     image = request.imageUrls[0];
-    if (image.startsWith('s3://')) throw new UsageError(`--request ${o.request}: s3:// images need the service mode (tessera serve); tessera run reads local files`);
   }
   if (!image) throw new UsageError('an IMAGE argument or --request FILE is required');
+  // Named as the user gave it (the handlers would say "imageUrls.0", a field of a request the user never wrote).
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(image)) {
+    const name = o.request ? `--request ${o.request} imageUrls[0] ${image}` : image;
+    throw new UsageError(`${name}: ${image.startsWith('s3://') ? 's3:// images need the service mode (tessera serve)' : 'not a local file'}; tessera run reads local files`);
+  }
   for (const [flag, value] of [['--roi', o.roi], ['--bands', o.bands], ['--job-id', o.jobId], ['--custom-attributes', o.customAttributes], ['--out', o.out]] as const) {
     if (value !== undefined && !value.trim()) throw new UsageError(`${flag} is empty`);
   }
@@ -151,7 +168,7 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
     throw new UsageError(`--request ${o.request}: imageProcessor.type SM_ENDPOINT needs AWS (tessera serve); locally use HTTP_ENDPOINT or --model`);
   }
   // Flags override the request; the request overrides Tessera's defaults (tile 512, overlap 128, NITF tiles as OSML).
-  const tileSize = o.tileSize !== undefined ? integer(o.tileSize, '--tile-size', 1) : request?.imageProcessorTileSize ?? 512;
+  const tileSize = o.tileSize !== undefined ? integer(o.tileSize, '--tile-size', 1, { value: MAX_TILE_SIZE }) : request?.imageProcessorTileSize ?? 512;
   const overlap = o.overlap !== undefined ? integer(o.overlap, '--overlap', 0) : request?.imageProcessorTileOverlap ?? 128;
   if (overlap >= tileSize) throw new UsageError(`--overlap ${overlap} must be smaller than --tile-size ${tileSize}`);
   const format = oneOf<TileFormat>(o.tileFormat ?? request?.imageProcessorTileFormat ?? 'NITF', '--tile-format', ['NITF', 'JPEG', 'PNG', 'GTIFF']);
@@ -166,6 +183,12 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
   const parameters: Record<string, string> = {};
   for (const [k, v] of Object.entries(request?.imageProcessorParameters ?? {})) if (k !== 'CustomAttributes' && typeof v === 'string') parameters[k] = v;
   if (customAttributes) parameters.CustomAttributes = customAttributes;
+  // Headers to the model: refused here, naming where they came from, rather than by the HTTP client on every tile.
+  for (const [k, v] of Object.entries(parameters)) {
+    const where = k === 'CustomAttributes' && o.customAttributes !== undefined ? '--custom-attributes' : `--request ${o.request} imageProcessorParameters.${k}`;
+    const problem = (k === 'CustomAttributes' ? null : headerNameProblem(k)) ?? headerValueProblem(v);
+    if (problem) throw new UsageError(`${where}: ${problem}`);
+  }
   const jobId = o.jobId ?? request?.jobId ?? randomBytes(16).toString('hex');
   const fileOutput = request ? requestOutputs(request).find((x) => x.type === 'File') : undefined;
   const remoteOutputs = request ? requestOutputs(request).filter((x) => x.type !== 'File').map((x) => x.type) : [];
@@ -177,6 +200,12 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
     process.stderr.write(`tessera: warning: --request outputs has ${fileOutputs.length} File outputs; tessera run writes one, the first (${fileOutput?.type === 'File' ? fileOutput.path : ''})\n`);
   }
   const out = o.out ?? (fileOutput && fileOutput.type === 'File' ? fileOutput.path : `${basename(image, extname(image))}.geojson`);
+  // How the user gave the output path, for its messages.
+  const outName = o.out !== undefined
+    ? `--out ${o.out}`
+    : fileOutput && request
+      ? `--request ${o.request} outputs[${requestOutputs(request).indexOf(fileOutput)}].path ${out}`
+      : `output ${out} (the default: <image name>.geojson in the current folder)`;
   const roi = o.roi ?? request?.regionOfInterest ?? undefined;
   if (roi) {
     try {
@@ -207,14 +236,16 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
     settings: {
       regionSize: integer(o.regionSize ?? '10240', '--region-size', 1),
       tilingStrategy: strategy,
-      quality: integer(o.quality ?? '90', '--quality', 1),
+      quality: integer(o.quality ?? '90', '--quality', 1, { value: 100 }),
       maxPayloadBytes: payloadBytes(o.maxPayloadMb),
-      timeoutMs: integer(o.timeout ?? '60', '--timeout', 1) * 1000,
+      timeoutMs: integer(o.timeout ?? '60', '--timeout', 1, { value: MAX_TIMER_SECONDS, why: '24 h' }) * 1000,
       maxRetries: integer(o.retries ?? '5', '--retries', 0),
-      ...(o.workers !== undefined ? { workers: integer(o.workers, '--workers', 1) } : {}),
+      ...(o.workers !== undefined ? { workers: integer(o.workers, '--workers', 1, { value: maxWorkerThreads(), why: workersWhy() }) } : {}),
     },
     distillation,
     out,
+    outName,
+    image,
     modelSpec,
   };
 }
@@ -224,6 +255,8 @@ export async function runCommand(image: string | undefined, o: RunCliOptions): P
   const { out, modelSpec } = resolved;
   const parameters = { ...resolved.parameters };
   let server: ModelServer | undefined;
+  // Caught from here on, before the built-in model and the tile workers start, so an interrupt at any point says so.
+  const stopOnSignals = interruptHandlers(resolved.image);
   try {
     let modelUrl: string;
     if (modelSpec.startsWith('builtin:')) {
@@ -255,23 +288,10 @@ export async function runCommand(image: string | undefined, o: RunCliOptions): P
       if (err instanceof InvalidRequestError) throw new UsageError(err.message);
       throw err;
     }
-    const target = await resolveOutputTarget(out, [request.imageUrls[0]]);
-    // Interrupted: say so (the output is written only at the very end, to a temporary file renamed into place).
-    const onSignal = (signal: NodeJS.Signals, code: number) => () => {
-      removeUnfinishedOutputs();
-      process.stderr.write(`\ntessera: ${signal}: stopped; ${request.imageUrls[0]} not processed, no output written\n`);
-      process.exit(code);
-    };
-    const signals: Array<[NodeJS.Signals, () => void]> = [['SIGINT', onSignal('SIGINT', 130)], ['SIGTERM', onSignal('SIGTERM', 143)], ['SIGHUP', onSignal('SIGHUP', 129)]];
-    for (const [signal, handler] of signals) process.once(signal, handler);
-    let run: Awaited<ReturnType<typeof runWithProgress>>;
-    try {
-      run = await runWithProgress({ ...resolved.settings, request }, o.progress, (state, req) =>
-        new LocalOutputSink(target, (written) => ({ tesseraMetadata: runMetadata(req, resolved, state, written) })),
-      );
-    } finally {
-      for (const [signal, handler] of signals) process.off(signal, handler);
-    }
+    const target = await resolveOutputTarget(out, [request.imageUrls[0]], resolved.outName);
+    const run = await runWithProgress({ ...resolved.settings, request }, o.progress, (state, req) =>
+      new LocalOutputSink(target, (written) => ({ tesseraMetadata: runMetadata(req, resolved, state, written) })),
+    );
     if (!run.outputWritten) throw new JobInputError(run.state.stopped ?? failedOutputReason(run.job) ?? run.job.message ?? `job ${run.status}`);
     const { tiles, failures } = run.state;
     const summary = `${tiles.total} tiles, ${tiles.failed} failed, ${run.job.feature_count_before_dedup ?? 0} features before de-duplication, ${run.job.feature_count ?? 0} after, ${run.seconds.toFixed(1)} s -> ${out}`;
@@ -280,8 +300,30 @@ export async function runCommand(image: string | undefined, o: RunCliOptions): P
     if (failures.length > 5) process.stderr.write(`tessera: ... and ${failures.length - 5} more failed tiles (listed in the output's tesseraMetadata)\n`);
     return tiles.failed > 0 ? EXIT_TILES_FAILED : EXIT_OK;
   } finally {
+    stopOnSignals();
     await server?.close();
   }
+}
+
+/**
+ * Interrupted (Ctrl-C, SIGTERM, SIGHUP): say so and die of the signal itself. The output is written only at the
+ * very end, to a temporary file renamed into place, so removing that file is all the clean-up there is. Re-raising
+ * instead of process.exit(): exit first joins every worker thread, which takes seconds (or hangs) while workers are
+ * still loading; a signal death is immediate, and it is what a shell loop needs to stop on Ctrl-C (status 128 + n).
+ * Returns the function that removes the handlers.
+ */
+function interruptHandlers(image: string): () => void {
+  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((signal) => [signal, () => {
+    removeUnfinishedOutputs();
+    process.stderr.write(`${process.stderr.isTTY ? '\x1b[?25h' : ''}\ntessera: ${signal}: stopped; ${image} not processed, no output written\n`);
+    remove();
+    process.kill(process.pid, signal); // no listener left: the default action ends the process
+  }] as const);
+  const remove = () => {
+    for (const [signal, handler] of handlers) process.off(signal, handler);
+  };
+  for (const [signal, handler] of handlers) process.once(signal, handler);
+  return remove;
 }
 
 /** The error of the run's output when writing it failed ("writing out.geojson failed: ..."). */
@@ -291,7 +333,29 @@ function failedOutputReason(job: JobItem): string | undefined {
   return outcomes.find((x) => !x.ok && x.error)?.error;
 }
 
+/**
+ * The reason of a run in which every tile failed: the most common failure, with one example. Failures are grouped
+ * with their numbers masked, so the same read error at different offsets, or the same HTTP status on different
+ * tiles, counts as one reason.
+ */
+export function noTileSucceeded(image: string, failures: TileFailure[], total: number): string {
+  const groups = new Map<string, { count: number; example: TileFailure }>();
+  for (const f of failures) {
+    const key = f.error.replace(/\d+(\.\d+)?/g, '#');
+    const g = groups.get(key);
+    if (g) g.count++;
+    else groups.set(key, { count: 1, example: f });
+  }
+  let top: { count: number; example: TileFailure } | undefined;
+  for (const g of groups.values()) if (!top || g.count > top.count) top = g;
+  const n = `${image}: ${total === 1 ? 'the only tile' : `all ${total} tiles`} failed, no output written`;
+  if (!top) return n;
+  const share = total === 1 ? '' : top.count === total ? 'every tile the same way, e.g. ' : `most often (${top.count} of ${total} tiles), e.g. `;
+  return `${n}; ${share}tile ${top.example.tile}: ${top.example.error}`;
+}
+
 async function runWithProgress(settings: LocalRunSettings, wantProgress: boolean, output: Parameters<typeof runLocal>[1]['output']) {
+  const image = settings.request.imageUrls[0];
   const bar = wantProgress && process.stderr.isTTY
     ? new cliProgress.SingleBar({ stream: process.stderr, format: 'tiles {bar} {value}/{total} | {rate} tiles/s | failed {failed} | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
     : null;
@@ -305,7 +369,12 @@ async function runWithProgress(settings: LocalRunSettings, wantProgress: boolean
         bar?.update(done, { rate: (done / Math.max(0.001, (Date.now() - t0) / 1000)).toFixed(1), failed: tiles.failed });
       },
       // A model that rejects the first tiles the same way will reject them all (see everyTileRejected).
-      stopReason: (state) => (state.tiles.succeeded === 0 ? everyTileRejected(state.failures, state.tiles.total) : null),
+      stopReason: (state) => {
+        const rejected = state.tiles.succeeded === 0 ? everyTileRejected(state.failures, state.tiles.total) : null;
+        return rejected ? `${image}: ${rejected}` : null;
+      },
+      // Nothing succeeded: an output would hold no feature, only failures, and would replace a good earlier one.
+      finalReason: (state) => (state.tiles.total > 0 && state.tiles.succeeded === 0 ? noTileSucceeded(image, state.failures, state.tiles.total) : null),
       output,
     });
   } finally {

@@ -25,15 +25,24 @@ export const DEFAULT_MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
 
 export class PayloadTooLargeError extends Error {}
 
-/** Fails a tile before it is sent when its encoding exceeds the model's payload limit, saying what would fit. */
-export function checkPayload(bytes: number, encoding: TileEncoding, tileLabel: string, pixels: number): void {
+/**
+ * Fails a tile before it is sent when its encoding exceeds the model's payload limit, saying what would fit: only
+ * options that exist for the tile's format and samples (SUPPORTED_COMPRESSIONS; JPEG compression needs 8-bit samples).
+ */
+export function checkPayload(bytes: number, encoding: TileEncoding, tileLabel: string, pixels: number, sampleType?: EncodeInput['sampleType']): void {
   const limit = encoding.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   if (limit <= 0 || bytes <= limit) return;
   const mb = (n: number) => `${(n / 2 ** 20).toFixed(2)} MB`;
   const side = Math.floor(Math.sqrt(pixels * (limit / bytes)));
   const hints = [`a tile size of about ${side} or less`];
-  if (encoding.format !== 'JPEG' && encoding.compression !== 'JPEG') hints.push('JPEG tiles (--tile-format JPEG) or JPEG compression');
-  if (encoding.format === 'GTIFF' && encoding.compression === 'NONE') hints.push('LZW/DEFLATE compression');
+  if (encoding.format === 'JPEG' || encoding.compression === 'JPEG') {
+    hints.push(`a lower --quality (now ${encoding.quality})`);
+  } else {
+    hints.push('JPEG tiles (--tile-format JPEG)');
+    // PNG is always deflated: its NONE and DEFLATE are the same, and it has no other compression.
+    const others = encoding.format === 'PNG' ? [] : SUPPORTED_COMPRESSIONS[encoding.format].filter((c) => c !== 'NONE' && c !== encoding.compression && (c !== 'JPEG' || sampleType === undefined || sampleType === 'Byte'));
+    if (others.length) hints.push(`--compression ${others.join(' or ')}`);
+  }
   throw new PayloadTooLargeError(`tile ${tileLabel}: encoded ${encoding.format}${encoding.compression !== 'NONE' ? `/${encoding.compression}` : ''} tile is ${mb(bytes)}, over the model's ${mb(limit)} payload limit; would fit: ${hints.join(', ')} (or raise --max-payload-mb)`);
 }
 

@@ -8,7 +8,6 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CUSTOM_ATTRIBUTES_HEADER, parseCustomAttributes } from './custom-attributes.js';
 import { paramsForRequest, readModelServerSettings, selectModelName } from './model-settings.js';
 import { textResponse, type ModelResponse } from './models/model.js';
@@ -51,6 +50,7 @@ const INVOCATIONS_PATH = /^\/(?:endpoints\/[^/]+\/)?invocations$/;
 const silentLogger: ModelServerLogger = { debug: () => {}, warn: () => {} };
 
 class BodyTooLargeError extends Error {}
+class ServerClosingError extends Error {}
 
 export async function startModelServer(options: ModelServerOptions = {}): Promise<ModelServer> {
   const host = '127.0.0.1'; // never 0.0.0.0, whatever the caller passes
@@ -58,7 +58,22 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
   const logger = options.logger ?? silentLogger;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const rng = options.rng ?? defaultRng;
-  const shutdown = new AbortController(); // cancels simulated delays on close()
+  // Simulated delays in progress, cut short by close(). Kept as timers rather than one shared AbortSignal: a signal
+  // takes a listener per waiting request, and more than 10 concurrent requests (any tessera run) made Node warn of
+  // a listener leak (MaxListenersExceededWarning).
+  let closing = false;
+  const delays = new Set<{ timer: NodeJS.Timeout; cancel: () => void }>();
+  const delay = (ms: number) => new Promise<void>((resolve, reject) => {
+    if (closing) return reject(new ServerClosingError());
+    const entry = {
+      timer: setTimeout(() => {
+        delays.delete(entry);
+        resolve();
+      }, ms),
+      cancel: () => reject(new ServerClosingError()),
+    };
+    delays.add(entry);
+  });
 
   async function invoke(request: IncomingMessage): Promise<ModelResponse> {
     const attributes = parseCustomAttributes(request.headers[CUSTOM_ATTRIBUTES_HEADER]);
@@ -71,7 +86,7 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
     const params = paramsForRequest(settings.params, attributes);
     if (model.simulatesLatency) {
       const latencyMs = simulatedLatencyMs(attributes, rng);
-      if (latencyMs > 0) await sleep(latencyMs, undefined, { signal: shutdown.signal });
+      if (latencyMs > 0) await delay(latencyMs);
     }
     try {
       const tile = await decodeTile(body, { bandMeansNeeded: (bandCount) => model.bandMeansNeeded(bandCount) });
@@ -98,9 +113,9 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
     let answer: ModelResponse & { allow?: string };
     try {
       answer = await route(request);
-      if (answer.delayMs) await sleep(answer.delayMs, undefined, { signal: shutdown.signal });
+      if (answer.delayMs) await delay(answer.delayMs);
     } catch (error) {
-      if (shutdown.signal.aborted) {
+      if (closing) {
         response.destroy();
         return;
       }
@@ -137,7 +152,12 @@ export async function startModelServer(options: ModelServerOptions = {}): Promis
     url: `http://${host}:${port}`,
     port,
     close: async () => {
-      shutdown.abort();
+      closing = true;
+      for (const d of delays) {
+        clearTimeout(d.timer);
+        d.cancel();
+      }
+      delays.clear();
       const closed = new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
       });

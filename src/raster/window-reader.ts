@@ -73,7 +73,7 @@ export class WindowReader {
       }
     } catch (err) {
       const renewal = this.renewError ? ` (opening it again with new S3 keys failed: ${this.renewError})` : '';
-      throw new Error(`reading ${this.gdalPath} at column ${window.x}, row ${window.y} (${window.width}x${window.height} pixels) failed: ${(err as Error).message}${renewal}`);
+      throw new Error(`reading ${this.gdalPath} at row ${window.y}, column ${window.x} (${window.width}x${window.height} pixels) failed: ${(err as Error).message}${renewal}`);
     } finally {
       this.give(handle);
     }

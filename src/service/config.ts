@@ -16,6 +16,7 @@ import { MAX_MODEL_ATTEMPTS } from '../detectors/retry-policy.js';
 import { DEFAULT_THROTTLING, parseInstanceCounts, type ThrottlingConfig } from './endpoint-capacity.js';
 import { TILING_STRATEGIES, type Size, type TilingStrategyName } from '../tiling/index.js';
 import { FILE_OUTPUT_DIR_SETTING, IMAGE_DIR_SETTING, servicePaths, type RequestPaths } from '../api/request-paths.js';
+import { MAX_CONCURRENT_REGIONS, MAX_TILES_IN_FLIGHT, MAX_TIMER_SECONDS, MAX_WORKER_THREADS, WORKER_THREADS_PER_CORE, maxWorkerThreads } from '../util/limits.js';
 
 export interface ServiceConfig {
   aws: AwsConfig;
@@ -37,7 +38,7 @@ export interface ServiceConfig {
   regionSize: Size;
   /** TESSERA_TILING_STRATEGY (default variable-overlap, OSML's). */
   tilingStrategy: TilingStrategyName;
-  /** Tile worker threads (TESSERA_WORKER_THREADS; default the cores, at most WORKERS). */
+  /** Tile worker threads (TESSERA_WORKER_THREADS; default the cores, at most WORKERS and maxWorkerThreads()). */
   workerThreads: number;
   /** Concurrent tiles per worker thread, so that threads × this ≈ WORKERS (OSML: tile workers per container). */
   concurrencyPerWorker: number;
@@ -123,16 +124,18 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     }
     return n;
   };
-  const num = (name: string, def: number, min: number, exclusiveMin = false) => {
+  const num = (name: string, def: number, min: number, exclusiveMin = false, max = Infinity, why?: string) => {
     const raw = get(name);
     if (raw === undefined) return def;
     const n = Number(raw);
-    if (!Number.isFinite(n) || (exclusiveMin ? n <= min : n < min)) {
-      problems.push(`${name} must be a number ${exclusiveMin ? '>' : '>='} ${min}, got ${JSON.stringify(raw)}`);
+    if (!Number.isFinite(n) || (exclusiveMin ? n <= min : n < min) || n > max) {
+      problems.push(`${name} must be a number ${exclusiveMin ? '>' : '>='} ${min}${max !== Infinity ? ` and at most ${max}${why ? ` (${why})` : ''}` : ''}, got ${JSON.stringify(raw)}`);
       return def;
     }
     return n;
   };
+  /** Seconds that end up in a Node timer: at most a day (MAX_TIMER_SECONDS; beyond 2^31-1 ms a timer fires at once). */
+  const seconds = (name: string, def: number, min: number, exclusiveMin = false) => num(name, def, min, exclusiveMin, MAX_TIMER_SECONDS, '24 h');
 
   // AWS: region and per-service endpoints (the dev stack sets TESSERA_*_ENDPOINT).
   const region = get('AWS_REGION') ?? get('AWS_DEFAULT_REGION');
@@ -182,19 +185,20 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
   // WORKERS is OSML's number of tile workers per container, each with one model call in flight: here it is the
   // number of tiles in flight, spread over worker threads (CPU work) that each run several tiles at once.
   const cores = availableParallelism();
-  const defaultThreads = Math.max(1, cores);
-  const workers = int('WORKERS', defaultThreads * 8, 1);
-  const threads = Math.min(int('TESSERA_WORKER_THREADS', defaultThreads, 1), workers);
+  const maxThreads = maxWorkerThreads(cores);
+  const defaultThreads = Math.min(Math.max(1, cores), maxThreads);
+  const workers = int('WORKERS', Math.min(defaultThreads * 8, MAX_TILES_IN_FLIGHT), 1, MAX_TILES_IN_FLIGHT);
+  const threads = Math.min(int('TESSERA_WORKER_THREADS', defaultThreads, 1, maxThreads, `${WORKER_THREADS_PER_CORE} × the ${cores} cores, at most ${MAX_WORKER_THREADS}`), workers);
   const concurrencyPerWorker = Math.max(1, Math.ceil(workers / threads));
 
   const visibilityTimeoutSeconds = int('TESSERA_VISIBILITY_TIMEOUT_SECONDS', 60, 2, 43_200);
   const receiveWaitSeconds = int('TESSERA_RECEIVE_WAIT_SECONDS', 20, 0, 20);
-  const stopGraceMs = num('TESSERA_STOP_GRACE_SECONDS', 30, 0) * 1000;
+  const stopGraceMs = seconds('TESSERA_STOP_GRACE_SECONDS', 30, 0) * 1000;
   const maxDeliveries = int('TESSERA_MAX_DELIVERIES', 3, 1);
-  const aggregationLeaseMs = num('TESSERA_AGGREGATION_LEASE_SECONDS', 120, 1) * 1000;
-  const concurrentRegions = int('TESSERA_CONCURRENT_REGIONS', 1, 1);
+  const aggregationLeaseMs = seconds('TESSERA_AGGREGATION_LEASE_SECONDS', 120, 1) * 1000;
+  const concurrentRegions = int('TESSERA_CONCURRENT_REGIONS', 1, 1, MAX_CONCURRENT_REGIONS);
 
-  const timeoutMs = num('TESSERA_MODEL_TIMEOUT_SECONDS', 60, 0, true) * 1000;
+  const timeoutMs = seconds('TESSERA_MODEL_TIMEOUT_SECONDS', 60, 0, true) * 1000;
   // The SageMaker detector makes at most MAX_MODEL_ATTEMPTS attempts: a larger value is refused rather than capped in silence.
   const maxRetries = int('TESSERA_MODEL_RETRIES', 5, 0, MAX_MODEL_ATTEMPTS - 1, `at most ${MAX_MODEL_ATTEMPTS} model attempts per tile`);
   const quality = int('TESSERA_TILE_QUALITY', 90, 1, 100);

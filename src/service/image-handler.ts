@@ -23,7 +23,7 @@ import type { SensorModel } from '../geolocation/sensor-model.js';
 import type { ServiceContext } from './context.js';
 import { fieldOfProblem, ImageInputError, imageJobFromRequest, parseServiceRequest, resolveImagePath } from './image-job.js';
 import { planOf, regionIdOf, toBounds, type RegionRequest, type TilingSpec } from './region-request.js';
-import { allTiles } from '../tiling/index.js';
+import { allTiles, crowdedTilingWarning } from '../tiling/index.js';
 import { dispositionOf, failRegion, failureReason, isInputError, processRegion, type RegionWork } from './region-handler.js';
 import { publishImageEnd, StatusNotPublishedError } from './aggregation.js';
 import { admitImage, deferThrottledRequest } from './throttling.js';
@@ -176,7 +176,14 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
   if (!(await admitImage(ctx, request, imageId, plan.regions.length))) return THROTTLED;
   // This delivery runs the job: an attempt, as OSML's scheduler counts them.
   await outstandingAttempt(ctx, request, plan.regions.length);
-  ctx.observer?.imagePlanned?.({ imageId, prepared, plan, tileCount: allTiles(plan).length });
+  const tiles = allTiles(plan);
+  // Said once, at plan time: such a run otherwise works silently for hours.
+  const crowded = crowdedTilingWarning(tiles, plan.coveredBounds);
+  if (crowded) {
+    ctx.logger.warn({ ...log, tiles: tiles.length }, crowded);
+    prepared.warnings.push(crowded);
+  }
+  ctx.observer?.imagePlanned?.({ imageId, prepared, plan, tileCount: tiles.length });
 
   const regionRequests: RegionRequest[] = plan.regions.map((region) => ({ ...base, region_bounds: toBounds(region), region_id: regionIdOf(region, request.jobId) }));
 

@@ -5,6 +5,7 @@
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { InvalidRequestError, parseImageRequest, requestDistillation, requestOutputs, type ImageRequest } from '../api/image-request.js';
 import type { ImageJob } from '../pipeline/run-image.js';
+import { headerNameProblem, headerValueProblem } from '../detectors/header-values.js';
 import type { DetectorConfig } from '../pipeline/tile-task.js';
 import type { AwsConfig } from '../aws/clients.js';
 import type { S3ReadCredentials } from '../raster/s3-read-credentials.js';
@@ -129,6 +130,12 @@ export function parseServiceRequest(body: string, paths: RequestPaths): ImageReq
   } else if (!/^[a-zA-Z0-9](-*[a-zA-Z0-9])*$/.test(request.imageProcessor.name) || request.imageProcessor.name.length > 63) {
     // SageMaker's own EndpointName pattern: a URL or path here is a request meant for HTTP_ENDPOINT.
     problems.push(`imageProcessor.name: must be a SageMaker endpoint name (letters, digits and hyphens, at most 63) for an SM_ENDPOINT, got ${JSON.stringify(request.imageProcessor.name)}`);
+  }
+  // Parameters sent as HTTP headers: all string ones for an HTTP endpoint, CustomAttributes for SageMaker too.
+  for (const [k, v] of Object.entries(request.imageProcessorParameters ?? {})) {
+    if (typeof v !== 'string' || (request.imageProcessor.type !== 'HTTP_ENDPOINT' && k !== 'CustomAttributes')) continue;
+    const problem = (k === 'CustomAttributes' ? null : headerNameProblem(k)) ?? headerValueProblem(v);
+    if (problem) problems.push(`imageProcessorParameters.${k}: ${problem}`);
   }
   if (problems.length) throw new InvalidRequestError(problems);
   return request;

@@ -8,6 +8,7 @@
  */
 import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { availableParallelism } from 'node:os';
 import { pino } from 'pino';
 import { imageIdOf, type ImageRequest } from '../api/image-request.js';
 import { silentLogger } from '../aws/logger.js';
@@ -65,6 +66,8 @@ export interface LocalRunHooks {
   onWarning?(message: string): void;
   /** Checked before each tile: a reason stops the run (its output is then not written). */
   stopReason?(state: LocalRunState): string | null;
+  /** Asked once every tile is done, before the output is written: a reason means no output (e.g. no tile succeeded). */
+  finalReason?(state: LocalRunState): string | null;
   /** The run's output, written by the aggregation step in place of the request's outputs. */
   output(state: LocalRunState, request: ImageRequest, job: JobItem): Sink;
   /** Where the handlers' metrics go (tests); default nowhere: a local run has no CloudWatch to feed. */
@@ -124,10 +127,12 @@ const noRemoteOutputs: SinkClients = {
 export async function runLocal(settings: LocalRunSettings, hooks: LocalRunHooks): Promise<LocalRunResult> {
   const started = performance.now();
   const { request } = settings;
-  const pool = new TilePool({ ...(settings.workers ? { workers: settings.workers } : {}), concurrencyPerWorker: 8 });
-  const config = localServiceConfig(settings, pool.workers);
+  const workers = settings.workers ?? availableParallelism();
+  const config = localServiceConfig(settings, workers);
   // Handler logs are for the service; locally they are shown only when asked for (TESSERA_LOG_LEVEL=info ...).
   const logger: ServiceLogger = config.logLevel === 'silent' ? { ...silentLogger, debug: () => undefined } : pino({ level: config.logLevel }, pino.destination({ dest: 2, sync: true }));
+  logger.info({ workers }, 'starting tile workers');
+  const pool = new TilePool({ workers, concurrencyPerWorker: 8 });
   const state: LocalRunState = { imageId: imageIdOf(request), tiles: { total: 0, succeeded: 0, failed: 0 }, failures: [] };
   const imageQueue = new MemoryQueue(LOCAL_QUEUES.image);
   const regionQueue = new MemoryQueue(LOCAL_QUEUES.region);
@@ -175,7 +180,7 @@ export async function runLocal(settings: LocalRunSettings, hooks: LocalRunHooks)
       // Asked once more at the end (the last tiles may have decided it). A stopped run writes nothing: no sinks
       // makes the job FAILED.
       sinksFor: (req, job) => {
-        state.stopped ??= hooks.stopReason?.(state) ?? undefined;
+        state.stopped ??= hooks.stopReason?.(state) ?? hooks.finalReason?.(state) ?? undefined;
         return state.stopped ? [] : [hooks.output(state, req, job)];
       },
     },

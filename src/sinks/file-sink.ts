@@ -14,8 +14,13 @@ import type { Feature } from '../features/geojson.js';
 export type FeatureStream = Iterable<Feature> | AsyncIterable<Feature>;
 export type ExtraMembers = Record<string, unknown> | (() => Record<string, unknown>);
 
+/** The hidden temporary file beside `path` that an output is written to before it is renamed into place. */
+export function temporaryPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+}
+
 export async function writeFeatureCollection(path: string, features: FeatureStream, extra: ExtraMembers = {}): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  const tmp = temporaryPathFor(path);
   unfinished.add(tmp);
   try {
     await writeCollection(createWriteStream(tmp, { flags: 'wx' }), features, extra, async () => rename(tmp, path), async () => unlink(tmp).catch(() => undefined), path);

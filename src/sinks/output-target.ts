@@ -1,4 +1,5 @@
-import { access, constants, lstat, realpath, stat } from 'node:fs/promises';
+import { access, constants, lstat, open, realpath, stat, unlink } from 'node:fs/promises';
+import { temporaryPathFor } from './file-sink.js';
 import { basename, dirname, join, resolve } from 'node:path';
 
 /**
@@ -15,38 +16,50 @@ export type OutputTarget = { kind: 'stdout' } | { kind: 'direct'; path: string }
 
 export class OutputPathError extends Error {}
 
-export async function resolveOutputTarget(out: string, inputs: string[] = []): Promise<OutputTarget> {
+/**
+ * `name` is how the user gave the path, for the messages (default `--out PATH`; e.g. a request file's File output).
+ */
+export async function resolveOutputTarget(out: string, inputs: string[] = [], name = `--out ${out}`): Promise<OutputTarget> {
   if (out === '-') return { kind: 'stdout' };
-  if (!out.trim()) throw new OutputPathError('--out: empty path');
+  if (!out.trim()) throw new OutputPathError(`${name}: empty path`);
   let target = resolve(out);
   const existing = await lstat(target).catch(() => null);
   if (existing?.isSymbolicLink()) {
     target = await realpath(target).catch(() => {
-      throw new OutputPathError(`--out ${out}: a symlink to a missing file`);
+      throw new OutputPathError(`${name}: a symlink to a missing file`);
     });
   }
   const real = existing ? await stat(target).catch(() => null) : null;
-  if (real?.isDirectory()) throw new OutputPathError(`--out ${out}: is a directory`);
+  if (real?.isDirectory()) throw new OutputPathError(`${name}: is a directory`);
   // The same file whatever the path: compare device and inode (folders may be symlinked), then real paths.
   const targetReal = await realpath(target).catch(async () => join(await realpath(dirname(target)).catch(() => dirname(target)), basename(target)));
   for (const input of inputs) {
     const inputStat = await stat(input).catch(() => null);
     const sameFile = !!(inputStat && real && inputStat.dev === real.dev && inputStat.ino === real.ino);
     const inputReal = await realpath(input).catch(() => resolve(input));
-    if (sameFile || inputReal === targetReal) throw new OutputPathError(`--out ${out}: is the input image; refusing to overwrite it`);
+    if (sameFile || inputReal === targetReal) throw new OutputPathError(`${name}: is the input image; refusing to overwrite it`);
   }
   if (real && !real.isFile()) {
     await access(target, constants.W_OK).catch(() => {
-      throw new OutputPathError(`--out ${out}: not writable`);
+      throw new OutputPathError(`${name}: not writable`);
     });
     return { kind: 'direct', path: target };
   }
   const dir = dirname(target);
   const dirStat = await stat(dir).catch(() => null);
-  if (!dirStat) throw new OutputPathError(`--out ${out}: folder ${dir} does not exist`);
-  if (!dirStat.isDirectory()) throw new OutputPathError(`--out ${out}: ${dir} is not a folder`);
+  if (!dirStat) throw new OutputPathError(`${name}: folder ${dir} does not exist`);
+  if (!dirStat.isDirectory()) throw new OutputPathError(`${name}: ${dir} is not a folder`);
   await access(dir, constants.W_OK).catch((err: NodeJS.ErrnoException) => {
-    throw new OutputPathError(`--out ${out}: folder ${dir} is not writable (${err.code})`);
+    throw new OutputPathError(`${name}: folder ${dir} is not writable (${err.code})`);
   });
+  // access() says yes to root everywhere (even /sys, /proc): create and remove the very temporary file the output
+  // will be written to, so a folder that refuses it fails now, not after the last tile.
+  const probe = temporaryPathFor(target);
+  try {
+    await (await open(probe, 'wx')).close();
+    await unlink(probe);
+  } catch (err) {
+    throw new OutputPathError(`${name}: cannot create a file in folder ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
   return { kind: 'file', path: target };
 }

@@ -140,3 +140,19 @@ function strategyTiles(plan: TilingPlan, region: Window): Window[] {
 export function allTiles(plan: TilingPlan): Window[] {
   return plan.regions.flatMap((region) => tilesOfRegion(plan, region));
 }
+
+/** Tiles × tile area over the processed area above which the tiling is almost certainly a mistake (see below). */
+export const CROWDED_TILING_FACTOR = 16;
+
+/**
+ * A warning when the tiles cover each processed pixel more than CROWDED_TILING_FACTOR times on average (an overlap
+ * close to the tile size: 512/511 on a 1024² image is 263,169 tiles), else null. 16 is an overlap of 3/4 of the
+ * tile; OSML's defaults (1024/50) cover a pixel about 1.1 times, Tessera's (512/128) about 1.8 times.
+ */
+export function crowdedTilingWarning(tiles: readonly Window[], processed: Window): string | null {
+  const area = processed.width * processed.height;
+  if (area <= 0 || tiles.length === 0) return null;
+  const factor = tiles.reduce((sum, t) => sum + t.width * t.height, 0) / area;
+  if (factor <= CROWDED_TILING_FACTOR) return null;
+  return `the tiling makes ${tiles.length.toLocaleString('en-US')} tiles, covering each pixel ${Math.round(factor).toLocaleString('en-US')} times on average (more than ${CROWDED_TILING_FACTOR}): the overlap is close to the tile size; a smaller overlap gives far fewer tiles`;
+}
