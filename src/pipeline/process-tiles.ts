@@ -17,6 +17,8 @@ import type { ReadResources } from './read-resources.js';
 
 /** Decoded bytes of the tiles in flight at once (see maxInFlight). */
 const IN_FLIGHT_BYTES = 128 * 2 ** 20;
+/** Pixel memory of the slot pool (see slotCount). */
+const SLOT_POOL_BYTES = 128 * 2 ** 20;
 
 export interface StageTotals {
   readMs: number;
@@ -70,9 +72,9 @@ export async function processTiles(o: ProcessTilesOptions): Promise<ProcessTiles
   if (tiles.length === 0) return { stages, encodedBytes, slotBytes: 0 };
   // Keyed by content: the regions of one image share what each worker builds from it (model client, sensor model).
   const configKey = createHash('sha1').update(JSON.stringify(o.config)).digest('hex');
-  const slotCount = Math.max(2, o.slots ?? pool.workers * 2 + 2);
   const maxTile = tiles.reduce((m, t) => Math.max(m, t.width * t.height), 1);
   const slotBytes = maxTile * info.bandCount * bytesPerSample(info.dataType);
+  const slotCount = slotCountFor(pool.workers, slotBytes, o.slots);
   const readers = Math.max(1, o.readers ?? 2);
   // Shared across the regions of an image when the caller keeps them (read-resources.ts); else this call's own.
   const lease = o.resources
@@ -219,4 +221,13 @@ export class RowPlan {
     }
     return this.rows[run.next++];
   }
+}
+
+/**
+ * Slots in a tile pool: 2 per worker + 2 keep the workers fed; big multi-band tiles get fewer, down to 2, so the
+ * pool stays within SLOT_POOL_BYTES wherever 2 slots fit. `requested` (at least 2) overrides.
+ */
+export function slotCountFor(workers: number, slotBytes: number, requested?: number): number {
+  if (requested !== undefined) return Math.max(2, requested);
+  return Math.max(2, Math.min(workers * 2 + 2, Math.floor(SLOT_POOL_BYTES / slotBytes)));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { RowPlan, tileRows } from '../src/pipeline/process-tiles.js';
+import { RowPlan, slotCountFor, tileRows } from '../src/pipeline/process-tiles.js';
 import type { Window } from '../src/tiling/window.js';
 
 const tile = (x: number, y: number, size = 512): Window => ({ x, y, width: size, height: size });
@@ -57,5 +57,19 @@ describe('RowPlan: contiguous runs of rows per read stream', () => {
       }
       expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: rows }, (_, i) => i));
     }
+  });
+});
+
+describe('slot pool size', () => {
+  test('2 per worker + 2, fewer for big tiles so the pool stays within 128 MB, never under 2', () => {
+    const mb = 2 ** 20;
+    expect(slotCountFor(2, 512 * 512)).toBe(6); // 512² 1-band 8-bit: 0.25 MB a slot
+    expect(slotCountFor(2, 2048 * 2048 * 3)).toBe(6); // 12 MB: 6 slots are 72 MB
+    expect(slotCountFor(2, 2048 * 2048 * 4 * 2)).toBe(4); // 32 MB: 4 fit in 128 MB
+    expect(slotCountFor(2, 2048 * 2048 * 8 * 2)).toBe(2); // 64 MB: 2
+    expect(slotCountFor(2, 8192 * 8192 * 4 * 2)).toBe(2); // 512 MB: a tile this big still needs 2
+    expect(slotCountFor(8, 10 * mb)).toBe(12); // 18 wanted, 12 fit
+    expect(slotCountFor(2, 10 * mb, 1)).toBe(2);
+    expect(slotCountFor(2, 10 * mb, 20)).toBe(20);
   });
 });
