@@ -5,6 +5,7 @@
  * stored; after distillation, every sink reads its own pass 2, which re-reads the table and yields only the kept
  * features, finalised. The S3 sink uploads multipart from that stream and the Kinesis sink sends it in batches.
  */
+import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { ImageRequest } from '../api/image-request.js';
 import { requestDistillation, requestOutputs } from '../api/image-request.js';
@@ -201,7 +202,7 @@ export async function aggregateImage(ctx: ServiceContext, imageId: string, optio
   const started = performance.now();
   let outcome: Awaited<ReturnType<typeof aggregateOnce>>;
   try {
-    outcome = await aggregateOnce(ctx.jobs, imageId, ctx.owner, ctx.config.aggregationLeaseMs, async (j) => {
+    outcome = await aggregateOnce(ctx.jobs, imageId, aggregationOwner(ctx), ctx.config.aggregationLeaseMs, async (j) => {
       const result = await aggregateFeatures(ctx, j);
       return { outputs: result.outputs, message: result.message };
     });
@@ -229,6 +230,15 @@ export async function aggregateImage(ctx: ServiceContext, imageId: string, optio
   if (job.image_status === 'FAILED') ctx.logger.error({ image_id: imageId, job_id: job.job_id, reason: job.message }, 'image failed');
   await publishImageEnd(ctx, job);
   return { aggregated: true };
+}
+
+/**
+ * The lease owner of one aggregation attempt: the process plus a suffix of its own. A lease is exclusive between
+ * owners only, so with one owner per process two deliveries in the same container (TESSERA_CONCURRENT_REGIONS > 1,
+ * or a message redelivered while its first delivery still aggregates) would both hold it and both aggregate.
+ */
+export function aggregationOwner(ctx: Pick<ServiceContext, 'owner'>): string {
+  return `${ctx.owner}#${randomUUID().slice(0, 8)}`;
 }
 
 /** SQS's longest visibility timeout. */

@@ -64,7 +64,7 @@ export interface ServiceContext {
   metrics: Metrics;
   pool: TilePool;
   logger: ServiceLogger;
-  /** This process, as the owner of aggregation leases. */
+  /** This process, as the owner of aggregation leases; each aggregation attempt adds a suffix of its own (aggregation.ts aggregationOwner). */
   owner: string;
   sinkClients: SinkClients;
   /** Image headers already read by this process (a region re-opens its image; the header does not change). */
