@@ -89,13 +89,13 @@ export function createServiceContext(config: ServiceConfig, logger: ServiceLogge
     s3: (role) => {
       if (!role) return clients.s3;
       let c = s3ByRole.get(role);
-      if (!c) s3ByRole.set(role, (c = createS3Client(config.aws, { credentials: assumedRoleCredentials(clients.sts, role) })));
+      if (!c) s3ByRole.set(role, (c = createS3Client(config.aws, { credentials: assumedRoleCredentials(clients.sts, role, { purpose: 'the S3 output role' }) })));
       return c;
     },
     kinesis: (role) => {
       if (!role) return clients.kinesis;
       let c = kinesisByRole.get(role);
-      if (!c) kinesisByRole.set(role, (c = createKinesisClient(config.aws, { credentials: assumedRoleCredentials(clients.sts, role) })));
+      if (!c) kinesisByRole.set(role, (c = createKinesisClient(config.aws, { credentials: assumedRoleCredentials(clients.sts, role, { purpose: 'the Kinesis output assumedRole' }) })));
       return c;
     },
   };
