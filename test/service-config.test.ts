@@ -98,6 +98,23 @@ describe('service configuration', () => {
     expect(() => loadServiceConfig({ ...base, TESSERA_FILE_OUTPUT_DIR: join(root, 'missing') })).toThrow(/TESSERA_FILE_OUTPUT_DIR must be an existing folder, .*\(ENOENT\)/);
   });
 
+  test('TESSERA_HTTP_MODEL_URLS: unset allows any HTTP model URL; set, a list of http(s) URL prefixes, each checked at start', () => {
+    expect(loadServiceConfig(base).paths.httpModelUrls).toBeUndefined();
+    expect(loadServiceConfig({ ...base, TESSERA_HTTP_MODEL_URLS: ' http://Models:8080/v1 ,https://d.example.com' }).paths.httpModelUrls).toEqual(['http://models:8080/v1', 'https://d.example.com/']);
+    let err: ConfigError | undefined;
+    try {
+      loadServiceConfig({ ...base, TESSERA_HTTP_MODEL_URLS: 'models:8080, ftp://m/, http://m/x?y=1,http://ok/' });
+    } catch (e) {
+      err = e as ConfigError;
+    }
+    expect(err!.problems).toEqual([
+      'TESSERA_HTTP_MODEL_URLS: "models:8080" is not an http(s) URL',
+      'TESSERA_HTTP_MODEL_URLS: "ftp://m/" is not an http(s) URL',
+      'TESSERA_HTTP_MODEL_URLS: "http://m/x?y=1" has a query or fragment (prefixes are scheme, host, port and a path)',
+    ]);
+    expect(() => loadServiceConfig({ ...base, TESSERA_HTTP_MODEL_URLS: ' , ' })).toThrow(/TESSERA_HTTP_MODEL_URLS names no URL prefix/);
+  });
+
   test('REGION_SIZE forms', () => {
     expect(parseRegionSize('(10240, 10240)')).toEqual({ width: 10240, height: 10240 });
     expect(parseRegionSize('[512,256]')).toEqual({ width: 512, height: 256 });

@@ -45,6 +45,8 @@ beforeAll(async () => {
     TESSERA_STOP_GRACE_SECONDS: '0.5',
     // The test's local images are read from its scratch folder only.
     TESSERA_LOCAL_IMAGE_DIR: dir,
+    // HTTP models only there (and at a port nothing listens on, for the unreachable-model case).
+    TESSERA_HTTP_MODEL_URLS: `${model.url}/invocations,http://127.0.0.1:1/`,
   });
   console.log(`service tests: stack, model server and tessera serve up in ${Date.now() - t0} ms`);
 });
@@ -298,6 +300,7 @@ describe('tessera serve', () => {
       ['missing imageProcessor', noProcessor, 'imageProcessor', 'expected object, received undefined'],
       ['bad imageProcessor.type', { ...good, imageProcessor: { name: modelUrl(), type: 'LAMBDA' } }, 'imageProcessor.type', 'must be "SM_ENDPOINT" or "HTTP_ENDPOINT"'],
       ['HTTP endpoint name not a URL', { ...good, imageProcessor: { name: 'my-model', type: 'HTTP_ENDPOINT' } }, 'imageProcessor.name', 'must be an http(s) URL for an HTTP_ENDPOINT'],
+      ['HTTP model outside TESSERA_HTTP_MODEL_URLS', { ...good, imageProcessor: { name: baitUrl, type: 'HTTP_ENDPOINT' } }, 'imageProcessor.name', `${JSON.stringify(baitUrl)} is not a model endpoint this service may call (its operator lists them in TESSERA_HTTP_MODEL_URLS)`],
       ['negative overlap', { ...good, imageProcessorTileOverlap: -1 }, 'imageProcessorTileOverlap', 'must not be negative'],
       ['non-integer tile size', { ...good, imageProcessorTileSize: 256.5 }, 'imageProcessorTileSize', 'must be an integer'],
       ['non-numeric tile size', { ...good, imageProcessorTileSize: 'big' }, 'imageProcessorTileSize', 'expected number, received string'],

@@ -15,7 +15,7 @@ import { DEFAULT_MAX_PAYLOAD_BYTES } from '../encoding/tile-encoding.js';
 import { MAX_MODEL_ATTEMPTS } from '../detectors/retry-policy.js';
 import { DEFAULT_THROTTLING, parseInstanceCounts, type ThrottlingConfig } from './endpoint-capacity.js';
 import { TILING_STRATEGIES, type Size, type TilingStrategyName } from '../tiling/index.js';
-import { FILE_OUTPUT_DIR_SETTING, IMAGE_DIR_SETTING, servicePaths, type RequestPaths } from '../api/request-paths.js';
+import { FILE_OUTPUT_DIR_SETTING, HTTP_MODEL_URLS_SETTING, IMAGE_DIR_SETTING, parseModelUrlPrefixes, servicePaths, type RequestPaths } from '../api/request-paths.js';
 
 export interface ServiceConfig {
   aws: AwsConfig;
@@ -61,7 +61,10 @@ export interface ServiceConfig {
   logLevel: string;
   /** Capacity-based admission of image jobs per endpoint (OSML NEW §11.4); on only with an ENDPOINT_TABLE. */
   throttling: ThrottlingConfig;
-  /** Local files a request may read (TESSERA_LOCAL_IMAGE_DIR) and write (TESSERA_FILE_OUTPUT_DIR); see request-paths.ts. */
+  /**
+   * Local files a request may read (TESSERA_LOCAL_IMAGE_DIR) and write (TESSERA_FILE_OUTPUT_DIR), and the HTTP model
+   * URLs it may make the service call (TESSERA_HTTP_MODEL_URLS); see request-paths.ts.
+   */
   paths: RequestPaths;
 }
 
@@ -247,6 +250,14 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
   };
   const imageDir = folder(IMAGE_DIR_SETTING);
   const fileOutputDir = folder(FILE_OUTPUT_DIR_SETTING);
+  // URL prefixes HTTP_ENDPOINT models may have; unset: any (OSML).
+  const rawModelUrls = get(HTTP_MODEL_URLS_SETTING);
+  let httpModelUrls: string[] | undefined;
+  if (rawModelUrls !== undefined) {
+    const parsed = parseModelUrlPrefixes(rawModelUrls);
+    problems.push(...parsed.problems);
+    httpModelUrls = parsed.prefixes;
+  }
 
   if (problems.length) throw new ConfigError(problems);
   return {
@@ -277,6 +288,6 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     healthHost,
     logLevel,
     throttling,
-    paths: servicePaths({ ...(imageDir ? { imageDir } : {}), ...(fileOutputDir ? { fileOutputDir } : {}) }),
+    paths: servicePaths({ ...(imageDir ? { imageDir } : {}), ...(fileOutputDir ? { fileOutputDir } : {}), ...(httpModelUrls ? { httpModelUrls } : {}) }),
   };
 }
