@@ -115,6 +115,12 @@ describe('service configuration', () => {
     expect(() => loadServiceConfig({ ...base, TESSERA_HTTP_MODEL_URLS: ' , ' })).toThrow(/TESSERA_HTTP_MODEL_URLS names no URL prefix/);
   });
 
+  test('TESSERA_GDAL_DRIVERS: the GDAL drivers request images are opened with; by default none that reads other files or URLs', () => {
+    expect(loadServiceConfig(base).gdalDrivers).toEqual(['NITF', 'GTiff', 'COG', 'PNG', 'JPEG', 'JP2OpenJPEG']);
+    expect(loadServiceConfig({ ...base, TESSERA_GDAL_DRIVERS: 'nitf,GTiff' }).gdalDrivers).toEqual(['NITF', 'GTiff']);
+    expect(() => loadServiceConfig({ ...base, TESSERA_GDAL_DRIVERS: 'NITF,NOPE' })).toThrow(/TESSERA_GDAL_DRIVERS: "NOPE" is not a raster driver of this GDAL/);
+  });
+
   test('REGION_SIZE forms', () => {
     expect(parseRegionSize('(10240, 10240)')).toEqual({ width: 10240, height: 10240 });
     expect(parseRegionSize('[512,256]')).toEqual({ width: 512, height: 256 });

@@ -350,16 +350,23 @@ describe('tessera serve', () => {
     expect(stack.sns.messages(stack.topicArns.image).filter((m) => m.attributes.job_id?.stringValue === 'x')).toEqual([]);
     expect(fetched).toBe(0);
     expect(existsSync(written)).toBe(false);
-    bait.close();
     console.log(`${cases.length} malformed requests dead-lettered in ${Date.now() - started} ms; e.g. ${JSON.stringify(received.get(bodies[0])!.reason)}`);
 
     // Valid requests whose image cannot be used: the job is recorded as FAILED with the reason, the failure is
     // published, and the request is dead-lettered with the same reason.
     const notRaster = join(dir, 'MANIFEST.md');
     copyFileSync(realFixture('MANIFEST.md'), notRaster);
+    // VRTs whose pixels come from a /vsicurl/ URL (GDAL would fetch it when reading them): local and on S3.
+    const vrt = `<VRTDataset rasterXSize="1024" rasterYSize="1024"><VRTRasterBand dataType="Byte" band="1"><SimpleSource><SourceFilename relativeToVRT="0">/vsicurl/${baitUrl}image.tif</SourceFilename><SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>`;
+    const localVrt = join(dir, 'fetches.vrt');
+    writeFileSync(localVrt, vrt);
+    await stack.clients.s3.send(new PutObjectCommand({ Bucket: stack.names.bucket, Key: 'images/fetches.vrt', Body: vrt }));
+    const notAllowed = 'this service opens images only with the GDAL drivers NITF, GTiff, COG, PNG, JPEG, JP2OpenJPEG (TESSERA_GDAL_DRIVERS)';
     const unusable: [string, string][] = [
       [`s3://${stack.names.bucket}/images/missing.ntf`, 'does not exist'],
       [notRaster, 'not a raster image GDAL can read'],
+      [localVrt, notAllowed],
+      [`s3://${stack.names.bucket}/images/fetches.vrt`, notAllowed],
     ];
     for (const [i, [url]] of unusable.entries()) await imageQueue.send(request(`job-unusable-${i}`, url));
     for (const [i, [url, why]] of unusable.entries()) {
@@ -379,6 +386,9 @@ describe('tessera serve', () => {
       return failedDlq.size >= unusable.length;
     }, 30_000, 0);
     unusable.forEach(([, why], i) => expect(failedDlq.get(`job-unusable-${i}`)?.reason).toContain(why));
+    // GDAL never fetched the VRTs' source.
+    expect(fetched).toBe(0);
+    bait.close();
 
     // Still running and healthy, no job was recorded, the image queue is empty; then a valid request succeeds.
     expect(serve.process.exitCode).toBeNull();

@@ -15,6 +15,7 @@ import { DEFAULT_MAX_PAYLOAD_BYTES } from '../encoding/tile-encoding.js';
 import { MAX_MODEL_ATTEMPTS } from '../detectors/retry-policy.js';
 import { DEFAULT_THROTTLING, parseInstanceCounts, type ThrottlingConfig } from './endpoint-capacity.js';
 import { TILING_STRATEGIES, type Size, type TilingStrategyName } from '../tiling/index.js';
+import { defaultServiceDrivers, GDAL_DRIVERS_SETTING, parseDriverList } from '../raster/gdal-drivers.js';
 import { FILE_OUTPUT_DIR_SETTING, HTTP_MODEL_URLS_SETTING, IMAGE_DIR_SETTING, parseModelUrlPrefixes, servicePaths, type RequestPaths } from '../api/request-paths.js';
 
 export interface ServiceConfig {
@@ -66,6 +67,8 @@ export interface ServiceConfig {
    * URLs it may make the service call (TESSERA_HTTP_MODEL_URLS); see request-paths.ts.
    */
   paths: RequestPaths;
+  /** TESSERA_GDAL_DRIVERS: the only GDAL drivers request images are opened with (gdal-drivers.ts); absent (tessera run): any. */
+  gdalDrivers?: readonly string[];
 }
 
 export class ConfigError extends Error {
@@ -250,6 +253,14 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
   };
   const imageDir = folder(IMAGE_DIR_SETTING);
   const fileOutputDir = folder(FILE_OUTPUT_DIR_SETTING);
+  // GDAL drivers request images may be opened with: never one that can make GDAL read other files or URLs by default.
+  const rawDrivers = get(GDAL_DRIVERS_SETTING);
+  let gdalDrivers = defaultServiceDrivers();
+  if (rawDrivers !== undefined) {
+    const parsed = parseDriverList(rawDrivers);
+    problems.push(...parsed.problems);
+    gdalDrivers = parsed.drivers;
+  }
   // URL prefixes HTTP_ENDPOINT models may have; unset: any (OSML).
   const rawModelUrls = get(HTTP_MODEL_URLS_SETTING);
   let httpModelUrls: string[] | undefined;
@@ -289,5 +300,6 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     logLevel,
     throttling,
     paths: servicePaths({ ...(imageDir ? { imageDir } : {}), ...(fileOutputDir ? { fileOutputDir } : {}), ...(httpModelUrls ? { httpModelUrls } : {}) }),
+    gdalDrivers,
   };
 }

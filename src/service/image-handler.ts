@@ -114,6 +114,7 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
   const imageJob = imageJobFromRequest(request, {
     image: path,
     readCredentials: reads.credentials,
+    drivers: config.gdalDrivers,
     regionSize: Math.max(rw, rh),
     strategy: config.tilingStrategy,
     quality: config.tiles.quality,

@@ -77,11 +77,12 @@ export function detectorFor(invokeMode: string, modelName: string, parameters: R
 }
 
 /** The ImageJob the engine runs for a request; `image` is the path GDAL opens (a local path or /vsis3/...). */
-export function imageJobFromRequest(request: ImageRequest, o: JobDefaults & { image: string; aws?: AwsConfig; readCredentials?: S3ReadCredentials | undefined }): ImageJob {
+export function imageJobFromRequest(request: ImageRequest, o: JobDefaults & { image: string; aws?: AwsConfig; readCredentials?: S3ReadCredentials | undefined; drivers?: readonly string[] | undefined }): ImageJob {
   return {
     jobId: request.jobId,
     image: o.image,
     ...(o.readCredentials ? { readCredentials: o.readCredentials } : {}),
+    ...(o.drivers ? { drivers: o.drivers } : {}),
     detector: detectorFor(request.imageProcessor.type, request.imageProcessor.name, request.imageProcessorParameters, {
       ...o,
       ...(request.imageProcessor.assumedRole ? { assumedRole: request.imageProcessor.assumedRole } : {}),

@@ -62,7 +62,7 @@ export async function regionWorkFromRequest(ctx: ServiceContext, request: Region
   let info = ctx.rasterInfo.get(key);
   if (!info) {
     const readCredentials = ctx.clients ? imageReadAccess(ctx.clients, request.image_read_role).credentials : undefined;
-    info = await describeRaster(request.image_path, { ...(request.image_segment !== undefined ? { imageSegment: request.image_segment } : {}), readCredentials });
+    info = await describeRaster(request.image_path, { ...(request.image_segment !== undefined ? { imageSegment: request.image_segment } : {}), readCredentials, drivers: ctx.config.gdalDrivers });
     if (ctx.rasterInfo.size >= 16) ctx.rasterInfo.delete(ctx.rasterInfo.keys().next().value!);
     ctx.rasterInfo.set(key, info);
   }
