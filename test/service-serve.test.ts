@@ -261,6 +261,46 @@ describe('tessera serve', () => {
     expect(await health.json()).toMatchObject({ status: 'ok', checks: { image_queue: 'ok', region_queue: 'ok', job_table: 'ok', region_table: 'ok', feature_table: 'ok' } });
   });
 
+  test('a jobId used again by another request is dead-lettered naming jobId; the same request sent again changes nothing', async () => {
+    const image = join(dir, 'reused.tif');
+    writeTestImage(image, 600, 400);
+    const jobId = 'job-reused';
+    const imageId = `${jobId}:${image}`;
+    const first = request(jobId, image, { imageProcessorTileFormat: 'PNG' });
+    await imageQueue.send(first);
+    const ended = await untilEnded(imageId);
+    expect(ended.image_status).toBe('SUCCESS');
+    await waitFor('the final status recorded', async () => (await jobs.get(imageId))?.final_status_published_time !== undefined, 15_000);
+    const before = (await jobs.get(imageId))!;
+
+    // The same request in a new message (a producer's retry), and another request (other output prefix) under its jobId.
+    const other = { ...first, outputs: [{ type: 'S3', bucket: stack.names.bucket, prefix: 'reused/' }] };
+    await imageQueue.send(first);
+    await imageQueue.send(other);
+    const dlq = new SqsQueue(stack.clients.sqs, stack.queueUrls.imageDlq);
+    const dead: { body: string; attributes: Record<string, string> }[] = [];
+    await waitFor('the reusing request in the dead-letter queue', async () => {
+      for (const m of await dlq.receive({ max: 10, waitSeconds: 1, visibilityTimeout: 60 })) {
+        dead.push(m);
+        await dlq.delete(m.receiptHandle);
+      }
+      return dead.length >= 1;
+    }, 30_000, 0);
+    await waitFor('the image queue to be empty', async () => {
+      const c = await imageQueue.counts();
+      return c.visible === 0 && c.inFlight === 0;
+    }, 30_000);
+    for (const m of await dlq.receive({ max: 10, waitSeconds: 1, visibilityTimeout: 60 })) dead.push(m);
+    expect(dead.map((m) => JSON.parse(m.body))).toEqual([other]);
+    expect(dead[0].attributes.field).toBe('jobId');
+    expect(dead[0].attributes.reason).toBe(`invalid image request: jobId: ${jobId} was already used for a job that ended ${new Date(before.end_time!).toISOString()} with status SUCCESS; use a new jobId`);
+    // The job is as it was, nothing was written for the other request, no status went out for either.
+    expect(await jobs.get(imageId)).toEqual(before);
+    await expect(readS3Text(stack, stack.names.bucket, s3ObjectKey('reused/', jobId))).rejects.toThrow();
+    const statuses = stack.sns.messages(stack.topicArns.image).filter((m) => m.attributes.job_id?.stringValue === jobId).map((m) => m.attributes.status.stringValue);
+    expect(statuses).toEqual(['STARTED', 'IN_PROGRESS', 'SUCCESS']);
+  });
+
   test('malformed requests go to the dead-letter queue before any work, with the field path and the reason; the service keeps running', async () => {
     const started = Date.now();
     // Anything GDAL fetched through /vsicurl/ would show up here.
