@@ -121,9 +121,11 @@ describe('NITF image segments and payload limits', () => {
     // 512x512 8-bit NITF tiles are ~262 KB uncompressed; a 0.1 MB limit fails all 9 tiles.
     const out = join(tempDir(), 'payload.geojson');
     const r = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), '--max-payload-mb', '0.1', '--out', out]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/encoded NITF tile is 0\.25 MB, over the model's 0\.10 MB payload limit; would fit: a tile size of about \d+ or less, JPEG tiles/);
-    expect(JSON.parse(readFileSync(out, 'utf8')).tesseraMetadata.status).toBe('FAILED');
+    // No tile succeeded: nothing is written (the handlers' aggregation writes no output then), exit 1 with the reason.
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/every tile failed \(9 of 9\); most often \(9\): \(\d+, \d+\)\(512, 512\): encoded NITF tile is 0\.25 MB, over the model's 0\.10 MB payload limit; would fit: a tile size of about \d+ or less, JPEG tiles/);
+    expect(r.stderr).toContain('no output written');
+    expect(existsSync(out)).toBe(false);
   });
 });
 

@@ -261,6 +261,46 @@ describe('tessera serve', () => {
     expect(await health.json()).toMatchObject({ status: 'ok', checks: { image_queue: 'ok', region_queue: 'ok', job_table: 'ok', region_table: 'ok', feature_table: 'ok' } });
   });
 
+  test('a job whose model cannot be reached ends FAILED saying why, in the table, on SNS and in the log; nothing is written', async () => {
+    const image = join(dir, 'unreachable.tif');
+    writeTestImage(image, 2048, 512);
+    const jobId = 'bad-5';
+    const imageId = `${jobId}:${image}`;
+    const url = 'http://127.0.0.1:1/invocations'; // nothing listens on port 1
+    // 2048 x 512 in 512 tiles without overlap, regions of 1024: two regions of two tiles, every tile refused.
+    await imageQueue.send(request(jobId, image, { imageProcessor: { name: url, type: 'HTTP_ENDPOINT' }, imageProcessorTileOverlap: 0, imageProcessorTileFormat: 'PNG' }));
+    const job = await untilEnded(imageId);
+    const why = `could not reach model at ${url} (connect ECONNREFUSED 127.0.0.1:1) after 6 attempts`; // TESSERA_MODEL_RETRIES 5
+    expect(job).toMatchObject({ image_status: 'FAILED', region_count: 2, region_success: 0, region_error: 2 });
+    expect(job.message).toMatch(/^every tile failed \(4 of 4\); most often \(4\): \(0, (0|512|1024|1536)\)\(512, 512\): /);
+    expect(job.message!.endsWith(`: ${why}; no output written`)).toBe(true);
+    expect(job.output_outcomes).toBeUndefined();
+
+    // Each region: its counts and the reason, with one of its tiles, kept small on the item.
+    const regions = await queryItems(stack, stack.names.regionTable, 'image_id', imageId);
+    expect(regions).toHaveLength(2);
+    for (const r of regions) {
+      expect(r).toMatchObject({ region_status: 'FAILED', total_tiles: 2, failed_tile_count: 2 });
+      const summary = JSON.parse(r.tile_failures as string);
+      expect(summary).toMatchObject({ failed: 2, total: 2, reasons: [{ reason: why, count: 2 }] });
+      expect(r.message).toBe(`every tile failed (2 of 2); most often (2): ${summary.reasons[0].tile}: ${why}`);
+      expect((r.tile_failures as string).length).toBeLessThan(400);
+    }
+
+    // SNS: the final image status carries the reason, each region's too; the log says it.
+    const imageEvents = stack.sns.messages(stack.topicArns.image).filter((m) => m.attributes.job_id?.stringValue === jobId);
+    expect(imageEvents.map((m) => m.attributes.status.stringValue)).toEqual(['STARTED', 'IN_PROGRESS', 'FAILED']);
+    expect(imageEvents[2].message).toBe(`StatusMonitor update: FAILED ${jobId}: ${job.message}`);
+    const regionEvents = stack.sns.messages(stack.topicArns.region).filter((m) => m.attributes.job_id?.stringValue === jobId);
+    expect(regionEvents.map((m) => m.attributes.status.stringValue)).toEqual(['FAILED', 'FAILED']);
+    for (const e of regionEvents) expect(e.message).toContain(why);
+    expect(serve.logs.some((l) => l.msg === 'image failed' && l.image_id === imageId && l.reason === job.message)).toBe(true);
+
+    // No output: no S3 object, no Kinesis record.
+    await expect(readS3Text(stack, stack.names.bucket, s3ObjectKey('results/', jobId))).rejects.toThrow();
+    expect((await kinesisRecords(stack, stack.names.stream)).filter((r) => r.partitionKey === jobId)).toEqual([]);
+  });
+
   test('a jobId used again by another request is dead-lettered naming jobId; the same request sent again changes nothing', async () => {
     const image = join(dir, 'reused.tif');
     writeTestImage(image, 600, 400);
