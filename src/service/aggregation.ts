@@ -93,6 +93,8 @@ export async function aggregateFeatures(ctx: ServiceContext, job: JobItem): Prom
   const plan = planOf(spec.tiling);
   const distillation = requestDistillation(request);
 
+  // Resolved first, even when nothing will be written: a local run's observer decides there whether it stopped early.
+  const sinks = ctx.observer?.sinksFor?.(request, job) ?? sinksForOutputs(requestOutputs(request), ctx.sinkClients, ctx.config.paths.fileOutputs);
   const failures = await imageTileFailures(ctx, job);
   if (failures && failures.summary.total > 0 && failures.succeeded === 0) {
     return { outputs: 'FAILED', message: `${describeTileFailures(failures.summary)}; no output written`, outcomes: [], featuresStored: 0, featuresKept: 0 };
@@ -157,7 +159,6 @@ export async function aggregateFeatures(ctx: ServiceContext, job: JobItem): Prom
   };
 
   const t3 = performance.now();
-  const sinks = ctx.observer?.sinksFor?.(request, job) ?? sinksForOutputs(requestOutputs(request), ctx.sinkClients, ctx.config.paths.fileOutputs);
   const outcomes = (await writeToSinks(sinks, source, { jobId, featuresStored }, ctx.logger)).map((o) =>
     o.featureErrors ? { ...o, featureErrors: o.featureErrors.map((e) => ({ ...e, tile: tiles.of(e.index) })) } : o,
   );
