@@ -165,13 +165,48 @@ test('an aggregator that died holding the lease: the message is kept, then aggre
     }, 8_000, 50);
     expect(outcomes).toEqual(['retry-later', 'deleted']);
     expect(job.end_time!).toBeGreaterThanOrEqual(leaseUntil); // A's lease was respected
-    expect(job).toMatchObject({ image_status: 'SUCCESS', feature_count: 8, aggregation_owner: 'B' });
+    expect(job).toMatchObject({ image_status: 'SUCCESS', feature_count: 8 });
+    expect(job.aggregation_owner).toMatch(/^B#/); // container B's delivery
     expect(w.written.map((f) => f.length)).toEqual([8]);
     expect(w.imageEvents('SUCCESS')).toHaveLength(1);
     expect(await queue.counts()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
   } finally {
     await worker.stop(0);
   }
+});
+
+test('two deliveries in the same container that both find the image complete: one aggregates, the other waits for its lease', async () => {
+  const w = world();
+  await tilesDone(w);
+  await countRegion(w, 0);
+  await countRegion(w, 1);
+  // One container (one owner), a sink slow enough for the second delivery to arrive while the first aggregates.
+  let writing = 0, mostAtOnce = 0;
+  const slow: Sink = {
+    type: 'Test',
+    target: 'slow',
+    write: async (source) => {
+      mostAtOnce = Math.max(mostAtOnce, ++writing);
+      let n = 0;
+      for await (const _f of source()) n++;
+      await sleep(100);
+      writing--;
+      w.written.push([]);
+      return { featuresWritten: n, location: 'slow' };
+    },
+  };
+  const a = w.container('A', { observer: { sinksFor: () => [slow] } });
+  const [first, second] = await Promise.all([
+    handleRegionMessage(a, message(regionRequest(0), 2), noSignal),
+    handleRegionMessage(a, message(regionRequest(1), 2), noSignal),
+  ]);
+  expect(mostAtOnce).toBe(1);
+  expect(w.written).toHaveLength(1);
+  // The one that found the lease taken hands its message back until the lease runs out (60 s here).
+  const dispositions = [first, second].map((d) => (typeof d === 'object' && d ? 'retry-later' : 'delete')).sort();
+  expect(dispositions).toEqual(['delete', 'retry-later']);
+  expect(await w.jobs.get(imageId)).toMatchObject({ image_status: 'SUCCESS', feature_count: 8 });
+  expect(w.imageEvents('SUCCESS')).toHaveLength(1);
 });
 
 test('an aggregation that throws gives the lease back: the redelivery aggregates at once, in another container', async () => {

@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startLocalStack, type LocalStack } from '../src/dev-stack/local-stack.js';
 import { JobTable } from '../src/state/job-table.js';
 import { RegionTable } from '../src/state/region-table.js';
-import { MemoryJobStore } from '../src/state/memory-stores.js';
-import type { JobStore } from '../src/state/stores.js';
+import { MemoryJobStore, MemoryRegionStore } from '../src/state/memory-stores.js';
+import type { JobStore, RegionStore } from '../src/state/stores.js';
+import { TileFailureTally } from '../src/state/tile-failures.js';
 import { aggregateOnce, finalImageStatus, finishRegion } from '../src/service/region-completion.js';
 import { outputsStatus, type SinkOutcome } from '../src/sinks/sink.js';
 
@@ -45,6 +46,57 @@ test('a redelivered last region still leads to exactly one aggregation', async (
   expect((await jobs.get(imageId))!.image_status).toBe('PARTIAL');
   expect((await finishRegion(jobs, regions, imageId, 'r1', 2)).shouldAggregate).toBe(false);
   expect((await aggregateOnce(jobs, imageId, 'C', 60_000, aggregate)).ran).toBe(false);
+});
+
+describe.each([
+  ['DynamoDB tables', () => ({ jobs: new JobTable(stack.clients.dynamodb, stack.names.jobTable), regions: new RegionTable(stack.clients.dynamodb, stack.names.regionTable) })],
+  ['in-process stores', () => ({ jobs: new MemoryJobStore(), regions: new MemoryRegionStore() })],
+] as const)('why a region failed (%s)', (name, stores) => {
+  const setUp = async (jobs: JobStore, regions: RegionStore, imageId: string) => {
+    await jobs.start({ image_id: imageId, job_id: 'why', image_url: 'img', model_name: 'm', model_invoke_mode: 'HTTP_ENDPOINT' });
+    await jobs.update(imageId, { region_count: 1, image_status: 'IN_PROGRESS' });
+    await regions.start({ image_id: imageId, region_id: 'r0', job_id: 'why', region_bounds: [[0, 512], [1024, 1024]] });
+  };
+
+  test('tiles that failed: the counts and the most common reasons, each with a tile, in tile_failures and message', async () => {
+    const { jobs, regions } = stores();
+    const imageId = `why-tiles-${name}:img`;
+    await setUp(jobs, regions, imageId);
+    await regions.recordTiles(imageId, 'r0', { succeeded: [{ id: '(0, 512)(512, 512)' }] });
+    const tally = new TileFailureTally();
+    const refused = 'could not reach model at http://127.0.0.1:1/invocations (ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:1) after 6 attempts';
+    tally.add('(0, 1024)(512, 512)', `(0, 1024)(512, 512): ${refused}`);
+    tally.add('(512, 512)(512, 512)', `(512, 512)(512, 512): ${refused}`);
+    tally.add('(512, 1024)(512, 512)', 'tile (512, 1024)(512, 512): model returned HTTP 400: bad tile');
+    const { region } = await finishRegion(jobs, regions, imageId, 'r0', 4, undefined, tally.top());
+    expect(region).toMatchObject({ region_status: 'PARTIAL', failed_tile_count: 3, total_tiles: 4 });
+    expect(region.message).toBe(`3 of 4 tiles failed; most often (2): (0, 1024)(512, 512): ${refused}; then (1): (512, 1024)(512, 512): model returned HTTP 400: bad tile`);
+    expect(JSON.parse(region.tile_failures!)).toEqual({
+      failed: 3, total: 4,
+      reasons: [{ reason: refused, count: 2, tile: '(0, 1024)(512, 512)' }, { reason: 'model returned HTTP 400: bad tile', count: 1, tile: '(512, 1024)(512, 512)' }],
+    });
+    expect((await regions.get(imageId, 'r0'))!.tile_failures).toBe(region.tile_failures);
+  });
+
+  test('a region failed as a whole: its reason, every tile it had, and the region as the example', async () => {
+    const { jobs, regions } = stores();
+    const imageId = `why-whole-${name}:img`;
+    await setUp(jobs, regions, imageId);
+    const { region } = await finishRegion(jobs, regions, imageId, 'r0', 4, 'gave up after 3 deliveries: reading failed');
+    expect(region).toMatchObject({ region_status: 'FAILED', failed_tile_count: 4, message: 'gave up after 3 deliveries: reading failed' });
+    expect(JSON.parse(region.tile_failures!)).toEqual({ failed: 4, total: 4, reasons: [{ reason: 'gave up after 3 deliveries: reading failed', count: 4, tile: 'region (0, 512)(1024, 1024)' }], regionFailed: true });
+  });
+
+  test('a region whose tiles all succeeded has neither', async () => {
+    const { jobs, regions } = stores();
+    const imageId = `why-none-${name}:img`;
+    await setUp(jobs, regions, imageId);
+    await regions.recordTiles(imageId, 'r0', { succeeded: [{ id: 'a' }] });
+    const { region } = await finishRegion(jobs, regions, imageId, 'r0', 1, undefined, new TileFailureTally().top());
+    expect(region.region_status).toBe('SUCCESS');
+    expect(region.message).toBeUndefined();
+    expect(region.tile_failures).toBeUndefined();
+  });
 });
 
 describe.each([

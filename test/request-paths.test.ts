@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { InvalidRequestError } from '../src/api/image-request.js';
-import { LOCAL_RUN_PATHS, servicePaths, type RequestPaths } from '../src/api/request-paths.js';
+import { LOCAL_RUN_PATHS, parseModelUrlPrefixes, servicePaths, type RequestPaths } from '../src/api/request-paths.js';
 import { ImageInputError, parseServiceRequest, resolveImagePath } from '../src/service/image-job.js';
 import { FileSink } from '../src/sinks/sink.js';
 import { sinksForOutputs } from '../src/sinks/sink-factory.js';
@@ -134,3 +134,42 @@ describe('File outputs', () => {
     await expect(new FileSink(join(outputs, 'x.geojson'), servicePaths({}).fileOutputs).write(() => features, { jobId: 'j' })).rejects.toThrow(/File outputs are not accepted/);
   });
 });
+
+describe('HTTP model URLs (TESSERA_HTTP_MODEL_URLS)', () => {
+  const model = (name: string, paths: RequestPaths) => problems({ imageProcessor: { name, type: 'HTTP_ENDPOINT' } }, paths);
+  const notAllowed = (name: string) => [`imageProcessor.name: ${JSON.stringify(name)} is not a model endpoint this service may call (its operator lists them in TESSERA_HTTP_MODEL_URLS)`];
+
+  test('unset: any http(s) URL, as OSML', () => {
+    expect(model('http://169.254.169.254/latest/meta-data/', servicePaths({}))).toEqual([]);
+  });
+
+  test('set: only URLs under a prefix, compared as parsed URLs (scheme, host and port exactly, the path at a segment boundary)', () => {
+    const paths = servicePaths({ httpModelUrls: parseUrls('http://models.internal:8080/v1, https://detector.example.com/') });
+    for (const ok of [
+      'http://models.internal:8080/v1',
+      'http://models.internal:8080/v1/invocations',
+      'http://MODELS.internal:8080/v1/a/../invocations?x=1', // host case and .. segments normalised: /v1/invocations
+      'https://detector.example.com/invocations',
+      'https://detector.example.com:443/x', // the default port is the same port
+    ]) expect(model(ok, paths), ok).toEqual([]);
+    for (const bad of [
+      'http://models.internal:8080/v10/invocations', // not below /v1
+      'http://models.internal:8080/v1/../admin', // resolves to /admin
+      'http://models.internal:8080/', // above the prefix
+      'http://models.internal:8081/v1/invocations', // another port
+      'https://models.internal:8080/v1/invocations', // another scheme
+      'http://models.internal.evil.example:8080/v1/invocations', // a textual prefix of the host is not the host
+      'http://models.internal:8080@169.254.169.254/v1/invocations', // user info: the host is 169.254.169.254
+      'https://detector.example.com.evil.example/',
+      'http://169.254.169.254/latest/meta-data/',
+    ]) expect(model(bad, paths), bad).toEqual(notAllowed(bad));
+    // SageMaker endpoints are names, not URLs: the list does not apply to them.
+    expect(problems({ imageProcessor: { name: 'my-endpoint', type: 'SM_ENDPOINT' } }, paths)).toEqual([]);
+  });
+});
+
+function parseUrls(text: string): string[] {
+  const { prefixes, problems: p } = parseModelUrlPrefixes(text);
+  expect(p).toEqual([]);
+  return prefixes;
+}

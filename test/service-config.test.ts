@@ -130,6 +130,29 @@ describe('service configuration', () => {
     expect([c.workerThreads, c.concurrencyPerWorker, c.concurrentRegions, c.model.timeoutMs, c.stopGraceMs]).toEqual([maxThreads, Math.ceil(1024 / maxThreads), 16, 86_400_000, 86_400_000]);
   });
 
+  test('TESSERA_HTTP_MODEL_URLS: unset allows any HTTP model URL; set, a list of http(s) URL prefixes, each checked at start', () => {
+    expect(loadServiceConfig(base).paths.httpModelUrls).toBeUndefined();
+    expect(loadServiceConfig({ ...base, TESSERA_HTTP_MODEL_URLS: ' http://Models:8080/v1 ,https://d.example.com' }).paths.httpModelUrls).toEqual(['http://models:8080/v1', 'https://d.example.com/']);
+    let err: ConfigError | undefined;
+    try {
+      loadServiceConfig({ ...base, TESSERA_HTTP_MODEL_URLS: 'models:8080, ftp://m/, http://m/x?y=1,http://ok/' });
+    } catch (e) {
+      err = e as ConfigError;
+    }
+    expect(err!.problems).toEqual([
+      'TESSERA_HTTP_MODEL_URLS: "models:8080" is not an http(s) URL',
+      'TESSERA_HTTP_MODEL_URLS: "ftp://m/" is not an http(s) URL',
+      'TESSERA_HTTP_MODEL_URLS: "http://m/x?y=1" has a query or fragment (prefixes are scheme, host, port and a path)',
+    ]);
+    expect(() => loadServiceConfig({ ...base, TESSERA_HTTP_MODEL_URLS: ' , ' })).toThrow(/TESSERA_HTTP_MODEL_URLS names no URL prefix/);
+  });
+
+  test('TESSERA_GDAL_DRIVERS: the GDAL drivers request images are opened with; by default none that reads other files or URLs', () => {
+    expect(loadServiceConfig(base).gdalDrivers).toEqual(['NITF', 'GTiff', 'COG', 'PNG', 'JPEG', 'JP2OpenJPEG']);
+    expect(loadServiceConfig({ ...base, TESSERA_GDAL_DRIVERS: 'nitf,GTiff' }).gdalDrivers).toEqual(['NITF', 'GTiff']);
+    expect(() => loadServiceConfig({ ...base, TESSERA_GDAL_DRIVERS: 'NITF,NOPE' })).toThrow(/TESSERA_GDAL_DRIVERS: "NOPE" is not a raster driver of this GDAL/);
+  });
+
   test('REGION_SIZE forms', () => {
     expect(parseRegionSize('(10240, 10240)')).toEqual({ width: 10240, height: 10240 });
     expect(parseRegionSize('[512,256]')).toEqual({ width: 512, height: 256 });

@@ -45,6 +45,8 @@ beforeAll(async () => {
     TESSERA_STOP_GRACE_SECONDS: '0.5',
     // The test's local images are read from its scratch folder only.
     TESSERA_LOCAL_IMAGE_DIR: dir,
+    // HTTP models only there (and at a port nothing listens on, for the unreachable-model case).
+    TESSERA_HTTP_MODEL_URLS: `${model.url}/invocations,http://127.0.0.1:1/`,
   });
   console.log(`service tests: stack, model server and tessera serve up in ${Date.now() - t0} ms`);
 });
@@ -259,6 +261,86 @@ describe('tessera serve', () => {
     expect(await health.json()).toMatchObject({ status: 'ok', checks: { image_queue: 'ok', region_queue: 'ok', job_table: 'ok', region_table: 'ok', feature_table: 'ok' } });
   });
 
+  test('a job whose model cannot be reached ends FAILED saying why, in the table, on SNS and in the log; nothing is written', async () => {
+    const image = join(dir, 'unreachable.tif');
+    writeTestImage(image, 2048, 512);
+    const jobId = 'bad-5';
+    const imageId = `${jobId}:${image}`;
+    const url = 'http://127.0.0.1:1/invocations'; // nothing listens on port 1
+    // 2048 x 512 in 512 tiles without overlap, regions of 1024: two regions of two tiles, every tile refused.
+    await imageQueue.send(request(jobId, image, { imageProcessor: { name: url, type: 'HTTP_ENDPOINT' }, imageProcessorTileOverlap: 0, imageProcessorTileFormat: 'PNG' }));
+    const job = await untilEnded(imageId);
+    const why = `could not reach model at ${url} (connect ECONNREFUSED 127.0.0.1:1) after 6 attempts`; // TESSERA_MODEL_RETRIES 5
+    expect(job).toMatchObject({ image_status: 'FAILED', region_count: 2, region_success: 0, region_error: 2 });
+    expect(job.message).toMatch(/^every tile failed \(4 of 4\); most often \(4\): \(0, (0|512|1024|1536)\)\(512, 512\): /);
+    expect(job.message!.endsWith(`: ${why}; no output written`)).toBe(true);
+    expect(job.output_outcomes).toBeUndefined();
+
+    // Each region: its counts and the reason, with one of its tiles, kept small on the item.
+    const regions = await queryItems(stack, stack.names.regionTable, 'image_id', imageId);
+    expect(regions).toHaveLength(2);
+    for (const r of regions) {
+      expect(r).toMatchObject({ region_status: 'FAILED', total_tiles: 2, failed_tile_count: 2 });
+      const summary = JSON.parse(r.tile_failures as string);
+      expect(summary).toMatchObject({ failed: 2, total: 2, reasons: [{ reason: why, count: 2 }] });
+      expect(r.message).toBe(`every tile failed (2 of 2); most often (2): ${summary.reasons[0].tile}: ${why}`);
+      expect((r.tile_failures as string).length).toBeLessThan(400);
+    }
+
+    // SNS: the final image status carries the reason, each region's too; the log says it.
+    const imageEvents = stack.sns.messages(stack.topicArns.image).filter((m) => m.attributes.job_id?.stringValue === jobId);
+    expect(imageEvents.map((m) => m.attributes.status.stringValue)).toEqual(['STARTED', 'IN_PROGRESS', 'FAILED']);
+    expect(imageEvents[2].message).toBe(`StatusMonitor update: FAILED ${jobId}: ${job.message}`);
+    const regionEvents = stack.sns.messages(stack.topicArns.region).filter((m) => m.attributes.job_id?.stringValue === jobId);
+    expect(regionEvents.map((m) => m.attributes.status.stringValue)).toEqual(['FAILED', 'FAILED']);
+    for (const e of regionEvents) expect(e.message).toContain(why);
+    expect(serve.logs.some((l) => l.msg === 'image failed' && l.image_id === imageId && l.reason === job.message)).toBe(true);
+
+    // No output: no S3 object, no Kinesis record.
+    await expect(readS3Text(stack, stack.names.bucket, s3ObjectKey('results/', jobId))).rejects.toThrow();
+    expect((await kinesisRecords(stack, stack.names.stream)).filter((r) => r.partitionKey === jobId)).toEqual([]);
+  });
+
+  test('a jobId used again by another request is dead-lettered naming jobId; the same request sent again changes nothing', async () => {
+    const image = join(dir, 'reused.tif');
+    writeTestImage(image, 600, 400);
+    const jobId = 'job-reused';
+    const imageId = `${jobId}:${image}`;
+    const first = request(jobId, image, { imageProcessorTileFormat: 'PNG' });
+    await imageQueue.send(first);
+    const ended = await untilEnded(imageId);
+    expect(ended.image_status).toBe('SUCCESS');
+    await waitFor('the final status recorded', async () => (await jobs.get(imageId))?.final_status_published_time !== undefined, 15_000);
+    const before = (await jobs.get(imageId))!;
+
+    // The same request in a new message (a producer's retry), and another request (other output prefix) under its jobId.
+    const other = { ...first, outputs: [{ type: 'S3', bucket: stack.names.bucket, prefix: 'reused/' }] };
+    await imageQueue.send(first);
+    await imageQueue.send(other);
+    const dlq = new SqsQueue(stack.clients.sqs, stack.queueUrls.imageDlq);
+    const dead: { body: string; attributes: Record<string, string> }[] = [];
+    await waitFor('the reusing request in the dead-letter queue', async () => {
+      for (const m of await dlq.receive({ max: 10, waitSeconds: 1, visibilityTimeout: 60 })) {
+        dead.push(m);
+        await dlq.delete(m.receiptHandle);
+      }
+      return dead.length >= 1;
+    }, 30_000, 0);
+    await waitFor('the image queue to be empty', async () => {
+      const c = await imageQueue.counts();
+      return c.visible === 0 && c.inFlight === 0;
+    }, 30_000);
+    for (const m of await dlq.receive({ max: 10, waitSeconds: 1, visibilityTimeout: 60 })) dead.push(m);
+    expect(dead.map((m) => JSON.parse(m.body))).toEqual([other]);
+    expect(dead[0].attributes.field).toBe('jobId');
+    expect(dead[0].attributes.reason).toBe(`invalid image request: jobId: ${jobId} was already used for a job that ended ${new Date(before.end_time!).toISOString()} with status SUCCESS; use a new jobId`);
+    // The job is as it was, nothing was written for the other request, no status went out for either.
+    expect(await jobs.get(imageId)).toEqual(before);
+    await expect(readS3Text(stack, stack.names.bucket, s3ObjectKey('reused/', jobId))).rejects.toThrow();
+    const statuses = stack.sns.messages(stack.topicArns.image).filter((m) => m.attributes.job_id?.stringValue === jobId).map((m) => m.attributes.status.stringValue);
+    expect(statuses).toEqual(['STARTED', 'IN_PROGRESS', 'SUCCESS']);
+  });
+
   test('malformed requests go to the dead-letter queue before any work, with the field path and the reason; the service keeps running', async () => {
     const started = Date.now();
     // Anything GDAL fetched through /vsicurl/ would show up here.
@@ -298,6 +380,7 @@ describe('tessera serve', () => {
       ['missing imageProcessor', noProcessor, 'imageProcessor', 'expected object, received undefined'],
       ['bad imageProcessor.type', { ...good, imageProcessor: { name: modelUrl(), type: 'LAMBDA' } }, 'imageProcessor.type', 'must be "SM_ENDPOINT" or "HTTP_ENDPOINT"'],
       ['HTTP endpoint name not a URL', { ...good, imageProcessor: { name: 'my-model', type: 'HTTP_ENDPOINT' } }, 'imageProcessor.name', 'must be an http(s) URL for an HTTP_ENDPOINT'],
+      ['HTTP model outside TESSERA_HTTP_MODEL_URLS', { ...good, imageProcessor: { name: baitUrl, type: 'HTTP_ENDPOINT' } }, 'imageProcessor.name', `${JSON.stringify(baitUrl)} is not a model endpoint this service may call (its operator lists them in TESSERA_HTTP_MODEL_URLS)`],
       ['negative overlap', { ...good, imageProcessorTileOverlap: -1 }, 'imageProcessorTileOverlap', 'must not be negative'],
       ['non-integer tile size', { ...good, imageProcessorTileSize: 256.5 }, 'imageProcessorTileSize', 'must be an integer'],
       ['non-numeric tile size', { ...good, imageProcessorTileSize: 'big' }, 'imageProcessorTileSize', 'expected number, received string'],
@@ -347,16 +430,23 @@ describe('tessera serve', () => {
     expect(stack.sns.messages(stack.topicArns.image).filter((m) => m.attributes.job_id?.stringValue === 'x')).toEqual([]);
     expect(fetched).toBe(0);
     expect(existsSync(written)).toBe(false);
-    bait.close();
     console.log(`${cases.length} malformed requests dead-lettered in ${Date.now() - started} ms; e.g. ${JSON.stringify(received.get(bodies[0])!.reason)}`);
 
     // Valid requests whose image cannot be used: the job is recorded as FAILED with the reason, the failure is
     // published, and the request is dead-lettered with the same reason.
     const notRaster = join(dir, 'MANIFEST.md');
     copyFileSync(realFixture('MANIFEST.md'), notRaster);
+    // VRTs whose pixels come from a /vsicurl/ URL (GDAL would fetch it when reading them): local and on S3.
+    const vrt = `<VRTDataset rasterXSize="1024" rasterYSize="1024"><VRTRasterBand dataType="Byte" band="1"><SimpleSource><SourceFilename relativeToVRT="0">/vsicurl/${baitUrl}image.tif</SourceFilename><SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>`;
+    const localVrt = join(dir, 'fetches.vrt');
+    writeFileSync(localVrt, vrt);
+    await stack.clients.s3.send(new PutObjectCommand({ Bucket: stack.names.bucket, Key: 'images/fetches.vrt', Body: vrt }));
+    const notAllowed = 'this service opens images only with the GDAL drivers NITF, GTiff, COG, PNG, JPEG, JP2OpenJPEG (TESSERA_GDAL_DRIVERS)';
     const unusable: [string, string][] = [
       [`s3://${stack.names.bucket}/images/missing.ntf`, 'does not exist'],
       [notRaster, 'not a raster image GDAL can read'],
+      [localVrt, notAllowed],
+      [`s3://${stack.names.bucket}/images/fetches.vrt`, notAllowed],
     ];
     for (const [i, [url]] of unusable.entries()) await imageQueue.send(request(`job-unusable-${i}`, url));
     for (const [i, [url, why]] of unusable.entries()) {
@@ -376,6 +466,9 @@ describe('tessera serve', () => {
       return failedDlq.size >= unusable.length;
     }, 30_000, 0);
     unusable.forEach(([, why], i) => expect(failedDlq.get(`job-unusable-${i}`)?.reason).toContain(why));
+    // GDAL never fetched the VRTs' source.
+    expect(fetched).toBe(0);
+    bait.close();
 
     // Still running and healthy, no job was recorded, the image queue is empty; then a valid request succeeds.
     expect(serve.process.exitCode).toBeNull();

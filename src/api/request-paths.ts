@@ -24,18 +24,79 @@ export interface RequestPaths {
   images: LocalScope;
   /** `File` outputs. */
   fileOutputs: LocalScope;
+  /**
+   * URL prefixes an HTTP_ENDPOINT model may have (TESSERA_HTTP_MODEL_URLS, see modelUrlProblem); absent: any http(s)
+   * URL, as OSML.
+   */
+  httpModelUrls?: readonly string[];
 }
 
 export const IMAGE_DIR_SETTING = 'TESSERA_LOCAL_IMAGE_DIR';
 export const FILE_OUTPUT_DIR_SETTING = 'TESSERA_FILE_OUTPUT_DIR';
+export const HTTP_MODEL_URLS_SETTING = 'TESSERA_HTTP_MODEL_URLS';
 
 /** `tessera run`: the user's own files. */
 export const LOCAL_RUN_PATHS: RequestPaths = { images: { kind: 'anywhere' }, fileOutputs: { kind: 'anywhere' } };
 
-/** `tessera serve`: each kind only inside its configured folder (a real path), refused without one. */
-export function servicePaths(dirs: { imageDir?: string; fileOutputDir?: string }): RequestPaths {
+/**
+ * `tessera serve`: each kind only inside its configured folder (a real path), refused without one; HTTP models
+ * only under `httpModelUrls` when given.
+ */
+export function servicePaths(dirs: { imageDir?: string; fileOutputDir?: string; httpModelUrls?: readonly string[] }): RequestPaths {
   const scope = (dir: string | undefined, setting: string): LocalScope => (dir ? { kind: 'inside', dir, setting } : { kind: 'refused', setting });
-  return { images: scope(dirs.imageDir, IMAGE_DIR_SETTING), fileOutputs: scope(dirs.fileOutputDir, FILE_OUTPUT_DIR_SETTING) };
+  return {
+    images: scope(dirs.imageDir, IMAGE_DIR_SETTING),
+    fileOutputs: scope(dirs.fileOutputDir, FILE_OUTPUT_DIR_SETTING),
+    ...(dirs.httpModelUrls ? { httpModelUrls: dirs.httpModelUrls } : {}),
+  };
+}
+
+/**
+ * TESSERA_HTTP_MODEL_URLS: comma-separated http(s) URL prefixes (no query or fragment), normalised as URLs;
+ * `problems` says what is wrong with each bad entry.
+ */
+export function parseModelUrlPrefixes(text: string): { prefixes: string[]; problems: string[] } {
+  const prefixes: string[] = [];
+  const problems: string[] = [];
+  const entries = text.split(',').map((e) => e.trim()).filter(Boolean);
+  if (entries.length === 0) problems.push(`${HTTP_MODEL_URLS_SETTING} names no URL prefix (unset it to allow any model URL)`);
+  for (const entry of entries) {
+    let u: URL;
+    try {
+      u = new URL(entry);
+    } catch {
+      problems.push(`${HTTP_MODEL_URLS_SETTING}: ${JSON.stringify(entry)} is not a URL`);
+      continue;
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') problems.push(`${HTTP_MODEL_URLS_SETTING}: ${JSON.stringify(entry)} is not an http(s) URL`);
+    else if (u.search || u.hash || entry.includes('?') || entry.includes('#')) problems.push(`${HTTP_MODEL_URLS_SETTING}: ${JSON.stringify(entry)} has a query or fragment (prefixes are scheme, host, port and a path)`);
+    else prefixes.push(u.href);
+  }
+  return { prefixes, problems };
+}
+
+/**
+ * Why an HTTP_ENDPOINT model URL may not be called (without the field), or null when it may: with prefixes, the
+ * URL, parsed and normalised as the detector will call it, must have a prefix's scheme, host and port exactly
+ * (never a textual prefix: `http://models` must not admit `http://models.evil.example`), no user name or password
+ * the prefix does not have, and a path that is the prefix's path or below it (`/v1` admits `/v1` and `/v1/x`, not
+ * `/v10`; `..` segments are resolved before comparing).
+ */
+export function modelUrlProblem(url: string, prefixes: readonly string[] | undefined): string | null {
+  if (!prefixes) return null;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return `${JSON.stringify(url)} is not a URL`;
+  }
+  const allowed = prefixes.some((prefix) => {
+    const p = new URL(prefix);
+    if (u.protocol !== p.protocol || u.host !== p.host || u.username !== p.username || u.password !== p.password) return false;
+    if (p.pathname.endsWith('/')) return u.pathname.startsWith(p.pathname);
+    return u.pathname === p.pathname || u.pathname.startsWith(`${p.pathname}/`);
+  });
+  return allowed ? null : `${JSON.stringify(url)} is not a model endpoint this service may call (its operator lists them in ${HTTP_MODEL_URLS_SETTING})`;
 }
 
 /** A path (already absolute and normalised) is the folder itself or below it. */

@@ -31,7 +31,7 @@ export function imageReadAccess(clients: AwsClients, role: string | undefined): 
   if (!roles) byClients.set(clients, (roles = new Map()));
   let access = roles.get(role);
   if (!access) {
-    const keys = assumedRoleCredentials(clients.sts, role, { refreshMarginMs: READ_ROLE_REFRESH_MARGIN_MS });
+    const keys = assumedRoleCredentials(clients.sts, role, { purpose: 'imageReadRole', refreshMarginMs: READ_ROLE_REFRESH_MARGIN_MS });
     let s3: S3Client | undefined;
     access = { credentials: { principal: role, keys }, s3: () => (s3 ??= createS3Client(clients.config, { credentials: keys })) };
     roles.set(role, access);

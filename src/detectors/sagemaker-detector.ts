@@ -11,7 +11,7 @@
  */
 import { InvokeEndpointCommand, SageMakerRuntimeClient, type InvokeEndpointCommandInput } from '@aws-sdk/client-sagemaker-runtime';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { assumedRoleCredentials } from '../aws/assume-role.js';
+import { assumedRoleCredentials, roleAssumptionErrorOf } from '../aws/assume-role.js';
 import { createStsClient, type AwsCredentials } from '../aws/clients.js';
 import type { Detection, DetectionContext, Detector } from './detector.js';
 import { DetectorError, type DetectorErrorKind } from './detector-error.js';
@@ -99,7 +99,7 @@ export class SageMakerDetector implements Detector {
         ...(options.stsEndpoint ? { endpoints: { sts: options.stsEndpoint } } : {}),
         ...(options.credentials ? { credentials: options.credentials } : {}),
       });
-      credentials = assumedRoleCredentials(sts, options.assumedRole);
+      credentials = assumedRoleCredentials(sts, options.assumedRole, { purpose: 'imageProcessor.assumedRole' });
     }
     this.#client = new SageMakerRuntimeClient({
       region: options.region,
@@ -158,6 +158,9 @@ export class SageMakerDetector implements Detector {
     if (this.#closing.signal.aborted && !pastDeadline) {
       return this.#error('connection', `detector for SageMaker endpoint ${this.#endpointName} was closed`, context, attempts, error);
     }
+    // The role's keys could not be had: the endpoint was never called, and "could not reach SageMaker" would mislead.
+    const role = roleAssumptionErrorOf(error);
+    if (role) return this.#error('connection', `${role.message}; SageMaker endpoint ${this.#endpointName} not called`, context, attempts, error);
     if (pastDeadline || e.name === 'TimeoutError' || e.code === 'ETIMEDOUT' || e.name === 'AbortError') {
       return this.#error('timeout', `SageMaker endpoint ${this.#endpointName} did not answer within ${this.#timeoutMs} ms`, context, attempts, error);
     }

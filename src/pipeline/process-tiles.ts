@@ -79,7 +79,7 @@ export async function processTiles(o: ProcessTilesOptions): Promise<ProcessTiles
   // Shared across the regions of an image when the caller keeps them (read-resources.ts); else this call's own.
   const lease = o.resources
     ? await o.resources.acquire(info, slotCount, slotBytes, readers)
-    : await WindowReader.open(info.gdalPath, info.dataType, info.bandCount, readers, info.readCredentials).then((reader) => {
+    : await WindowReader.open(info.gdalPath, info.dataType, info.bandCount, readers, info.readCredentials, info.drivers).then((reader) => {
       const own = new SlotPool(slotCount, slotBytes);
       return { reader, slots: own, release: () => (reader.close(), own.close()) };
     });

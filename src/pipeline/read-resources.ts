@@ -31,7 +31,7 @@ export class ReadResources {
   constructor(private readonly maxIdle = 4) {}
 
   async acquire(info: RasterInfo, slotCount: number, slotBytes: number, readers: number): Promise<ReadResourceLease> {
-    const key = JSON.stringify([info.gdalPath, info.readCredentials?.principal ?? null, info.dataType, info.bandCount, slotCount, slotBytes, readers]);
+    const key = JSON.stringify([info.gdalPath, info.readCredentials?.principal ?? null, info.drivers ?? null, info.dataType, info.bandCount, slotCount, slotBytes, readers]);
     let entry = this.entries.get(key);
     if (!entry) this.entries.set(key, (entry = { slots: new SlotPool(slotCount, slotBytes), idle: [], users: 0 }));
     // Most recently used last: eviction takes the oldest idle entries.
@@ -40,7 +40,7 @@ export class ReadResources {
     entry.users++;
     let reader: WindowReader;
     try {
-      reader = entry.idle.pop() ?? (await WindowReader.open(info.gdalPath, info.dataType, info.bandCount, readers, info.readCredentials));
+      reader = entry.idle.pop() ?? (await WindowReader.open(info.gdalPath, info.dataType, info.bandCount, readers, info.readCredentials, info.drivers));
     } catch (err) {
       entry.users--;
       this.evict();

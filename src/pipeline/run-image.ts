@@ -32,6 +32,8 @@ export interface ImageJob {
   image: string;
   /** Keys for an S3 image's reads (the request's imageReadRole); absent: the service's own credentials. */
   readCredentials?: S3ReadCredentials | undefined;
+  /** The only GDAL drivers that may open the image (the service's TESSERA_GDAL_DRIVERS); absent: any. */
+  drivers?: readonly string[] | undefined;
   imageSegment?: number;
   detector: DetectorConfig;
   tileSize: number;
@@ -109,7 +111,7 @@ export interface PreparedImage {
 
 export async function prepareImage(job: ImageJob): Promise<PreparedImage> {
   const warnings: string[] = [];
-  const info = await describeRaster(job.image, { ...(job.imageSegment !== undefined ? { imageSegment: job.imageSegment } : {}), readCredentials: job.readCredentials });
+  const info = await describeRaster(job.image, { ...(job.imageSegment !== undefined ? { imageSegment: job.imageSegment } : {}), readCredentials: job.readCredentials, drivers: job.drivers });
   let sensorModel: SensorModel | null = null;
   if (info.georeference) {
     try {

@@ -11,7 +11,7 @@ const SAMPLE_SIDE = 1024;
  * are read decimated (GDAL uses overviews when the file has them), never in full.
  */
 export async function bandHistograms(info: RasterInfo, bands: number[]): Promise<Histogram[]> {
-  const ds = (await openRaster(info.gdalPath, info.readCredentials)).dataset;
+  const ds = (await openRaster(info.gdalPath, info.readCredentials, info.drivers)).dataset;
   try {
     const scale = Math.min(1, SAMPLE_SIDE / Math.max(info.width, info.height));
     const bw = Math.max(1, Math.round(info.width * scale));
@@ -39,7 +39,7 @@ export async function bandHistograms(info: RasterInfo, bands: number[]): Promise
  */
 export async function complexBandPairs(info: RasterInfo): Promise<number[] | null> {
   if (info.format !== 'NITF' || info.bandCount < 2 || info.bandCount % 2 !== 0) return null;
-  const ds = (await openRaster(info.gdalPath, info.readCredentials)).dataset;
+  const ds = (await openRaster(info.gdalPath, info.readCredentials, info.drivers)).dataset;
   try {
     const subcategory = (b: number) => String(ds.bands.get(b + 1).getMetadata().NITF_ISUBCAT ?? '').trim().toUpperCase();
     const pairs = Array.from({ length: info.bandCount / 2 }, (_, k) => [subcategory(2 * k), subcategory(2 * k + 1)].sort().join(''));
@@ -58,7 +58,7 @@ export async function complexBandPairs(info: RasterInfo): Promise<number[] | nul
  * always come from the same pixel). Amplitudes are real numbers: 4096 buckets between their minimum and maximum.
  */
 export async function amplitudeHistograms(info: RasterInfo, complexBands: number[]): Promise<Histogram[]> {
-  const ds = (await openRaster(info.gdalPath, info.readCredentials)).dataset;
+  const ds = (await openRaster(info.gdalPath, info.readCredentials, info.drivers)).dataset;
   try {
     const scale = Math.min(1, SAMPLE_SIDE / Math.max(info.width, info.height));
     const bw = Math.max(1, Math.round(info.width * scale));

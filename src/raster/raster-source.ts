@@ -29,6 +29,8 @@ export interface RasterInfo {
   imageSegments: number;
   /** The keys its S3 reads use (the request's imageReadRole); absent: the service's own. Every open passes them on. */
   readCredentials?: S3ReadCredentials;
+  /** The only GDAL drivers any open of it may use (the service's TESSERA_GDAL_DRIVERS); absent: any. Every open passes them on. */
+  drivers?: readonly string[];
 }
 
 export class RasterInputError extends Error {
@@ -43,6 +45,8 @@ export interface OpenOptions {
   imageSegment?: number;
   /** Read an S3 image with these keys (see s3-read-credentials.ts); the returned info keeps them. */
   readCredentials?: S3ReadCredentials | undefined;
+  /** Open it only with these GDAL drivers (gdal-drivers.ts); the returned info keeps them. Absent: any driver. */
+  drivers?: readonly string[] | undefined;
 }
 
 /** Opens an image header with GDAL and describes it; every failure names the input and the reason. */
@@ -62,9 +66,10 @@ export async function describeRaster(location: string, options: OpenOptions = {}
     if (!kind.isFile()) throw new RasterInputError(location, 'is not a regular file (a pipe or device cannot be read as an image)');
   }
   const credentials = options.readCredentials;
+  const drivers = options.drivers;
   let ds: gdal.Dataset;
   try {
-    ds = (await openRaster(location, credentials)).dataset;
+    ds = (await openRaster(location, credentials, drivers)).dataset;
   } catch (err) {
     if (!(err instanceof GdalOpenError)) throw err;
     throw new RasterInputError(location, `not a raster image GDAL can read (${cleanGdalMessage(err)})`);
@@ -77,7 +82,7 @@ export async function describeRaster(location: string, options: OpenOptions = {}
     if (ds.driver.description !== 'NITF') throw new RasterInputError(location, `image segment ${segment} requested but the file is ${ds.driver.description}, not NITF`);
     if (segment >= segmentCount) throw new RasterInputError(location, `image segment ${segment} requested but the file has ${segmentCount} image segment(s)`);
     gdalPath = `NITF_IM:${segment}:${location}`;
-    ds = (await openRaster(gdalPath, credentials)).dataset;
+    ds = (await openRaster(gdalPath, credentials, drivers)).dataset;
   }
   const bandCount = ds.bands.count();
   if (bandCount === 0) throw new RasterInputError(location, 'has no raster bands (no image data)');
@@ -105,6 +110,7 @@ export async function describeRaster(location: string, options: OpenOptions = {}
   };
   if (note) info.georeferenceNote = note;
   if (credentials) info.readCredentials = credentials;
+  if (drivers) info.drivers = drivers;
   ds.close();
   return info;
 }

@@ -27,6 +27,7 @@
 import { readFileSync } from 'node:fs';
 import gdal from 'gdal-async';
 import { bindGdalVsi, type GdalVsi } from '../pixels/native.js';
+import { describeAllowedDrivers } from './gdal-drivers.js';
 
 /** Keys as an SDK credentials provider returns them. */
 export interface S3ReadKeys {
@@ -72,10 +73,13 @@ export function s3ObjectOf(gdalPath: string): string | null {
 const SERVICE = '';
 
 /**
- * Opens a GDAL path; an S3 object in it is read with `credentials` (the service's own when absent). Throws
+ * Opens a GDAL path: every dataset Tessera reads an image through is opened here. An S3 object in it is read with
+ * `credentials` (the service's own when absent); `drivers`, when given, are the only GDAL drivers that may open it
+ * (the service's TESSERA_GDAL_DRIVERS, see gdal-drivers.ts; absent: any, as for `tessera run`). Throws
  * GdalOpenError when GDAL cannot open it; a failure to get the keys is thrown as it is.
  */
-export async function openRaster(gdalPath: string, credentials?: S3ReadCredentials): Promise<OpenedRaster> {
+export async function openRaster(gdalPath: string, credentials?: S3ReadCredentials, drivers?: readonly string[]): Promise<OpenedRaster> {
+  const gdalOpen = (path: string) => openWithDrivers(path, drivers);
   const object = s3ObjectOf(gdalPath);
   if (!object) return { dataset: await gdalOpen(gdalPath), renewAt: Infinity };
   const keys = credentials ? await credentials.keys() : undefined;
@@ -99,11 +103,12 @@ export async function openRaster(gdalPath: string, credentials?: S3ReadCredentia
   }
 }
 
-async function gdalOpen(path: string): Promise<gdal.Dataset> {
+async function openWithDrivers(path: string, drivers: readonly string[] | undefined): Promise<gdal.Dataset> {
   try {
-    return await gdal.openAsync(path);
+    return drivers ? await gdal.openAsync(path, 'r', [...drivers]) : await gdal.openAsync(path);
   } catch (err) {
-    throw new GdalOpenError(String((err as Error)?.message ?? err));
+    const message = String((err as Error)?.message ?? err);
+    throw new GdalOpenError(drivers ? `${message}; ${describeAllowedDrivers(drivers)}` : message);
   }
 }
 

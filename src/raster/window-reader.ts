@@ -37,13 +37,15 @@ export class WindowReader {
     private readonly dataType: DataType,
     readonly bandCount: number,
     private readonly credentials: S3ReadCredentials | undefined,
+    private readonly drivers: readonly string[] | undefined,
   ) {
     this.bytesPerSample = bytesPerSample(dataType);
   }
 
-  static async open(gdalPath: string, dataType: DataType, bandCount: number, handles: number, credentials?: S3ReadCredentials): Promise<WindowReader> {
-    const reader = new WindowReader(gdalPath, dataType, bandCount, credentials);
-    const opened = await Promise.all(Array.from({ length: Math.max(1, handles) }, () => openRaster(gdalPath, credentials)));
+  /** `drivers`: the only GDAL drivers that may open it (RasterInfo.drivers); absent: any. */
+  static async open(gdalPath: string, dataType: DataType, bandCount: number, handles: number, credentials?: S3ReadCredentials, drivers?: readonly string[]): Promise<WindowReader> {
+    const reader = new WindowReader(gdalPath, dataType, bandCount, credentials, drivers);
+    const opened = await Promise.all(Array.from({ length: Math.max(1, handles) }, () => openRaster(gdalPath, credentials, drivers)));
     for (const raster of opened) reader.handles.push({ raster, busy: false, queue: [] });
     return reader;
   }
@@ -112,7 +114,7 @@ export class WindowReader {
     if (Date.now() < handle.raster.renewAt) return handle.raster;
     let opened: OpenedRaster;
     try {
-      opened = await openRaster(this.gdalPath, this.credentials);
+      opened = await openRaster(this.gdalPath, this.credentials, this.drivers);
     } catch (err) {
       this.renewError = (err as Error).message;
       return handle.raster;

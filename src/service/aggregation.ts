@@ -5,6 +5,7 @@
  * stored; after distillation, every sink reads its own pass 2, which re-reads the table and yields only the kept
  * features, finalised. The S3 sink uploads multipart from that stream and the Kinesis sink sends it in batches.
  */
+import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { ImageRequest } from '../api/image-request.js';
 import { requestDistillation, requestOutputs } from '../api/image-request.js';
@@ -22,6 +23,8 @@ import { allTiles } from '../tiling/index.js';
 import { FEATURE_SHARDS, featureShard } from '../state/feature-table.js';
 import { releaseImage } from './throttling.js';
 import { outstandingDone } from './outstanding-jobs.js';
+import type { RegionItem } from '../state/region-table.js';
+import { combineTileFailures, describeTileFailures, storedTileFailures, type TileFailureSummary } from '../state/tile-failures.js';
 
 /** Job-item attributes (beyond OSML's) that let any container aggregate the image without opening it. */
 export interface StoredJobSpec {
@@ -54,13 +57,48 @@ export interface AggregationResult {
   featuresKept: number;
 }
 
-/** Pass 1 + distillation + sinks for one job; the caller holds the aggregation lease. */
+/**
+ * Why the image's tiles failed, from its regions' summaries (tile-failures.ts), and how many succeeded; undefined
+ * when no region had a failure (or none of their items is left).
+ */
+export async function imageTileFailures(ctx: Pick<ServiceContext, 'regions'>, job: JobItem): Promise<{ summary: TileFailureSummary; succeeded: number } | undefined> {
+  if (job.region_error === 0) return undefined;
+  const items: RegionItem[] = [];
+  const ids = job.completed_region_ids;
+  for (let i = 0; i < ids.length; i += 8) {
+    const batch = await Promise.all(ids.slice(i, i + 8).map((id) => ctx.regions.get(job.image_id, id)));
+    for (const item of batch) if (item) items.push(item);
+  }
+  if (items.length === 0) return undefined;
+  const summaries = items.map((r): TileFailureSummary => {
+    const stored = storedTileFailures(r);
+    if (stored) return stored;
+    // A region item written before summaries: its counts, and its message when it failed as a whole.
+    const failed = r.failed_tile_count ?? 0;
+    return { failed, total: r.total_tiles ?? 0, reasons: r.message && failed ? [{ reason: r.message, count: failed, tile: `region ${r.region_id}` }] : [] };
+  });
+  return { summary: combineTileFailures(summaries), succeeded: items.reduce((n, r) => n + (r.succeeded_tile_count ?? r.succeeded_tile_ids.length), 0) };
+}
+
+/**
+ * Pass 1 + distillation + sinks for one job; the caller holds the aggregation lease. When tiles failed, the message
+ * starts with why (imageTileFailures); when no tile of the image succeeded nothing is written at all (an empty
+ * output would look like an image without detections): the job is FAILED, its message says so, as `tessera run`
+ * writes nothing then.
+ */
 export async function aggregateFeatures(ctx: ServiceContext, job: JobItem): Promise<AggregationResult> {
   const spec = storedJobSpec(job);
   const { request } = spec;
   const imageId = job.image_id;
   const plan = planOf(spec.tiling);
   const distillation = requestDistillation(request);
+
+  // Resolved first, even when nothing will be written: a local run's observer decides there whether it stopped early.
+  const sinks = ctx.observer?.sinksFor?.(request, job) ?? sinksForOutputs(requestOutputs(request), ctx.sinkClients, ctx.config.paths.fileOutputs);
+  const failures = await imageTileFailures(ctx, job);
+  if (failures && failures.summary.total > 0 && failures.succeeded === 0) {
+    return { outputs: 'FAILED', message: `${describeTileFailures(failures.summary)}; no output written`, outcomes: [], featuresStored: 0, featuresKept: 0 };
+  }
 
   // Pass 1: compact detections (typed arrays) and where each feature is stored (item index, index within the item).
   const t1 = performance.now();
@@ -121,7 +159,6 @@ export async function aggregateFeatures(ctx: ServiceContext, job: JobItem): Prom
   };
 
   const t3 = performance.now();
-  const sinks = ctx.observer?.sinksFor?.(request, job) ?? sinksForOutputs(requestOutputs(request), ctx.sinkClients, ctx.config.paths.fileOutputs);
   const outcomes = (await writeToSinks(sinks, source, { jobId, featuresStored }, ctx.logger)).map((o) =>
     o.featureErrors ? { ...o, featureErrors: o.featureErrors.map((e) => ({ ...e, tile: tiles.of(e.index) })) } : o,
   );
@@ -129,7 +166,8 @@ export async function aggregateFeatures(ctx: ServiceContext, job: JobItem): Prom
   // {Operation} only, as OSML's sink_features.
   ctx.metrics.record('FeatureDissemination', { duration: (performance.now() - t3) / 1000, invocations: 1, errors: outputs === 'SUCCESS' ? 0 : 1 }, {}, { imageId });
 
-  const message = `${featuresKept} features (${featuresStored} before de-duplication); outputs: ${outcomes.map(describeOutcome).join('; ')}`;
+  const features = `${featuresKept} features (${featuresStored} before de-duplication); outputs: ${outcomes.map(describeOutcome).join('; ')}`;
+  const message = failures ? `${describeTileFailures(failures.summary)}; ${features}` : features;
   await ctx.jobs.update(imageId, {
     feature_count: featuresKept,
     feature_count_before_dedup: featuresStored,
@@ -201,7 +239,7 @@ export async function aggregateImage(ctx: ServiceContext, imageId: string, optio
   const started = performance.now();
   let outcome: Awaited<ReturnType<typeof aggregateOnce>>;
   try {
-    outcome = await aggregateOnce(ctx.jobs, imageId, ctx.owner, ctx.config.aggregationLeaseMs, async (j) => {
+    outcome = await aggregateOnce(ctx.jobs, imageId, aggregationOwner(ctx), ctx.config.aggregationLeaseMs, async (j) => {
       const result = await aggregateFeatures(ctx, j);
       return { outputs: result.outputs, message: result.message };
     });
@@ -231,6 +269,15 @@ export async function aggregateImage(ctx: ServiceContext, imageId: string, optio
   return { aggregated: true };
 }
 
+/**
+ * The lease owner of one aggregation attempt: the process plus a suffix of its own. A lease is exclusive between
+ * owners only, so with one owner per process two deliveries in the same container (TESSERA_CONCURRENT_REGIONS > 1,
+ * or a message redelivered while its first delivery still aggregates) would both hold it and both aggregate.
+ */
+export function aggregationOwner(ctx: Pick<ServiceContext, 'owner'>): string {
+  return `${ctx.owner}#${randomUUID().slice(0, 8)}`;
+}
+
 /** SQS's longest visibility timeout. */
 const MAX_VISIBILITY_SECONDS = 43_200;
 
@@ -251,7 +298,8 @@ export class StatusNotPublishedError extends Error {
 export async function publishImageEnd(ctx: ServiceContext, job: JobItem): Promise<void> {
   if (job.final_status_published_time !== undefined) return;
   const status = job.image_status ?? 'FAILED';
-  const reason = status === 'FAILED' && job.message ? job.message : undefined;
+  // What went wrong, for PARTIAL as for FAILED (a SUCCESS keeps OSML's "Completed image processing").
+  const reason = status !== 'SUCCESS' && job.message ? job.message : undefined;
   const published = await ctx.status.publishImageStatus({ status, jobId: job.job_id ?? '', imageId: job.image_id, processingDurationSeconds: job.processing_duration, ...(reason ? { reason } : {}) });
   if (!published && ctx.status.publishes('image')) throw new StatusNotPublishedError(`the final status ${status} of ${job.image_id}`);
   ctx.metrics.record(

@@ -15,7 +15,8 @@ import { DEFAULT_MAX_PAYLOAD_BYTES } from '../encoding/tile-encoding.js';
 import { MAX_MODEL_ATTEMPTS } from '../detectors/retry-policy.js';
 import { DEFAULT_THROTTLING, parseInstanceCounts, type ThrottlingConfig } from './endpoint-capacity.js';
 import { TILING_STRATEGIES, type Size, type TilingStrategyName } from '../tiling/index.js';
-import { FILE_OUTPUT_DIR_SETTING, IMAGE_DIR_SETTING, servicePaths, type RequestPaths } from '../api/request-paths.js';
+import { defaultServiceDrivers, GDAL_DRIVERS_SETTING, parseDriverList } from '../raster/gdal-drivers.js';
+import { FILE_OUTPUT_DIR_SETTING, HTTP_MODEL_URLS_SETTING, IMAGE_DIR_SETTING, parseModelUrlPrefixes, servicePaths, type RequestPaths } from '../api/request-paths.js';
 import { MAX_CONCURRENT_REGIONS, MAX_TILES_IN_FLIGHT, MAX_TIMER_SECONDS, MAX_WORKER_THREADS, WORKER_THREADS_PER_CORE, maxWorkerThreads } from '../util/limits.js';
 
 export interface ServiceConfig {
@@ -62,8 +63,13 @@ export interface ServiceConfig {
   logLevel: string;
   /** Capacity-based admission of image jobs per endpoint (OSML NEW §11.4); on only with an ENDPOINT_TABLE. */
   throttling: ThrottlingConfig;
-  /** Local files a request may read (TESSERA_LOCAL_IMAGE_DIR) and write (TESSERA_FILE_OUTPUT_DIR); see request-paths.ts. */
+  /**
+   * Local files a request may read (TESSERA_LOCAL_IMAGE_DIR) and write (TESSERA_FILE_OUTPUT_DIR), and the HTTP model
+   * URLs it may make the service call (TESSERA_HTTP_MODEL_URLS); see request-paths.ts.
+   */
   paths: RequestPaths;
+  /** TESSERA_GDAL_DRIVERS: the only GDAL drivers request images are opened with (gdal-drivers.ts); absent (tessera run): any. */
+  gdalDrivers?: readonly string[];
 }
 
 export class ConfigError extends Error {
@@ -251,6 +257,22 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
   };
   const imageDir = folder(IMAGE_DIR_SETTING);
   const fileOutputDir = folder(FILE_OUTPUT_DIR_SETTING);
+  // GDAL drivers request images may be opened with: never one that can make GDAL read other files or URLs by default.
+  const rawDrivers = get(GDAL_DRIVERS_SETTING);
+  let gdalDrivers = defaultServiceDrivers();
+  if (rawDrivers !== undefined) {
+    const parsed = parseDriverList(rawDrivers);
+    problems.push(...parsed.problems);
+    gdalDrivers = parsed.drivers;
+  }
+  // URL prefixes HTTP_ENDPOINT models may have; unset: any (OSML).
+  const rawModelUrls = get(HTTP_MODEL_URLS_SETTING);
+  let httpModelUrls: string[] | undefined;
+  if (rawModelUrls !== undefined) {
+    const parsed = parseModelUrlPrefixes(rawModelUrls);
+    problems.push(...parsed.problems);
+    httpModelUrls = parsed.prefixes;
+  }
 
   if (problems.length) throw new ConfigError(problems);
   return {
@@ -281,6 +303,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     healthHost,
     logLevel,
     throttling,
-    paths: servicePaths({ ...(imageDir ? { imageDir } : {}), ...(fileOutputDir ? { fileOutputDir } : {}) }),
+    paths: servicePaths({ ...(imageDir ? { imageDir } : {}), ...(fileOutputDir ? { fileOutputDir } : {}), ...(httpModelUrls ? { httpModelUrls } : {}) }),
+    gdalDrivers,
   };
 }

@@ -64,7 +64,7 @@ export interface ServiceContext {
   metrics: Metrics;
   pool: TilePool;
   logger: ServiceLogger;
-  /** This process, as the owner of aggregation leases. */
+  /** This process, as the owner of aggregation leases; each aggregation attempt adds a suffix of its own (aggregation.ts aggregationOwner). */
   owner: string;
   sinkClients: SinkClients;
   /** Image headers already read by this process (a region re-opens its image; the header does not change). */
@@ -89,13 +89,13 @@ export function createServiceContext(config: ServiceConfig, logger: ServiceLogge
     s3: (role) => {
       if (!role) return clients.s3;
       let c = s3ByRole.get(role);
-      if (!c) s3ByRole.set(role, (c = createS3Client(config.aws, { credentials: assumedRoleCredentials(clients.sts, role) })));
+      if (!c) s3ByRole.set(role, (c = createS3Client(config.aws, { credentials: assumedRoleCredentials(clients.sts, role, { purpose: 'the S3 output role' }) })));
       return c;
     },
     kinesis: (role) => {
       if (!role) return clients.kinesis;
       let c = kinesisByRole.get(role);
-      if (!c) kinesisByRole.set(role, (c = createKinesisClient(config.aws, { credentials: assumedRoleCredentials(clients.sts, role) })));
+      if (!c) kinesisByRole.set(role, (c = createKinesisClient(config.aws, { credentials: assumedRoleCredentials(clients.sts, role, { purpose: 'the Kinesis output assumedRole' }) })));
       return c;
     },
   };

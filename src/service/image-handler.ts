@@ -5,12 +5,15 @@
  *
  * Outcomes:
  * - invalid request: to the image dead-letter queue with the reason (naming the field), message deleted, no job;
+ * - another request under the jobId of an existing job (same image; not a redelivery of the job's own request, see
+ *   RequestIdentity): to the dead-letter queue naming `jobId`, the existing job untouched;
  * - input problem (image missing or unreadable, ROI outside it, ...): job FAILED, status published, message to the
  *   dead-letter queue with the reason;
  * - anything else (the tables or queues not answering ...): the message is left for redelivery, which resumes
  *   where this one stopped (a conditional job start, regions queued once); after TESSERA_MAX_DELIVERIES the job is
  *   recorded as FAILED instead.
  */
+import { createHash } from 'node:crypto';
 import { InvalidRequestError, imageIdOf, requestDistillation, requestOutputs, type ImageRequest } from '../api/image-request.js';
 import { prepareImage, workerConfigFor, JobInputError } from '../pipeline/run-image.js';
 import { nitfSourceMetadata } from '../features/output.js';
@@ -46,12 +49,16 @@ export async function handleImageMessage(ctx: ServiceContext, message: QueueMess
   const imageId = imageIdOf(request);
   let prepared: Awaited<ReturnType<typeof startImage>>;
   try {
-    prepared = await startImage(ctx, request, imageId);
+    prepared = await startImage(ctx, request, imageId, requestIdentity(message, request));
   } catch (err) {
     if (context.signal.aborted || err instanceof StatusNotPublishedError) throw err;
     const permanent = isInputError(err) || err instanceof InvalidRequestError;
     if (!permanent && message.receiveCount < ctx.config.maxDeliveries) throw err;
     await failImage(ctx, request, imageId, message, failureReason(err, message.receiveCount, permanent));
+    return 'delete';
+  }
+  if (prepared !== THROTTLED && 'reused' in prepared) {
+    await deadLetterReuse(ctx, request, imageId, message, prepared.reused);
     return 'delete';
   }
   if (prepared === THROTTLED) {
@@ -75,11 +82,43 @@ export async function handleImageMessage(ctx: ServiceContext, message: QueueMess
 }
 
 /**
+ * Which request a job was started by, stored on the job item when it is created: the SQS message id of the
+ * delivery that created it and a hash of the validated request. A later message for the same image id is the same
+ * request when either matches — a redelivery (same message id), or the same request sent again (a producer's
+ * retry, a throttled request put back on the queue, a duplicate SQS delivery: identical content, whatever its
+ * formatting) — and anything else is another request reusing the jobId. Hashing the parsed request rather than the
+ * body text makes a re-serialised copy of the same request count as the same one.
+ */
+export interface RequestIdentity {
+  request_message_id: string;
+  request_hash: string;
+}
+
+export function requestIdentity(message: Pick<QueueMessage, 'id'>, request: ImageRequest): RequestIdentity {
+  return { request_message_id: message.id, request_hash: createHash('sha256').update(JSON.stringify(request)).digest('hex') };
+}
+
+/**
+ * Why this request may not use the job it found under its image id, or null when it is that job's own request
+ * (see RequestIdentity). A job stored without an identity (started by an older version) is taken as this request's.
+ */
+export function jobIdReuse(job: JobItem, identity: RequestIdentity): string | null {
+  const stored = { id: job.request_message_id, hash: job.request_hash };
+  if (stored.id === undefined && stored.hash === undefined) return null;
+  if (stored.id === identity.request_message_id || stored.hash === identity.request_hash) return null;
+  const jobId = job.job_id ?? job.image_id;
+  const status = job.image_status ?? 'STARTED';
+  if (job.end_time !== undefined) return `jobId: ${jobId} was already used for a job that ended ${new Date(job.end_time).toISOString()} with status ${status}; use a new jobId`;
+  return `jobId: ${jobId} is already used by a job that is still running (started ${new Date(job.start_time).toISOString()}, status ${status}); use a new jobId`;
+}
+
+/**
  * Records the job, opens and plans the image, queues regions 2..n and returns the first region's work; the job
- * when it had already ended (a late redelivery), THROTTLED when its endpoint has no capacity for it yet.
+ * when it had already ended (a late redelivery), THROTTLED when its endpoint has no capacity for it yet, `reused`
+ * when the job under this image id was started by another request (jobIdReuse).
  * Input problems throw (the caller fails the job).
  */
-async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: string): Promise<RegionWork | typeof THROTTLED | { ended: JobItem }> {
+async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: string, identity: RequestIdentity): Promise<RegionWork | typeof THROTTLED | { ended: JobItem } | { reused: string }> {
   const { config } = ctx;
   const url = request.imageUrls[0];
   const log = { job_id: request.jobId, image_id: imageId };
@@ -91,7 +130,10 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
     model_invoke_mode: request.imageProcessor.type,
     ...(request.imageReadRole ? { image_read_role: request.imageReadRole } : {}),
     ...(request.jobName ? { job_name: request.jobName } : {}),
+    ...identity,
   });
+  const reused = created ? null : jobIdReuse(job, identity);
+  if (reused) return { reused };
   if (job.end_time !== undefined) {
     ctx.logger.info({ ...log, status: job.image_status }, 'image request for a job that has already ended: only what its end owes is checked');
     return { ended: job };
@@ -114,6 +156,7 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
   const imageJob = imageJobFromRequest(request, {
     image: path,
     readCredentials: reads.credentials,
+    drivers: config.gdalDrivers,
     regionSize: Math.max(rw, rh),
     strategy: config.tilingStrategy,
     quality: config.tiles.quality,
@@ -256,13 +299,26 @@ function osmlDistillationOption(request: ImageRequest): Record<string, unknown> 
   }
 }
 
+/** Another request under the jobId of an existing job: to the dead-letter queue naming `jobId`; the job is left alone. */
+async function deadLetterReuse(ctx: ServiceContext, request: ImageRequest, imageId: string, message: QueueMessage, reason: string): Promise<void> {
+  ctx.logger.warn({ messageId: message.id, job_id: request.jobId, image_id: imageId, reason }, 'image request reuses a jobId: sent to the dead-letter queue');
+  await sendToDeadLetterQueue(ctx.imageDlq, message.body, `invalid image request: ${reason}`, { field: 'jobId', sourceQueueUrl: ctx.config.queues.image });
+}
+
 /**
  * The job ends FAILED with the reason, owing the request to the dead-letter queue (recorded with the end, in one
  * write); then what the end owes is done.
  */
 async function failImage(ctx: ServiceContext, request: ImageRequest, imageId: string, message: QueueMessage, reason: string): Promise<void> {
+  const identity = requestIdentity(message, request);
+  const started = await ctx.jobs.start({ image_id: imageId, job_id: request.jobId, image_url: request.imageUrls[0], model_name: request.imageProcessor.name, model_invoke_mode: request.imageProcessor.type, ...identity });
+  // The job under this image id is another request's (this one failed before it could tell): leave it alone.
+  const reused = started.created ? null : jobIdReuse(started.job, identity);
+  if (reused) {
+    await deadLetterReuse(ctx, request, imageId, message, reused);
+    return;
+  }
   ctx.logger.error({ job_id: request.jobId, image_id: imageId, reason }, 'image failed');
-  await ctx.jobs.start({ image_id: imageId, job_id: request.jobId, image_url: request.imageUrls[0], model_name: request.imageProcessor.name, model_invoke_mode: request.imageProcessor.type });
   const { job } = await ctx.jobs.end(imageId, 'FAILED', reason, { dead_letter_pending: true });
   await settleEndedImage(ctx, job, message);
 }

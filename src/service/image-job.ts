@@ -10,7 +10,7 @@ import type { DetectorConfig } from '../pipeline/tile-task.js';
 import type { AwsConfig } from '../aws/clients.js';
 import type { S3ReadCredentials } from '../raster/s3-read-credentials.js';
 import type { TilingStrategyName } from '../tiling/index.js';
-import { fileOutputProblem, imageUrlProblem, LocalPathError, parseS3Url, resolveLocalImage, type LocalScope, type RequestPaths } from '../api/request-paths.js';
+import { fileOutputProblem, imageUrlProblem, LocalPathError, modelUrlProblem, parseS3Url, resolveLocalImage, type LocalScope, type RequestPaths } from '../api/request-paths.js';
 
 export interface JobDefaults {
   /** Square region size given to the engine (the service re-plans non-square REGION_SIZE itself). */
@@ -78,11 +78,12 @@ export function detectorFor(invokeMode: string, modelName: string, parameters: R
 }
 
 /** The ImageJob the engine runs for a request; `image` is the path GDAL opens (a local path or /vsis3/...). */
-export function imageJobFromRequest(request: ImageRequest, o: JobDefaults & { image: string; aws?: AwsConfig; readCredentials?: S3ReadCredentials | undefined }): ImageJob {
+export function imageJobFromRequest(request: ImageRequest, o: JobDefaults & { image: string; aws?: AwsConfig; readCredentials?: S3ReadCredentials | undefined; drivers?: readonly string[] | undefined }): ImageJob {
   return {
     jobId: request.jobId,
     image: o.image,
     ...(o.readCredentials ? { readCredentials: o.readCredentials } : {}),
+    ...(o.drivers ? { drivers: o.drivers } : {}),
     detector: detectorFor(request.imageProcessor.type, request.imageProcessor.name, request.imageProcessorParameters, {
       ...o,
       ...(request.imageProcessor.assumedRole ? { assumedRole: request.imageProcessor.assumedRole } : {}),
@@ -103,8 +104,9 @@ export function imageJobFromRequest(request: ImageRequest, o: JobDefaults & { im
 
 /**
  * Parses an image-queue message body and checks what the schema cannot: the request must name somewhere for its
- * features to go, the model must be one this service can call, and its image URL and File outputs must be ones
- * this process may read and write (`paths`, see request-paths.ts). Throws InvalidRequestError (every problem,
+ * features to go, the model must be one this service can call (an HTTP model's URL under TESSERA_HTTP_MODEL_URLS
+ * when set), and its image URL and File outputs must be ones this process may read and write (`paths`, see
+ * request-paths.ts). Throws InvalidRequestError (every problem,
  * each naming its field).
  */
 export function parseServiceRequest(body: string, paths: RequestPaths): ImageRequest {
@@ -127,6 +129,8 @@ export function parseServiceRequest(body: string, paths: RequestPaths): ImageReq
       ok = false;
     }
     if (!ok) problems.push(`imageProcessor.name: must be an http(s) URL for an HTTP_ENDPOINT, got ${JSON.stringify(request.imageProcessor.name)}`);
+    const notAllowed = ok ? modelUrlProblem(request.imageProcessor.name, paths.httpModelUrls) : null;
+    if (notAllowed) problems.push(`imageProcessor.name: ${notAllowed}`);
   } else if (!/^[a-zA-Z0-9](-*[a-zA-Z0-9])*$/.test(request.imageProcessor.name) || request.imageProcessor.name.length > 63) {
     // SageMaker's own EndpointName pattern: a URL or path here is a request meant for HTTP_ENDPOINT.
     problems.push(`imageProcessor.name: must be a SageMaker endpoint name (letters, digits and hyphens, at most 63) for an SM_ENDPOINT, got ${JSON.stringify(request.imageProcessor.name)}`);

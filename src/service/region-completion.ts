@@ -3,6 +3,7 @@ import { imageStatusOf, isImageComplete } from '../state/job-table.js';
 import type { RegionItem } from '../state/region-table.js';
 import type { JobStore, RegionStore } from '../state/stores.js';
 import type { OutputsStatus } from '../sinks/sink.js';
+import type { TileFailureReason } from '../state/tile-failures.js';
 
 /**
  * The bookkeeping at the end of a region, in the order that makes redelivery safe (a draft for the service
@@ -23,9 +24,10 @@ export interface RegionFinish {
   shouldAggregate: boolean;
 }
 
-export async function finishRegion(jobs: JobStore, regions: RegionStore, imageId: string, regionId: string, totalTiles: number, failureMessage?: string): Promise<RegionFinish> {
+/** `tileFailures`: why this delivery's tiles failed (TileFailureTally.top()), summarised on the region item. */
+export async function finishRegion(jobs: JobStore, regions: RegionStore, imageId: string, regionId: string, totalTiles: number, failureMessage?: string, tileFailures?: TileFailureReason[]): Promise<RegionFinish> {
   const { region } = failureMessage === undefined
-    ? await regions.complete(imageId, regionId, totalTiles)
+    ? await regions.complete(imageId, regionId, totalTiles, tileFailures ? { tileFailures } : {})
     : await regions.fail(imageId, regionId, failureMessage, totalTiles);
   const { counted, job } = await jobs.completeRegion(imageId, regionId, region.region_status === 'SUCCESS' ? 'success' : 'error');
   return { region, job, counted, shouldAggregate: isImageComplete(job) && job.end_time === undefined };

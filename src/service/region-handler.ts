@@ -16,6 +16,7 @@ import { workerConfigFor, JobInputError, type PreparedImage } from '../pipeline/
 import type { WorkerConfig } from '../pipeline/tile-task.js';
 import { tilesOfRegion, windowsEqual, type TilingPlan, type Window } from '../tiling/index.js';
 import { FeatureTooLargeError } from '../state/feature-table.js';
+import { storedTileFailures, TileFailureTally, type TileFailureReason } from '../state/tile-failures.js';
 import { isRegionFinal, type PixelBounds, type RegionItem, type TileRecord } from '../state/region-table.js';
 import type { RegionStore } from '../state/stores.js';
 import type { JobItem } from '../state/job-table.js';
@@ -62,7 +63,7 @@ export async function regionWorkFromRequest(ctx: ServiceContext, request: Region
   let info = ctx.rasterInfo.get(key);
   if (!info) {
     const readCredentials = ctx.clients ? imageReadAccess(ctx.clients, request.image_read_role).credentials : undefined;
-    info = await describeRaster(request.image_path, { ...(request.image_segment !== undefined ? { imageSegment: request.image_segment } : {}), readCredentials });
+    info = await describeRaster(request.image_path, { ...(request.image_segment !== undefined ? { imageSegment: request.image_segment } : {}), readCredentials, drivers: ctx.config.gdalDrivers });
     if (ctx.rasterInfo.size >= 16) ctx.rasterInfo.delete(ctx.rasterInfo.keys().next().value!);
     ctx.rasterInfo.set(key, info);
   }
@@ -161,6 +162,7 @@ export async function processRegion(ctx: ServiceContext, work: RegionWork, signa
   });
   const tiles = tilesOfRegion(work.plan, region);
   const dims = regionDimensions(r, info.format);
+  let tally: TileFailureTally | undefined;
   if (isRegionFinal(item)) {
     ctx.logger.info({ ...log, status: item.region_status }, 'region already finished: only its bookkeeping is checked');
   } else {
@@ -168,6 +170,8 @@ export async function processRegion(ctx: ServiceContext, work: RegionWork, signa
     const todo = tiles.filter((t) => !done.has(tileIdOf(t)));
     ctx.logger.info({ ...log, tiles: tiles.length, skipped: tiles.length - todo.length, delivery: created ? 1 : item.region_retry_count + 1 }, 'region started');
     const recorder = new TileRecorder(ctx.regions, r.image_id, r.region_id);
+    // Every tile not done before is tried again here, so this delivery's failures are the region's.
+    const failures = (tally = new TileFailureTally());
     const storageErrors: unknown[] = [];
     let featureCount = 0;
     const s0 = performance.now();
@@ -188,6 +192,7 @@ export async function processRegion(ctx: ServiceContext, work: RegionWork, signa
         } catch (err) {
           if (err instanceof FeatureTooLargeError) {
             recorder.add('failed', { id: label, bounds: toPixelBounds(window) });
+            failures.add(label, errorDetails(err).error);
             ctx.logger.warn({ ...log, tile: label, ...errorDetails(err) }, 'tile failed');
             ctx.observer?.tileFailed?.({ imageId: r.image_id, tile: label, error: errorDetails(err).error });
           } else {
@@ -200,6 +205,7 @@ export async function processRegion(ctx: ServiceContext, work: RegionWork, signa
         recordTileFailed(ctx.metrics, dims, details);
         ctx.logger.warn({ ...log, tile: label, error }, 'tile failed');
         recorder.add('failed', { id: label, bounds: toPixelBounds(window) });
+        failures.add(label, error);
         ctx.observer?.tileFailed?.({ imageId: r.image_id, tile: label, error });
       },
       ...(ctx.observer?.stopReason ? { stopReason: () => ctx.observer!.stopReason!(r.image_id) } : {}),
@@ -212,16 +218,16 @@ export async function processRegion(ctx: ServiceContext, work: RegionWork, signa
     }
     ctx.logger.info({ ...log, features: featureCount, seconds: ((performance.now() - started) / 1000).toFixed(2) }, 'region tiles done');
   }
-  return finishAndReport(ctx, r, tiles, dims, started, signal, undefined, finalAttempt);
+  return finishAndReport(ctx, r, tiles, dims, started, signal, undefined, finalAttempt, tally?.top());
 }
 
 /** Completes the region (or records its failure), publishes its status until recorded, aggregates if the image is complete. */
-async function finishAndReport(ctx: ServiceContext, r: RegionRequest, tiles: Window[], dims: { modelName: string; inputFormat?: string }, started: number, signal?: AbortSignal, failureMessage?: string, finalAttempt = false): Promise<RegionOutcome> {
+async function finishAndReport(ctx: ServiceContext, r: RegionRequest, tiles: Window[], dims: { modelName: string; inputFormat?: string }, started: number, signal?: AbortSignal, failureMessage?: string, finalAttempt = false, tileFailures?: TileFailureReason[]): Promise<RegionOutcome> {
   const log = { job_id: r.job_id, image_id: r.image_id, region_id: r.region_id };
-  const finish = await finishRegion(ctx.jobs, ctx.regions, r.image_id, r.region_id, tiles.length, failureMessage);
+  const finish = await finishRegion(ctx.jobs, ctx.regions, r.image_id, r.region_id, tiles.length, failureMessage, tileFailures);
   const region = finish.region;
   if (finish.counted) {
-    ctx.logger.info({ ...log, status: region.region_status, failed_tiles: region.failed_tile_count, regions_done: finish.job.completed_region_ids.length, region_count: finish.job.region_count }, 'region finished');
+    ctx.logger.info({ ...log, status: region.region_status, failed_tiles: region.failed_tile_count, regions_done: finish.job.completed_region_ids.length, region_count: finish.job.region_count, ...(region.region_status !== 'SUCCESS' && region.message ? { reason: region.message } : {}) }, 'region finished');
   }
   // Not only when counted here (a delivery may have died before it): appended once however often this runs.
   await outstandingRegionDone(ctx, r.model_name, r.job_id, r.region_id);
@@ -243,10 +249,13 @@ async function finishAndReport(ctx: ServiceContext, r: RegionRequest, tiles: Win
  */
 async function publishRegionEnd(ctx: ServiceContext, r: RegionRequest, region: RegionItem, tiles: Window[], dims: { modelName: string; inputFormat?: string }, seconds?: number): Promise<boolean> {
   if (!isRegionFinal(region) || region.status_published_time !== undefined) return true;
-  // A region failed as a whole (failRegion) carries the reason and names no tiles, as when it was failed.
-  const reason = region.region_status === 'FAILED' && region.message ? region.message : undefined;
+  // A region failed as a whole (failRegion) carries the reason and names no tiles, as when it was failed; one whose
+  // tiles failed names them, with the summary of why as the reason.
+  const summary = storedTileFailures(region);
+  const whole = region.region_status === 'FAILED' && region.message !== undefined && (summary === undefined || summary.regionFailed === true);
+  const reason = whole || (summary && region.region_status !== 'SUCCESS') ? region.message : undefined;
   const succeeded = new Set(region.succeeded_tile_ids);
-  const failedTiles = reason === undefined ? tiles.filter((t) => !succeeded.has(tileIdOf(t))).map(toPixelBounds) : [];
+  const failedTiles = whole ? [] : tiles.filter((t) => !succeeded.has(tileIdOf(t))).map(toPixelBounds);
   const ok = await ctx.status.publishRegionStatus({
     status: region.region_status as 'SUCCESS' | 'PARTIAL' | 'FAILED',
     jobId: r.job_id,

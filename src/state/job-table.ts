@@ -56,6 +56,10 @@ export interface JobItem {
   dead_letter_pending?: boolean;
   /** epoch ms: the image request was sent to the dead-letter queue. */
   dead_lettered_time?: number;
+  /** The SQS message id of the delivery that created the job (image-handler.ts RequestIdentity). */
+  request_message_id?: string;
+  /** sha256 of the validated request that created the job: the same request sent again is not a new job. */
+  request_hash?: string;
   /** Other attributes stored by the caller (e.g. the normalised request). */
   [attribute: string]: Plain | string[] | undefined;
 }

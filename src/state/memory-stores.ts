@@ -9,7 +9,7 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'n
 import { join } from 'node:path';
 import type { Feature } from '../features/geojson.js';
 import { checkUpdatable, type ImageStatus, type JobItem, type JobStart, type JobUpdate } from './job-table.js';
-import { completionAttributes, type RegionItem, type RegionStart, type RegionStatus, type TileRecord } from './region-table.js';
+import { completionAttributes, type CompletionOptions, type RegionItem, type RegionStart, type TileRecord } from './region-table.js';
 import { featureHashKey, packFeatures, shardsToRead } from './feature-table.js';
 import type { FeatureStore, JobStore, RegionStore } from './stores.js';
 import { DEFAULT_TTL_DAYS, expireTime } from './ttl.js';
@@ -173,7 +173,7 @@ export class MemoryRegionStore implements RegionStore {
     }
   }
 
-  async complete(imageId: string, regionId: string, totalTiles: number, options: { message?: string; forceStatus?: RegionStatus } = {}): Promise<{ completed: boolean; region: RegionItem }> {
+  async complete(imageId: string, regionId: string, totalTiles: number, options: CompletionOptions = {}): Promise<{ completed: boolean; region: RegionItem }> {
     const region = this.require(imageId, regionId);
     if (region.item.region_status !== 'STARTED') return { completed: false, region: view(region) };
     Object.assign(region.item, defined(completionAttributes(view(region), totalTiles, this.now(), options)));

@@ -2,6 +2,7 @@ import { GetItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient 
 import { fromItem, isConditionalCheckFailed, toItem, type Plain } from './attribute-values.js';
 import { ExpressionBuilder } from './update-expression.js';
 import { DEFAULT_TTL_DAYS, expireTime } from './ttl.js';
+import { clipReason, describeTileFailures, type TileFailureReason, type TileFailureSummary } from './tile-failures.js';
 
 /**
  * The region table, OSML's RegionRequestTable: PK `image_id`, SK `region_id`, OSML's attributes (times epoch ms,
@@ -44,6 +45,8 @@ export interface RegionItem {
   tile_compression?: string;
   /** epoch ms: the region's final status was published (a redelivery publishes it when missing). */
   status_published_time?: number;
+  /** JSON TileFailureSummary (tile-failures.ts), set on completion when tiles failed or the region failed as a whole. */
+  tile_failures?: string;
   [attribute: string]: Plain | undefined;
 }
 
@@ -168,7 +171,7 @@ export class RegionTable {
    * failed), status by OSML's rule, `end_time`, `processing_duration` (ms). `completed` is false when the region had
    * already been completed; the stored outcome is returned unchanged then.
    */
-  async complete(imageId: string, regionId: string, totalTiles: number, options: { message?: string; forceStatus?: RegionStatus } = {}): Promise<{ completed: boolean; region: RegionItem }> {
+  async complete(imageId: string, regionId: string, totalTiles: number, options: CompletionOptions = {}): Promise<{ completed: boolean; region: RegionItem }> {
     const region = await this.get(imageId, regionId);
     if (!region) throw new Error(`region ${regionId} of ${imageId} not found in ${this.tableName}`);
     if (region.region_status !== 'STARTED') return { completed: false, region };
@@ -214,10 +217,25 @@ export class RegionTable {
   }
 }
 
-/** What completing a region sets: counts from its recorded tile sets (a tile in neither counts as failed), OSML's status rule. */
-export function completionAttributes(region: RegionItem, totalTiles: number, now: number, options: { message?: string; forceStatus?: RegionStatus } = {}) {
+export interface CompletionOptions {
+  /** Why the region failed as a whole (with forceStatus FAILED); otherwise the message is the tile failure summary. */
+  message?: string;
+  forceStatus?: RegionStatus;
+  /** The most common reasons its tiles failed for, this delivery (TileFailureTally.top()). */
+  tileFailures?: TileFailureReason[];
+}
+
+/**
+ * What completing a region sets: counts from its recorded tile sets (a tile in neither counts as failed), OSML's
+ * status rule, and when anything failed a short summary of why (`tile_failures`, and as OSML's `message`).
+ */
+export function completionAttributes(region: RegionItem, totalTiles: number, now: number, options: CompletionOptions = {}) {
   const succeeded = region.succeeded_tile_ids.length;
   const failed = Math.max(totalTiles - succeeded, 0);
+  const whole = options.forceStatus === 'FAILED' && options.message !== undefined;
+  let summary: TileFailureSummary | undefined;
+  if (whole) summary = { failed, total: totalTiles, reasons: [{ reason: clipReason(options.message!), count: failed, tile: regionLabel(region) }], regionFailed: true };
+  else if (failed > 0) summary = { failed, total: totalTiles, reasons: options.tileFailures ?? [] };
   return {
     region_status: options.forceStatus ?? regionStatusOf(totalTiles, failed),
     end_time: now,
@@ -226,8 +244,15 @@ export function completionAttributes(region: RegionItem, totalTiles: number, now
     total_tiles: totalTiles,
     succeeded_tile_count: succeeded,
     failed_tile_count: failed,
-    message: options.message,
+    message: options.message ?? (summary ? describeTileFailures(summary) : undefined),
+    tile_failures: summary ? JSON.stringify(summary) : undefined,
   };
+}
+
+/** `region (row, col)(w, h)`, as tiles are labelled. */
+function regionLabel(region: RegionItem): string {
+  const b = region.region_bounds;
+  return b ? `region (${b[0][0]}, ${b[0][1]})(${b[1][0]}, ${b[1][1]})` : `region ${region.region_id}`;
 }
 
 /** OSML's rule: FAILED when every tile failed (also with no tiles), PARTIAL when some did, else SUCCESS. */
