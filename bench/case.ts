@@ -15,8 +15,7 @@ import { processTiles } from '../src/pipeline/process-tiles.js';
 import { tilesOfRegion } from '../src/tiling/index.js';
 import { TilePool } from '../src/pipeline/tile-pool.js';
 import { writeFeatureCollection } from '../src/sinks/file-sink.js';
-import type { TileFormat } from '../src/encoding/tile-encoding.js';
-import { runLimit, runOsmlWay } from './reference-modes.js';
+import { benchJob, runLimit, runOsmlWay } from './reference-modes.js';
 import { runLocal } from '../src/service/local-run.js';
 import { parseServiceRequest } from '../src/service/image-job.js';
 import { LOCAL_RUN_PATHS } from '../src/api/request-paths.js';
@@ -76,24 +75,13 @@ if (mode !== 'pipeline') {
   process.stdout.write(JSON.stringify({ ...r, peakRssMB: process.resourceUsage().maxRSS / 1024 }) + '\n');
   process.exit(0);
 }
-// Measured from a started, warmed-up pool, as the limit is measured from started processes (its children time their
-// loops): a service's workers have compiled their code long before; what a cold start costs shows in `run` mode.
-const job: ImageJob = {
-  jobId: 'bench',
-  image,
-  detector: { kind: 'http', url, timeoutMs: 60_000, maxRetries: 2 },
-  tileSize: Number(tile),
-  overlap: Number(overlap),
-  regionSize: 10240,
-  strategy: 'variable-overlap',
-  // The loopback model has no payload limit (2048² PNG tiles exceed SageMaker's 6 MB).
-  encoding: { format: format as TileFormat, compression: 'NONE', quality: 90, maxPayloadBytes: 0 },
-  distillation: { algorithm: 'NMS', iouThreshold: 0.75 },
-  featureProperties: [],
-};
+// Measured from a started pool, warmed up for small tiles, as the limit is measured in started loops: a service's
+// workers have compiled their code long before (what a cold start costs shows in `run` mode). Big tiles are not
+// warmed up: their per-tile code is a small part of their cost, and a warm-up's slot pool would still hold memory.
+const job = benchJob(image, Number(tile), Number(overlap), format as 'JPEG' | 'PNG', url);
 const pool = new TilePool();
 await pool.ready();
-await warmUp(job, pool);
+if (job.tileSize <= 1024) await warmUp(job, pool);
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
 const main0 = mainThreadCpuMs();
