@@ -15,8 +15,11 @@ import { isTileFailed, type TileResult, type TileStage, type TileTask, type Tile
 import type { RasterInfo } from '../raster/raster-source.js';
 import type { ReadResources } from './read-resources.js';
 
-/** Decoded bytes of the tiles in flight at once (see maxInFlight). */
-const IN_FLIGHT_BYTES = 128 * 2 ** 20;
+/**
+ * Decoded bytes of the tiles in flight at once, per worker (see maxInFlight): enough for the tiles a worker keeps
+ * at the model, and what bounds memory for big tiles (a 2048² RGB tile is 12 MB, its PNG about 8 MB more).
+ */
+const IN_FLIGHT_BYTES_PER_WORKER = 32 * 2 ** 20;
 /** Pixel memory of the slot pool (see slotCount). */
 const SLOT_POOL_BYTES = 128 * 2 ** 20;
 
@@ -93,7 +96,7 @@ export async function processTiles(o: ProcessTilesOptions): Promise<ProcessTiles
   // Tiles between read and result, each holding its encoded body until the model answers: bounded in count and,
   // for big tiles (2048² RGB is 12 MB before encoding, a PNG of it as much), in bytes, so memory stays flat.
   const tileBytes = maxTile * o.config.conversion.bands.length * bytesPerSample(o.config.conversion.outputType === 'same' ? info.dataType : o.config.conversion.outputType);
-  const maxInFlight = Math.max(pool.workers, Math.min(pool.capacity + slotCount, Math.floor(IN_FLIGHT_BYTES / tileBytes)));
+  const maxInFlight = Math.max(pool.workers, Math.min(pool.capacity + slotCount, Math.floor((IN_FLIGHT_BYTES_PER_WORKER * pool.workers) / tileBytes)));
   let inFlight = 0, done = 0;
   const waiters: (() => void)[] = [];
   const wakeAll = () => {
