@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { FIXTURES, ensureFixture, BENCH_DIR } from './fixtures.js';
 import { packageRoot } from '../src/util/package-root.js';
+import { MEMORY_V8_FLAGS } from '../src/util/memory-flags.js';
 
 const root = packageRoot();
 const quick = process.argv.includes('--quick');
@@ -42,7 +43,8 @@ function startModel(): Promise<{ url: string; cpuMs(): Promise<number>; stop(): 
 
 function runCase(image: string, c: Case, url: string, mode: 'pipeline' | 'run' | 'limit' | 'osml' | 'http' = 'pipeline'): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const args = [join(root, 'dist', 'bench', 'case.js'), image, String(c.tile), String(c.overlap), c.format, url, mode];
+    // The engine and tessera run get the V8 settings bin/tessera.js starts with (memory-flags.ts).
+    const args = [...(mode === 'pipeline' || mode === 'run' ? MEMORY_V8_FLAGS : []), join(root, 'dist', 'bench', 'case.js'), image, String(c.tile), String(c.overlap), c.format, url, mode];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true', AWS_EMF_ENVIRONMENT: 'Local' } });
     let out = '', err = '';
     child.stdout.on('data', (d) => (out += d));
