@@ -5,7 +5,7 @@ import { startModelServer, type ModelServer } from '../src/model-server/index.js
 import { centerBBox, centerPolygon } from '../src/model-server/models/centerpoint.js';
 import { dominantColor } from '../src/model-server/models/failure.js';
 import { floodDetections } from '../src/model-server/models/flood.js';
-import { pythonRound } from '../src/util/python-round.js';
+import { exactRound, pythonRound } from '../src/util/python-round.js';
 import { seededRng } from '../src/model-server/random.js';
 
 const ATTRIBUTES = 'X-Amzn-SageMaker-Custom-Attributes';
@@ -63,6 +63,21 @@ describe('test model functions', () => {
     expect(pythonRound(1.03125, 4)).toBe(1.0312);
     expect(pythonRound(9.99995, 4)).toBe(10); // carries into the integer part
     expect(pythonRound(259.42972413, 4)).toBe(259.4297);
+  });
+
+  it('the fast path agrees with the exact decimal expansion, near ties and far from them', () => {
+    // Deterministic pseudo-random doubles: pixel-like, degree-like, tiny and huge, and values one ulp off a tie.
+    let seed = 12345;
+    const next = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const values: number[] = [];
+    for (let i = 0; i < 20000; i++) {
+      const scale = [1, 1e-3, 180, 4096, 1e6, 1e12][i % 6];
+      values.push((next() - 0.5) * 2 * scale);
+      // k.5 / 10^n and its neighbours: exact ties (in binary only for some n) and the doubles next to them
+      const n = i % 7, tie = (Math.floor(next() * 1e5) + 0.5) / 10 ** n;
+      values.push(tie, tie * (1 + 2 ** -52), tie * (1 - 2 ** -52));
+    }
+    for (const x of values) for (const n of [0, 1, 2, 4, 6, 8]) expect(pythonRound(x, n), `round(${x}, ${n})`).toBe(exactRound(x, n));
   });
 
   it('centerpoint box and OSML hexagon ring for 512x512', () => {

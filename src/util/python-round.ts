@@ -8,6 +8,25 @@ export function pythonRound(x: number, ndigits: number): number {
   if (!Number.isFinite(x) || !Number.isInteger(ndigits) || ndigits < 0 || ndigits > 20) return x;
   // From 2^52 on every double is an integer, so there is nothing to round.
   if (Math.abs(x) >= 2 ** 52) return x;
+  // Fast path: when the scaled value is clearly not near a tie, its nearest integer k is the correctly rounded one
+  // (the product's error is half an ulp), and k / 10^n, both exact doubles, divides to the double nearest k·10^-n.
+  const scale = POWERS_OF_TEN[ndigits];
+  const p = Math.abs(x) * scale;
+  if (p < 2 ** 52) {
+    const k = Math.floor(p);
+    const f = p - k;
+    if (Math.abs(f - 0.5) > p * 2 ** -50 + 2 ** -60) {
+      const magnitude = (f < 0.5 ? k : k + 1) / scale;
+      return x < 0 ? -magnitude : magnitude;
+    }
+  }
+  return exactRound(x, ndigits);
+}
+
+const POWERS_OF_TEN = Array.from({ length: 21 }, (_, n) => 10 ** n);
+
+/** The exact path, from the double's full decimal expansion (also the reference the fast path is tested against). */
+export function exactRound(x: number, ndigits: number): number {
   // toFixed(100) prints the exact decimal expansion of every double in this range with at least 48 fractional
   // bits; a smaller double is below 1e-14, far from any tie at <= 20 digits, so the truncation cannot matter.
   const exact = Math.abs(x).toFixed(100);
