@@ -141,7 +141,7 @@ describe('options that size resources or set timers have upper bounds (exit 1 be
   const cores = availableParallelism();
   const maxWorkers = Math.min(4 * cores, 64);
 
-  it('refuses --workers, --timeout, --quality and --tile-size above their bounds, naming the option and the bound', async () => {
+  it('refuses --workers, --timeout, --quality, --tile-size and --retries above their bounds, naming the option and the bound', async () => {
     const out = join(tempDir(), 'never.geojson');
     const cases: Array<[string[], string]> = [
       [['--workers', '1000'], `--workers must be an integer from 1 to ${maxWorkers} (4 × the ${cores} cores, at most 64), got "1000"`],
@@ -151,6 +151,8 @@ describe('options that size resources or set timers have upper bounds (exit 1 be
       [['--timeout', '86401'], '--timeout must be an integer from 1 to 86400 (24 h), got "86401"'],
       [['--quality', '101'], '--quality must be an integer from 1 to 100, got "101"'],
       [['--tile-size', '8193'], '--tile-size must be an integer from 1 to 8192, got "8193"'],
+      // 10 attempts per tile at most, as the service (TESSERA_MODEL_RETRIES) and the SageMaker detector
+      [['--retries', '10'], '--retries must be an integer from 0 to 9 (at most 10 model attempts per tile), got "10"'],
     ];
     for (const [args, message] of cases) {
       const r = await runCli(['run', realFixture('i_3001a.ntf'), ...model(), ...args, '--no-progress', '--out', out]);

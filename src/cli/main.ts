@@ -45,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--dedup <SPEC>', 'nms[:IOU] (default nms:0.75) | soft-nms[:SIGMA[:SKIP]] | none')
     .option('--workers <N>', 'worker threads (default: number of cores; at most 4 per core, 64 in all)')
     .option('--timeout <S>', 'model call timeout per attempt, seconds (default 60, at most 86400)')
-    .option('--retries <N>', 'retries per tile on connection errors, 408, 429, 5xx (default 5)')
+    .option('--retries <N>', 'retries per tile on connection errors, 408, 429, 5xx (default 5, at most 9)')
     .option('--job-id <ID>', 'job id recorded in inferenceMetadata (default: random)')
     .option('--out <FILE>', 'output GeoJSON (default <image name>.geojson in the current folder; - for stdout)')
     .option('--no-progress', 'no progress bar')

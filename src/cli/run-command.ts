@@ -20,6 +20,7 @@ import { LocalOutputSink } from '../sinks/local-output-sink.js';
 import { removeUnfinishedOutputs } from '../sinks/file-sink.js';
 import { parseServiceRequest } from '../service/image-job.js';
 import { LOCAL_RUN_PATHS } from '../api/request-paths.js';
+import { MAX_MODEL_ATTEMPTS } from '../detectors/retry-policy.js';
 import { runLocal, type LocalRunSettings, type LocalRunState, type TileFailure } from '../service/local-run.js';
 import type { JobItem } from '../state/job-table.js';
 import { startModelServer, type ModelServer } from '../model-server/index.js';
@@ -239,7 +240,7 @@ export async function resolveRun(image: string | undefined, o: RunCliOptions): P
       quality: integer(o.quality ?? '90', '--quality', 1, { value: 100 }),
       maxPayloadBytes: payloadBytes(o.maxPayloadMb),
       timeoutMs: integer(o.timeout ?? '60', '--timeout', 1, { value: MAX_TIMER_SECONDS, why: '24 h' }) * 1000,
-      maxRetries: integer(o.retries ?? '5', '--retries', 0),
+      maxRetries: integer(o.retries ?? '5', '--retries', 0, { value: MAX_MODEL_ATTEMPTS - 1, why: `at most ${MAX_MODEL_ATTEMPTS} model attempts per tile` }),
       ...(o.workers !== undefined ? { workers: integer(o.workers, '--workers', 1, { value: maxWorkerThreads(), why: workersWhy() }) } : {}),
     },
     distillation,
