@@ -31,7 +31,7 @@ import { recordTileFailed, recordTileSucceeded } from './tile-metrics.js';
 import { outstandingRegionDone } from './outstanding-jobs.js';
 import { aggregateImage, publishImageEnd, StatusNotPublishedError } from './aggregation.js';
 import { detectorFor, ImageInputError } from './image-job.js';
-import { fromBounds, InvalidRegionRequestError, parseRegionRequest, planOf, tileIdOf, tilingSpecOf, type RegionRequest } from './region-request.js';
+import { fromBounds, InvalidRegionRequestError, parseRegionRequest, planOf, regionJobMismatch, tileIdOf, tilingSpecOf, type RegionRequest } from './region-request.js';
 
 /** Everything needed to run a region's tiles. */
 export interface RegionWork {
@@ -318,6 +318,13 @@ export async function handleRegionMessage(ctx: ServiceContext, message: QueueMes
   const job = await ctx.jobs.get(request.image_id);
   if (!job) {
     const reason = `job ${request.image_id} not found in ${ctx.config.tables.job} (expired, or never started)`;
+    ctx.logger.error({ ...log }, reason);
+    if (ctx.regionDlq) await sendToDeadLetterQueue(ctx.regionDlq, message.body, reason, { sourceQueueUrl: ctx.config.queues.region });
+    return 'delete';
+  }
+  const mismatch = regionJobMismatch(request, job);
+  if (mismatch) {
+    const reason = `region message does not match its job: ${mismatch}`;
     ctx.logger.error({ ...log }, reason);
     if (ctx.regionDlq) await sendToDeadLetterQueue(ctx.regionDlq, message.body, reason, { sourceQueueUrl: ctx.config.queues.region });
     return 'delete';

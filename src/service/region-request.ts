@@ -107,3 +107,29 @@ export function tilingSpecOf(r: RegionRequest): TilingSpec {
 
 /** The id a tile is stored and recorded under: OSML's "(row, col)(w, h)" label, unique within the image. */
 export const tileIdOf = (tile: Window): string => regionTupleRepr(tile);
+
+/**
+ * What a region message says about where to read and whom to call must be what its job was started with: a
+ * message on the region queue is otherwise trusted to name any image path, model or role (anyone who can send to
+ * the queue could make the service fetch a URL or post tiles elsewhere). Returns the first difference, or null.
+ * Jobs started before these attributes were stored are not checked on them.
+ */
+export function regionJobMismatch(r: RegionRequest, job: Record<string, unknown>): string | null {
+  const request = typeof job.image_request === 'string' ? (JSON.parse(job.image_request) as { imageProcessor?: { assumedRole?: string }; imageProcessorParameters?: unknown }) : undefined;
+  const expected: Array<[keyof RegionRequest, unknown]> = [
+    ['image_url', job.image_url],
+    ['image_path', job.image_path],
+    ['model_name', job.model_name],
+    ['model_invoke_mode', job.model_invoke_mode],
+    ['image_read_role', job.image_read_role],
+    ...(request ? ([['model_invocation_role', request.imageProcessor?.assumedRole], ['model_endpoint_parameters', request.imageProcessorParameters ?? null]] as Array<[keyof RegionRequest, unknown]>) : []),
+  ];
+  for (const [field, value] of expected) {
+    if (field === 'image_path' && value === undefined) continue;
+    const given = r[field] ?? (field === 'model_endpoint_parameters' ? null : undefined);
+    if (JSON.stringify(given) !== JSON.stringify(value ?? (field === 'model_endpoint_parameters' ? null : undefined))) {
+      return `${field} is ${JSON.stringify(given) ?? 'absent'} but job ${r.image_id} was started with ${JSON.stringify(value) ?? 'none'}`;
+    }
+  }
+  return null;
+}

@@ -1,0 +1,80 @@
+// A region message names an image path, a model and roles; they must be what its job was started with, else the
+// message is dead-lettered and nothing is read or called (anyone who can send to the region queue could otherwise
+// point the service at any URL or model). The real region handler on the in-process stores.
+import { expect, test } from 'vitest';
+import type { ImageRequest } from '../src/api/image-request.js';
+import type { Metrics } from '../src/metrics/emf.js';
+import { MemoryQueue } from '../src/queues/memory-queue.js';
+import type { QueueMessage } from '../src/queues/message-queue.js';
+import type { ServiceContext } from '../src/service/context.js';
+import { handleRegionMessage } from '../src/service/region-handler.js';
+import { localServiceConfig } from '../src/service/local-run.js';
+import { regionJobMismatch, type RegionRequest } from '../src/service/region-request.js';
+import { MemoryFeatureStore, MemoryJobStore, MemoryRegionStore } from '../src/state/memory-stores.js';
+import type { StatusPublisher } from '../src/status/sns-status.js';
+
+const IMAGE_ID = 'job-t:s3://images/a.ntf';
+
+async function container() {
+  const config = localServiceConfig({ request: {} as ImageRequest, regionSize: 512, tilingStrategy: 'variable-overlap', quality: 90, maxPayloadBytes: 0, timeoutMs: 1000, maxRetries: 0 }, 1);
+  const jobs = new MemoryJobStore();
+  const regions = new MemoryRegionStore();
+  const regionDlq = new MemoryQueue('local://region-dlq');
+  const ctx: ServiceContext = {
+    config, jobs, regions, regionDlq,
+    features: new MemoryFeatureStore(),
+    imageQueue: new MemoryQueue('local://image'),
+    regionQueue: new MemoryQueue('local://region'),
+    imageDlq: new MemoryQueue('local://image-dlq'),
+    status: { publishImageStatus: async () => true, publishRegionStatus: async () => true, publishes: () => true } as unknown as StatusPublisher,
+    metrics: { record: () => undefined } as unknown as Metrics,
+    // Never reached: a mismatching message is refused before any pixel is read or any model called.
+    pool: null as unknown as ServiceContext['pool'],
+    readResources: null as unknown as ServiceContext['readResources'],
+    logger: { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined },
+    owner: 'test',
+    sinkClients: {} as ServiceContext['sinkClients'],
+    rasterInfo: new Map(),
+  };
+  await jobs.start({ image_id: IMAGE_ID, job_id: 'job-t', image_url: 's3://images/a.ntf', model_name: 'http://127.0.0.1:9/invocations', model_invoke_mode: 'HTTP_ENDPOINT', image_read_role: 'arn:aws:iam::1:role/read' });
+  await jobs.update(IMAGE_ID, {
+    image_path: '/vsis3/images/a.ntf',
+    image_request: JSON.stringify({ jobId: 'job-t', imageUrls: ['s3://images/a.ntf'], imageProcessor: { name: 'http://127.0.0.1:9/invocations', type: 'HTTP_ENDPOINT' }, imageProcessorParameters: { CustomAttributes: 'model_selection=centerpoint' } }),
+  });
+  return { ctx, regions, regionDlq };
+}
+
+const good: RegionRequest = {
+  image_id: IMAGE_ID, region_id: '(0, 512)(512, 512)-job-t', job_id: 'job-t', image_url: 's3://images/a.ntf', image_read_role: 'arn:aws:iam::1:role/read',
+  model_name: 'http://127.0.0.1:9/invocations', model_invoke_mode: 'HTTP_ENDPOINT', model_endpoint_parameters: { CustomAttributes: 'model_selection=centerpoint' },
+  tile_size: [512, 512], tile_overlap: [128, 128], tile_format: 'NITF', tile_compression: 'NONE', region_bounds: [[0, 512], [512, 512]],
+  image_path: '/vsis3/images/a.ntf', tile_quality: 90, max_payload_bytes: 0, tiling_strategy: 'variable-overlap', processing_bounds: [[0, 0], [1024, 1024]],
+  region_size: [512, 512], geolocate: false, pixel_conversion: { bands: [0], output_type: 'same', range_adjustment: 'NONE' },
+};
+const message = (body: object): QueueMessage => ({ id: 'm', receiptHandle: 'h', body: JSON.stringify(body), attributes: {}, receiveCount: 1 });
+
+test.each([
+  ['image_path', { image_path: '/vsicurl/http://169.254.169.254/latest/meta-data/' }, 'image_path is "/vsicurl/http://169.254.169.254/latest/meta-data/" but job job-t:s3://images/a.ntf was started with "/vsis3/images/a.ntf"'],
+  ['image_url', { image_url: 's3://other/b.ntf' }, 'image_url is "s3://other/b.ntf" but job job-t:s3://images/a.ntf was started with "s3://images/a.ntf"'],
+  ['model_name', { model_name: 'http://127.0.0.1:8/steal' }, 'model_name is "http://127.0.0.1:8/steal" but job job-t:s3://images/a.ntf was started with "http://127.0.0.1:9/invocations"'],
+  ['model_invoke_mode', { model_invoke_mode: 'SM_ENDPOINT' }, 'model_invoke_mode is "SM_ENDPOINT" but job job-t:s3://images/a.ntf was started with "HTTP_ENDPOINT"'],
+  ['image_read_role', { image_read_role: 'arn:aws:iam::1:role/admin' }, 'image_read_role is "arn:aws:iam::1:role/admin" but job job-t:s3://images/a.ntf was started with "arn:aws:iam::1:role/read"'],
+  ['model_invocation_role', { model_invocation_role: 'arn:aws:iam::1:role/admin' }, 'model_invocation_role is "arn:aws:iam::1:role/admin" but job job-t:s3://images/a.ntf was started with none'],
+  ['model_endpoint_parameters', { model_endpoint_parameters: { CustomAttributes: 'model_selection=flood' } }, 'model_endpoint_parameters is {"CustomAttributes":"model_selection=flood"} but job job-t:s3://images/a.ntf was started with {"CustomAttributes":"model_selection=centerpoint"}'],
+])('a region message with another %s is dead-lettered before any work', async (_field, change, why) => {
+  const { ctx, regions, regionDlq } = await container();
+  const forged = { ...good, ...change };
+  expect(await handleRegionMessage(ctx, message(forged), { signal: new AbortController().signal })).toBe('delete');
+  const dead = regionDlq.peek();
+  expect(dead).toHaveLength(1);
+  expect(dead[0].body).toBe(JSON.stringify(forged));
+  expect(dead[0].attributes.reason).toBe(`region message does not match its job: ${why}`);
+  expect(await regions.get(IMAGE_ID, good.region_id)).toBeUndefined();
+});
+
+test('the message its job would send passes the check', async () => {
+  const { ctx } = await container();
+  expect(regionJobMismatch(good, (await ctx.jobs.get(IMAGE_ID))!)).toBeNull();
+  // Parameters absent on both sides are the same (null, as the image handler sends them).
+  expect(regionJobMismatch({ ...good, model_endpoint_parameters: null }, { ...(await ctx.jobs.get(IMAGE_ID))!, image_request: JSON.stringify({ imageProcessor: { name: 'x' } }) })).toBeNull();
+});
