@@ -423,6 +423,33 @@ describe('output safety', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it('interrupted after some tiles were stored, it removes the features it spilled to a temporary folder', async () => {
+    // The first 3 tiles are answered at once (their features go to the spill file), the others never.
+    let answered = 0;
+    const held: Array<() => void> = [];
+    const model = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (answered++ < 3) res.end(JSON.stringify({ type: 'FeatureCollection', features: [{ type: 'Feature', geometry: null, properties: { imageBBox: [1, 1, 5, 5] } }] }));
+        else held.push(() => res.destroy());
+      });
+    });
+    await new Promise<void>((r) => model.listen(0, '127.0.0.1', r));
+    const tmp = tempDir();
+    try {
+      const url = `http://127.0.0.1:${(model.address() as { port: number }).port}/invocations`;
+      const child = spawn(process.execPath, [cliPath, 'run', realFixture('i_3001a.ntf'), '--model', url, '--no-progress', '--out', join(tempDir(), 'x.geojson')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp } });
+      for (let i = 0; i < 200 && !(answered > 3 && readdirSync(tmp).some((f) => f.startsWith('tessera-features-'))); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(readdirSync(tmp).filter((f) => f.startsWith('tessera-features-'))).toHaveLength(1);
+      child.kill('SIGINT');
+      await new Promise((resolve) => child.on('close', resolve));
+      expect(readdirSync(tmp)).toEqual([]);
+    } finally {
+      for (const release of held) release();
+      await new Promise<void>((r) => model.close(() => r()));
+    }
+  });
+
   it('a failed run leaves the previous good output untouched and no temporary file behind', async () => {
     const dir = tempDir();
     const out = join(dir, 'keep.geojson');

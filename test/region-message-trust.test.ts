@@ -1,7 +1,9 @@
 // A region message names an image path, a model and roles; they must be what its job was started with, else the
 // message is dead-lettered and nothing is read or called (anyone who can send to the region queue could otherwise
 // point the service at any URL or model). The real region handler on the in-process stores.
-import { expect, test } from 'vitest';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { ImageRequest } from '../src/api/image-request.js';
 import type { Metrics } from '../src/metrics/emf.js';
 import { MemoryQueue } from '../src/queues/memory-queue.js';
@@ -39,6 +41,7 @@ async function container() {
   await jobs.start({ image_id: IMAGE_ID, job_id: 'job-t', image_url: 's3://images/a.ntf', model_name: 'http://127.0.0.1:9/invocations', model_invoke_mode: 'HTTP_ENDPOINT', image_read_role: 'arn:aws:iam::1:role/read' });
   await jobs.update(IMAGE_ID, {
     image_path: '/vsis3/images/a.ntf',
+    tiling: JSON.stringify({ strategy: 'variable-overlap', bounds: { x: 0, y: 0, width: 1024, height: 1024 }, tileSize: { width: 512, height: 512 }, overlap: { width: 128, height: 128 }, regionSize: { width: 512, height: 512 } }),
     image_request: JSON.stringify({ jobId: 'job-t', imageUrls: ['s3://images/a.ntf'], imageProcessor: { name: 'http://127.0.0.1:9/invocations', type: 'HTTP_ENDPOINT' }, imageProcessorParameters: { CustomAttributes: 'model_selection=centerpoint' } }),
   });
   return { ctx, regions, regionDlq };
@@ -53,23 +56,46 @@ const good: RegionRequest = {
 };
 const message = (body: object): QueueMessage => ({ id: 'm', receiptHandle: 'h', body: JSON.stringify(body), attributes: {}, receiveCount: 1 });
 
+// Where a forged path points: a loopback server that counts what reaches it (nothing may).
+let baitRequests = 0;
+const bait = createServer((req, res) => {
+  baitRequests++;
+  res.end('GIF89a');
+});
+beforeAll(() => new Promise<void>((resolve) => bait.listen(0, '127.0.0.1', resolve)));
+afterAll(() => new Promise<void>((resolve) => bait.close(() => resolve())));
+const baitPath = () => `/vsicurl/http://127.0.0.1:${(bait.address() as AddressInfo).port}/secret.tif`;
+
 test.each([
-  ['image_path', { image_path: '/vsicurl/http://169.254.169.254/latest/meta-data/' }, 'image_path is "/vsicurl/http://169.254.169.254/latest/meta-data/" but job job-t:s3://images/a.ntf was started with "/vsis3/images/a.ntf"'],
+  ['image_path', { image_path: 'BAIT' }, 'image_path is "BAIT" but job job-t:s3://images/a.ntf was started with "/vsis3/images/a.ntf"'],
   ['image_url', { image_url: 's3://other/b.ntf' }, 'image_url is "s3://other/b.ntf" but job job-t:s3://images/a.ntf was started with "s3://images/a.ntf"'],
   ['model_name', { model_name: 'http://127.0.0.1:8/steal' }, 'model_name is "http://127.0.0.1:8/steal" but job job-t:s3://images/a.ntf was started with "http://127.0.0.1:9/invocations"'],
   ['model_invoke_mode', { model_invoke_mode: 'SM_ENDPOINT' }, 'model_invoke_mode is "SM_ENDPOINT" but job job-t:s3://images/a.ntf was started with "HTTP_ENDPOINT"'],
   ['image_read_role', { image_read_role: 'arn:aws:iam::1:role/admin' }, 'image_read_role is "arn:aws:iam::1:role/admin" but job job-t:s3://images/a.ntf was started with "arn:aws:iam::1:role/read"'],
   ['model_invocation_role', { model_invocation_role: 'arn:aws:iam::1:role/admin' }, 'model_invocation_role is "arn:aws:iam::1:role/admin" but job job-t:s3://images/a.ntf was started with none'],
   ['model_endpoint_parameters', { model_endpoint_parameters: { CustomAttributes: 'model_selection=flood' } }, 'model_endpoint_parameters is {"CustomAttributes":"model_selection=flood"} but job job-t:s3://images/a.ntf was started with {"CustomAttributes":"model_selection=centerpoint"}'],
+  ['tile size', { tile_size: [8192, 8192] }, 'tiling (tile_size, tile_overlap, region_size, processing_bounds, tiling_strategy) is {"strategy":"variable-overlap","bounds":{"x":0,"y":0,"width":1024,"height":1024},"tileSize":{"width":8192,"height":8192},"overlap":{"width":128,"height":128},"regionSize":{"width":512,"height":512}} but job job-t:s3://images/a.ntf was started with {"strategy":"variable-overlap","bounds":{"x":0,"y":0,"width":1024,"height":1024},"tileSize":{"width":512,"height":512},"overlap":{"width":128,"height":128},"regionSize":{"width":512,"height":512}}'],
 ])('a region message with another %s is dead-lettered before any work', async (_field, change, why) => {
   const { ctx, regions, regionDlq } = await container();
-  const forged = { ...good, ...change };
+  const bait = baitPath();
+  const forged = JSON.parse(JSON.stringify({ ...good, ...change }).replaceAll('BAIT', bait)) as RegionRequest;
+  why = why.replaceAll('BAIT', bait);
   expect(await handleRegionMessage(ctx, message(forged), { signal: new AbortController().signal })).toBe('delete');
   const dead = regionDlq.peek();
   expect(dead).toHaveLength(1);
   expect(dead[0].body).toBe(JSON.stringify(forged));
   expect(dead[0].attributes.reason).toBe(`region message does not match its job: ${why}`);
   expect(await regions.get(IMAGE_ID, good.region_id)).toBeUndefined();
+  expect(baitRequests).toBe(0);
+});
+
+test('a region message for a job not planned yet (throttled, or its first delivery still planning) is dead-lettered, whatever it names', async () => {
+  const { ctx, regionDlq } = await container();
+  await ctx.jobs.start({ image_id: 'job-u:s3://images/a.ntf', job_id: 'job-u', image_url: 's3://images/a.ntf', model_name: good.model_name, model_invoke_mode: 'HTTP_ENDPOINT' });
+  const forged = { ...good, image_id: 'job-u:s3://images/a.ntf', job_id: 'job-u', image_read_role: undefined, image_path: baitPath() };
+  expect(await handleRegionMessage(ctx, message(forged), { signal: new AbortController().signal })).toBe('delete');
+  expect(regionDlq.peek().map((m) => m.attributes.reason)).toEqual(['region message does not match its job: job job-u:s3://images/a.ntf has not been planned yet, so no region message can come from it']);
+  expect(baitRequests).toBe(0);
 });
 
 test('the message its job would send passes the check', async () => {

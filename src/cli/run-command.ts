@@ -17,7 +17,7 @@ import type { RangeAdjustment } from '../pixels/range-adjustment.js';
 import type { TilingStrategyName } from '../tiling/index.js';
 import { resolveOutputTarget } from '../sinks/output-target.js';
 import { LocalOutputSink } from '../sinks/local-output-sink.js';
-import { removeUnfinishedOutputs } from '../sinks/file-sink.js';
+import { removeTemporaryFiles } from '../util/temporary-files.js';
 import { parseServiceRequest } from '../service/image-job.js';
 import { LOCAL_RUN_PATHS } from '../api/request-paths.js';
 import { MAX_MODEL_ATTEMPTS } from '../detectors/retry-policy.js';
@@ -315,7 +315,7 @@ export async function runCommand(image: string | undefined, o: RunCliOptions): P
  */
 function interruptHandlers(image: string): () => void {
   const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((signal) => [signal, () => {
-    removeUnfinishedOutputs();
+    removeTemporaryFiles(); // a half-written output, the spilled features
     process.stderr.write(`${process.stderr.isTTY ? '\x1b[?25h' : ''}\ntessera: ${signal}: stopped; ${image} not processed, no output written\n`);
     remove();
     process.kill(process.pid, signal); // no listener left: the default action ends the process

@@ -109,27 +109,37 @@ export function tilingSpecOf(r: RegionRequest): TilingSpec {
 export const tileIdOf = (tile: Window): string => regionTupleRepr(tile);
 
 /**
- * What a region message says about where to read and whom to call must be what its job was started with: a
- * message on the region queue is otherwise trusted to name any image path, model or role (anyone who can send to
- * the queue could make the service fetch a URL or post tiles elsewhere). Returns the first difference, or null.
- * Jobs started before these attributes were stored are not checked on them.
+ * What a region message says about where to read, whom to call and how to tile must be what its job was started
+ * with: a message on the region queue is otherwise trusted to name any image path, model, role or tile size (anyone
+ * who can send to the queue could make the service fetch a URL or post tiles elsewhere). Region messages are queued
+ * only after the image handler has recorded the job's plan, so a job without one cannot have sent any.
+ * Returns the first difference, or null.
  */
 export function regionJobMismatch(r: RegionRequest, job: Record<string, unknown>): string | null {
-  const request = typeof job.image_request === 'string' ? (JSON.parse(job.image_request) as { imageProcessor?: { assumedRole?: string }; imageProcessorParameters?: unknown }) : undefined;
-  const expected: Array<[keyof RegionRequest, unknown]> = [
-    ['image_url', job.image_url],
-    ['image_path', job.image_path],
-    ['model_name', job.model_name],
-    ['model_invoke_mode', job.model_invoke_mode],
-    ['image_read_role', job.image_read_role],
-    ...(request ? ([['model_invocation_role', request.imageProcessor?.assumedRole], ['model_endpoint_parameters', request.imageProcessorParameters ?? null]] as Array<[keyof RegionRequest, unknown]>) : []),
+  if (typeof job.image_path !== 'string' || typeof job.image_request !== 'string' || typeof job.tiling !== 'string') {
+    return `job ${r.image_id} has not been planned yet, so no region message can come from it`;
+  }
+  const request = JSON.parse(job.image_request) as { imageProcessor?: { assumedRole?: string }; imageProcessorParameters?: unknown };
+  const expected: Array<[string, unknown, unknown]> = [
+    ['image_url', r.image_url, job.image_url],
+    ['image_path', r.image_path, job.image_path],
+    ['model_name', r.model_name, job.model_name],
+    ['model_invoke_mode', r.model_invoke_mode, job.model_invoke_mode],
+    ['image_read_role', r.image_read_role, job.image_read_role],
+    ['model_invocation_role', r.model_invocation_role, request.imageProcessor?.assumedRole],
+    ['model_endpoint_parameters', r.model_endpoint_parameters ?? null, request.imageProcessorParameters ?? null],
+    ['tiling (tile_size, tile_overlap, region_size, processing_bounds, tiling_strategy)', canonicalTiling(tilingSpecOf(r)), canonicalTiling(JSON.parse(job.tiling) as TilingSpec)],
   ];
-  for (const [field, value] of expected) {
-    if (field === 'image_path' && value === undefined) continue;
-    const given = r[field] ?? (field === 'model_endpoint_parameters' ? null : undefined);
-    if (JSON.stringify(given) !== JSON.stringify(value ?? (field === 'model_endpoint_parameters' ? null : undefined))) {
-      return `${field} is ${JSON.stringify(given) ?? 'absent'} but job ${r.image_id} was started with ${JSON.stringify(value) ?? 'none'}`;
+  for (const [field, given, started] of expected) {
+    if (JSON.stringify(given) !== JSON.stringify(started)) {
+      return `${field} is ${JSON.stringify(given) ?? 'absent'} but job ${r.image_id} was started with ${JSON.stringify(started) ?? 'none'}`;
     }
   }
   return null;
+}
+
+/** A tiling spec with its members in one order, to compare as JSON. */
+function canonicalTiling(t: TilingSpec) {
+  const size = (s: Size) => ({ width: s.width, height: s.height });
+  return { strategy: t.strategy, bounds: { x: t.bounds.x, y: t.bounds.y, ...size(t.bounds) }, tileSize: size(t.tileSize), overlap: size(t.overlap), regionSize: size(t.regionSize) };
 }

@@ -1,9 +1,10 @@
-import { createWriteStream, unlinkSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Feature } from '../features/geojson.js';
+import { registerTemporary } from '../util/temporary-files.js';
 
 /**
  * Writes a FeatureCollection to a local file, streaming one feature at a time, into a temporary file beside the
@@ -21,27 +22,12 @@ export function temporaryPathFor(path: string): string {
 
 export async function writeFeatureCollection(path: string, features: FeatureStream, extra: ExtraMembers = {}): Promise<void> {
   const tmp = temporaryPathFor(path);
-  unfinished.add(tmp);
+  const written = registerTemporary(tmp);
   try {
     await writeCollection(createWriteStream(tmp, { flags: 'wx' }), features, extra, async () => rename(tmp, path), async () => unlink(tmp).catch(() => undefined), path);
   } finally {
-    unfinished.delete(tmp);
+    written();
   }
-}
-
-/** Temporary files being written now. */
-const unfinished = new Set<string>();
-
-/** Removes the temporary files of outputs still being written (a process about to exit on a signal). */
-export function removeUnfinishedOutputs(): void {
-  for (const tmp of unfinished) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // already renamed or removed
-    }
-  }
-  unfinished.clear();
 }
 
 /** Streams straight into a destination that must not be replaced: standard output, a device or a FIFO. */

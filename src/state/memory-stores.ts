@@ -8,6 +8,7 @@
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Feature } from '../features/geojson.js';
+import { registerTemporary } from '../util/temporary-files.js';
 import { checkUpdatable, type ImageStatus, type JobItem, type JobStart, type JobUpdate } from './job-table.js';
 import { completionAttributes, type CompletionOptions, type RegionItem, type RegionStart, type TileRecord } from './region-table.js';
 import { featureHashKey, packFeatures, shardsToRead } from './feature-table.js';
@@ -215,7 +216,8 @@ export interface MemoryFeatureStoreOptions {
   maxItemBytes?: number;
   /**
    * Keep features in a temporary file in this folder instead of in memory (only their place is held): memory then
-   * stays flat however many features an image has. Removed by close(), or when the process exits.
+   * stays flat however many features an image has. Removed by close(), when the process exits, or on a signal
+   * through removeTemporaryFiles (util/temporary-files.ts).
    */
   spillDir?: string;
 }
@@ -230,7 +232,7 @@ export class MemoryFeatureStore implements FeatureStore {
   private readonly partitions = new Map<string, Map<string, StoredChunk>>();
   private readonly maxItemBytes: number;
   private readonly spillDir: string | undefined;
-  private spill: { dir: string; fd: number; end: number; removeOnExit: () => void } | undefined;
+  private spill: { dir: string; fd: number; end: number; unregister: () => void } | undefined;
 
   constructor(options: MemoryFeatureStoreOptions | number = {}) {
     const o = typeof options === 'number' ? { maxItemBytes: options } : options;
@@ -273,23 +275,21 @@ export class MemoryFeatureStore implements FeatureStore {
   close(): void {
     this.partitions.clear();
     if (!this.spill) return;
-    const { dir, fd, removeOnExit } = this.spill;
+    const { dir, fd, unregister } = this.spill;
     this.spill = undefined;
-    process.off('exit', removeOnExit);
     closeSync(fd);
     rmSync(dir, { recursive: true, force: true });
+    unregister();
   }
 
   /** Appends a chunk to the spill file (synchronous: a few KB into the page cache, no thread-pool round trip). */
   private append(chunk: string[]): { offset: number; length: number } {
     if (!this.spill) {
       const dir = mkdtempSync(join(this.spillDir!, 'tessera-features-'));
-      const removeOnExit = () => rmSync(dir, { recursive: true, force: true });
-      process.on('exit', removeOnExit);
-      this.spill = { dir, fd: openSync(join(dir, 'features.json'), 'w+'), end: 0, removeOnExit };
+      this.spill = { dir, fd: openSync(join(dir, 'features.json'), 'w+'), end: 0, unregister: registerTemporary(dir) };
     }
     const data = Buffer.from(JSON.stringify(chunk), 'utf8');
-    writeSync(this.spill.fd, data, 0, data.length, this.spill.end);
+    for (let written = 0; written < data.length; ) written += writeSync(this.spill.fd, data, written, data.length - written, this.spill.end + written);
     const at = { offset: this.spill.end, length: data.length };
     this.spill.end += data.length;
     return at;
@@ -298,7 +298,11 @@ export class MemoryFeatureStore implements FeatureStore {
   private readBack(at: { offset: number; length: number }): string[] {
     const data = Buffer.allocUnsafe(at.length);
     let read = 0;
-    while (read < at.length) read += readSync(this.spill!.fd, data, read, at.length - read, at.offset + read);
+    while (read < at.length) {
+      const n = readSync(this.spill!.fd, data, read, at.length - read, at.offset + read);
+      if (n === 0) throw new Error(`${this.tableName}: the spill file ended ${at.length - read} bytes early (removed or truncated while in use?)`);
+      read += n;
+    }
     return JSON.parse(data.toString('utf8')) as string[];
   }
 }
