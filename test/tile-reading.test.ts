@@ -1,6 +1,11 @@
 import { describe, expect, test } from 'vitest';
 import { RowPlan, slotCountFor, tileRows } from '../src/pipeline/process-tiles.js';
 import type { Window } from '../src/tiling/window.js';
+import gdal from 'gdal-async';
+import { describeRaster } from '../src/raster/raster-source.js';
+import { WindowReader } from '../src/raster/window-reader.js';
+import type { SlotHandle } from '../src/raster/slot-pool.js';
+import { realFixture } from './helpers/cli.js';
 
 const tile = (x: number, y: number, size = 512): Window => ({ x, y, width: size, height: size });
 
@@ -44,19 +49,38 @@ describe('RowPlan: contiguous runs of rows per read stream', () => {
     expect(plan.next(1)).toBeUndefined();
   });
 
-  test('the last row left is taken by whichever stream asks; every row is handed out exactly once', () => {
+  test('the last row left is taken by whichever stream asks; every tile is handed out exactly once', () => {
     for (const [rows, streams] of [[1, 2], [3, 2], [7, 3], [2, 4], [0, 2]] as const) {
       const plan = new RowPlan(rowsOf(rows), streams);
-      const seen: number[] = [];
+      const seen: string[] = [];
       for (let k = 0, idle = 0; idle < streams; k = (k + 1) % streams) {
         const row = plan.next(k);
         if (row) {
-          seen.push(rowNumber(row)!);
+          seen.push(...row.map((t) => `${t.x},${t.y}`));
           idle = 0;
         } else idle++;
       }
-      expect(seen.sort((a, b) => a - b)).toEqual(Array.from({ length: rows }, (_, i) => i));
+      expect(seen.sort()).toEqual(rowsOf(rows).flat().map((t) => `${t.x},${t.y}`).sort());
     }
+  });
+});
+
+describe('RowPlan: fewer rows than streams', () => {
+  test('one row of 5 tiles for 2 streams: each stream reads a run of neighbouring tiles', () => {
+    const row = Array.from({ length: 5 }, (_, i) => tile(i * 384, 0));
+    const plan = new RowPlan([row], 2);
+    const xs = (r: Window[] | undefined) => r?.map((t) => t.x / 384);
+    expect([xs(plan.next(0)), xs(plan.next(1)), plan.next(0), plan.next(1)]).toEqual([[0, 1], [2, 3, 4], undefined, undefined]);
+  });
+
+  test('3 rows for 4 streams: every stream gets work, every tile once', () => {
+    const plan = new RowPlan(rowsOf(3), 4);
+    const got = [0, 1, 2, 3].map((s) => plan.next(s));
+    expect(got.every((r) => r !== undefined && r.length > 0)).toBe(true);
+    const rest: Window[][] = [];
+    for (let r = plan.next(0); r; r = plan.next(0)) rest.push(r);
+    const seen = [...got, ...rest].flatMap((r) => r!.map((t) => `${t.x},${t.y}`)).sort();
+    expect(seen).toEqual(rowsOf(3).flat().map((t) => `${t.x},${t.y}`).sort());
   });
 });
 
@@ -71,5 +95,27 @@ describe('slot pool size', () => {
     expect(slotCountFor(8, 10 * mb)).toBe(12); // 18 wanted, 12 fit
     expect(slotCountFor(2, 10 * mb, 1)).toBe(2);
     expect(slotCountFor(2, 10 * mb, 20)).toBe(20);
+  });
+});
+
+describe('WindowReader streams', () => {
+  const slot = (bytes: number): SlotHandle => ({ buffer: new SharedArrayBuffer(bytes), control: new SharedArrayBuffer(8), index: 0, ticket: 1, byteOffset: 0, byteLength: bytes });
+
+  test('reads of one stream go through one handle in order; closing fails the reads still waiting, not the one reading', async () => {
+    const info = await describeRaster(realFixture('i_3001a.ntf'));
+    const reader = await WindowReader.open(info.gdalPath, info.dataType, info.bandCount, 2);
+    const w = (y: number): Window => ({ x: 0, y, width: 256, height: 256 });
+    // The same pixels as GDAL gives for the window, read with a handle of its own.
+    const direct = new Uint8Array(256 * 256);
+    gdal.open(info.gdalPath).bands.get(1).pixels.read(0, 512, 256, 256, direct);
+    const slots = [slot(65536), slot(65536), slot(65536)];
+    const reads = [reader.read(w(512), slots[0], 0), reader.read(w(0), slots[1], 0), reader.read(w(256), slots[2], 2)];
+    reader.close();
+    const outcomes = await Promise.allSettled(reads);
+    expect(outcomes[0].status).toBe('fulfilled');
+    expect(Buffer.compare(Buffer.from(new Uint8Array(slots[0].buffer)), Buffer.from(direct))).toBe(0);
+    // stream 2 is handle 0 as well (2 % 2): both waited behind the first read
+    expect(outcomes.slice(1).map((o) => (o.status === 'rejected' ? String(o.reason.message) : 'fulfilled'))).toEqual([`reader of ${info.gdalPath} is closed`, `reader of ${info.gdalPath} is closed`]);
+    await expect(reader.read(w(0), slots[1], 1)).rejects.toThrow('is closed');
   });
 });

@@ -186,7 +186,10 @@ export async function processTiles(o: ProcessTilesOptions): Promise<ProcessTiles
   return { stages, encodedBytes, slotBytes: slots.totalBytes };
 }
 
-/** The tiles cut into rows: runs of consecutive tiles with the same top edge and height (a region's tile row). */
+/**
+ * The tiles cut into rows: runs of consecutive tiles with the same top edge and height (a region's tile row, as
+ * tilesOfRegion lists them, row by row and left to right within a row).
+ */
 export function tileRows(tiles: readonly Window[]): Window[][] {
   const rows: Window[][] = [];
   for (const t of tiles) {
@@ -200,14 +203,18 @@ export function tileRows(tiles: readonly Window[]): Window[][] {
 /**
  * Tile rows shared out to read streams as contiguous runs: stream k starts with the k-th of `streams` equal runs and
  * reads it top to bottom; a stream that runs out takes the bottom half of the longest run left, so streams finish
- * together without giving up contiguity.
+ * together without giving up contiguity. With fewer rows than streams (a strip, a region's last row), rows are cut
+ * into runs of columns so that every stream still reads.
  */
 export class RowPlan {
   private readonly runs: Array<{ next: number; end: number }>;
+  private readonly rows: readonly Window[][];
 
-  constructor(private readonly rows: readonly Window[][], streams: number) {
+  constructor(rows: readonly Window[][], streams: number) {
     const n = Math.max(1, streams);
-    this.runs = Array.from({ length: n }, (_, k) => ({ next: Math.floor((k * rows.length) / n), end: Math.floor(((k + 1) * rows.length) / n) }));
+    this.rows = rows.length > 0 && rows.length < n ? rows.flatMap((row) => splitRow(row, Math.ceil(n / rows.length))) : rows;
+    const count = this.rows.length;
+    this.runs = Array.from({ length: n }, (_, k) => ({ next: Math.floor((k * count) / n), end: Math.floor(((k + 1) * count) / n) }));
   }
 
   /** The next row for a stream, or undefined when every row has been handed out. */
@@ -233,4 +240,10 @@ export class RowPlan {
 export function slotCountFor(workers: number, slotBytes: number, requested?: number): number {
   if (requested !== undefined) return Math.max(2, requested);
   return Math.max(2, Math.min(workers * 2 + 2, Math.floor(SLOT_POOL_BYTES / slotBytes)));
+}
+
+/** A row cut into at most `parts` runs of neighbouring tiles, as equal as they can be. */
+function splitRow(row: Window[], parts: number): Window[][] {
+  const k = Math.min(parts, row.length);
+  return Array.from({ length: k }, (_, i) => row.slice(Math.floor((i * row.length) / k), Math.floor(((i + 1) * row.length) / k)));
 }

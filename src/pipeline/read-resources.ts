@@ -12,7 +12,10 @@ import { WindowReader } from '../raster/window-reader.js';
 import type { RasterInfo } from '../raster/raster-source.js';
 
 interface Entry {
-  /** One slot pool per image: it bounds the pixels of every region of the image in this process together. */
+  /**
+   * One slot pool per image and tile geometry (the key: edge regions with smaller tiles get their own): it bounds
+   * the pixels of the image's regions in this process together.
+   */
   slots: SlotPool;
   /** GDAL readers not in use. Each concurrent region reads through its own, so its handles keep their block caches. */
   idle: WindowReader[];
@@ -32,20 +35,14 @@ export class ReadResources {
 
   async acquire(info: RasterInfo, slotCount: number, slotBytes: number, readers: number): Promise<ReadResourceLease> {
     const key = JSON.stringify([info.gdalPath, info.readCredentials?.principal ?? null, info.drivers ?? null, info.dataType, info.bandCount, slotCount, slotBytes, readers]);
-    let entry = this.entries.get(key);
-    if (!entry) this.entries.set(key, (entry = { slots: new SlotPool(slotCount, slotBytes), idle: [], users: 0 }));
+    // A new image's readers open before its slot pool is allocated, so an image that cannot be opened leaves nothing.
+    const reader = this.entries.get(key)?.idle.pop() ?? (await WindowReader.open(info.gdalPath, info.dataType, info.bandCount, readers, info.readCredentials, info.drivers));
+    // Looked up again: another region of the image may have made the entry while this one opened its reader.
+    const entry = this.entries.get(key) ?? { slots: new SlotPool(slotCount, slotBytes), idle: [], users: 0 };
     // Most recently used last: eviction takes the oldest idle entries.
     this.entries.delete(key);
     this.entries.set(key, entry);
     entry.users++;
-    let reader: WindowReader;
-    try {
-      reader = entry.idle.pop() ?? (await WindowReader.open(info.gdalPath, info.dataType, info.bandCount, readers, info.readCredentials, info.drivers));
-    } catch (err) {
-      entry.users--;
-      this.evict();
-      throw err;
-    }
     const held = entry;
     let released = false;
     return {

@@ -22,6 +22,8 @@ interface Handle {
   busy: boolean;
   /** Reads waiting for this handle in particular. */
   queue: (() => void)[];
+  /** Why this handle's last reopen failed (its old dataset is used meanwhile: its keys are still valid a while). */
+  renewError?: string;
 }
 
 export class WindowReader {
@@ -29,8 +31,7 @@ export class WindowReader {
   /** Reads waiting for whichever handle frees first. */
   private readonly anyQueue: ((handle: Handle) => void)[] = [];
   private readonly bytesPerSample: number;
-  /** Why the last reopen failed (the old handle is used meanwhile: its keys are still valid for a while). */
-  private renewError: string | undefined;
+  private closed = false;
 
   private constructor(
     private readonly gdalPath: string,
@@ -64,7 +65,6 @@ export class WindowReader {
   async read(window: Window, slot: SlotHandle, stream?: number): Promise<void> {
     const needed = this.windowBytes(window);
     if (needed > slot.byteLength) throw new RangeError(`window ${window.width}x${window.height} needs ${needed} bytes, slot holds ${slot.byteLength}`);
-    if (this.handles.length === 0) throw new Error(`reader of ${this.gdalPath} is closed`);
     const handle = await this.take(stream);
     try {
       const ds = (await this.fresh(handle)).dataset;
@@ -74,27 +74,33 @@ export class WindowReader {
         await ds.bands.get(b + 1).pixels.readAsync(window.x, window.y, window.width, window.height, view);
       }
     } catch (err) {
-      const renewal = this.renewError ? ` (opening it again with new S3 keys failed: ${this.renewError})` : '';
+      const renewal = handle.renewError ? ` (opening it again with new S3 keys failed: ${handle.renewError})` : '';
       throw new Error(`reading ${this.gdalPath} at row ${window.y}, column ${window.x} (${window.width}x${window.height} pixels) failed: ${(err as Error).message}${renewal}`);
     } finally {
       this.give(handle);
     }
   }
 
+  /** Closes the handles not reading now (the others once their read ends); reads still waiting fail. */
   close(): void {
-    for (const handle of this.handles) closeQuietly(handle.raster.dataset);
-    this.handles.length = 0;
+    this.closed = true;
+    for (const handle of this.handles) {
+      if (!handle.busy) closeQuietly(handle.raster.dataset);
+      for (const wake of handle.queue.splice(0)) wake();
+    }
+    for (const wake of this.anyQueue.splice(0)) wake(this.handles[0]);
   }
 
   private async take(stream: number | undefined): Promise<Handle> {
+    if (this.closed) throw this.closedError();
+    let handle: Handle;
     if (stream !== undefined) {
-      const handle = this.handles[Math.abs(Math.trunc(stream)) % this.handles.length];
+      handle = this.handles[Math.abs(Math.trunc(stream)) % this.handles.length];
       if (handle.busy) await new Promise<void>((resolve) => handle.queue.push(resolve));
-      handle.busy = true;
-      return handle;
+    } else {
+      handle = this.handles.find((h) => !h.busy) ?? (await new Promise<Handle>((resolve) => this.anyQueue.push(resolve)));
     }
-    const idle = this.handles.find((h) => !h.busy);
-    const handle = idle ?? (await new Promise<Handle>((resolve) => this.anyQueue.push(resolve)));
+    if (this.closed) throw this.closedError(); // woken by close()
     handle.busy = true;
     return handle;
   }
@@ -102,11 +108,19 @@ export class WindowReader {
   /** Hands the handle to the next read waiting for it in particular, else to one waiting for any handle. */
   private give(handle: Handle): void {
     handle.busy = false;
+    if (this.closed) {
+      closeQuietly(handle.raster.dataset);
+      return;
+    }
     const next = handle.queue.shift() ?? (this.anyQueue.length ? () => this.anyQueue.shift()!(handle) : undefined);
     if (next) {
       handle.busy = true; // stays taken: the waiter resumes as its owner
       next();
     }
+  }
+
+  private closedError(): Error {
+    return new Error(`reader of ${this.gdalPath} is closed`);
   }
 
   /** The handle's dataset, opened again first when its keys are due for renewal (the old one when that fails). */
@@ -116,10 +130,10 @@ export class WindowReader {
     try {
       opened = await openRaster(this.gdalPath, this.credentials, this.drivers);
     } catch (err) {
-      this.renewError = (err as Error).message;
+      handle.renewError = (err as Error).message;
       return handle.raster;
     }
-    this.renewError = undefined;
+    handle.renewError = undefined;
     closeQuietly(handle.raster.dataset);
     handle.raster = opened;
     return opened;
