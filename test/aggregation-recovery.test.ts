@@ -17,6 +17,7 @@ import { localServiceConfig } from '../src/service/local-run.js';
 import { handleRegionMessage } from '../src/service/region-handler.js';
 import { handleImageMessage } from '../src/service/image-handler.js';
 import { finishRegion } from '../src/service/region-completion.js';
+import { aggregateImage } from '../src/service/aggregation.js';
 import { regionIdOf, tileIdOf, toBounds, type RegionRequest, type TilingSpec } from '../src/service/region-request.js';
 import type { Sink } from '../src/sinks/sink.js';
 import { MemoryFeatureStore, MemoryJobStore, MemoryRegionStore } from '../src/state/memory-stores.js';
@@ -119,7 +120,7 @@ const deleted = async (disposition: Promise<unknown>) => expect([undefined, 'del
 async function tilesDone(w: World): Promise<void> {
   const request = { jobId: JOB, imageUrls: [img], outputs: [], imageProcessor: { name: MODEL, type: 'HTTP_ENDPOINT' }, featureProperties: [] };
   await w.jobs.start({ image_id: imageId, job_id: JOB, image_url: img, model_name: MODEL, model_invoke_mode: 'HTTP_ENDPOINT' });
-  await w.jobs.update(imageId, { region_count: 2, image_status: 'IN_PROGRESS', image_request: JSON.stringify(request), tiling: JSON.stringify(tiling()), feature_properties: '[]' });
+  await w.jobs.update(imageId, { region_count: 2, image_status: 'IN_PROGRESS', image_request: JSON.stringify(request), tiling: JSON.stringify(tiling()), feature_properties: '[]', image_path: img });
   for (const [i, region] of plan().regions.entries()) {
     const r = regionRequest(i);
     await w.regions.start({ image_id: imageId, region_id: r.region_id, job_id: JOB });
@@ -155,15 +156,18 @@ test('an aggregator that died holding the lease: the message is kept, then aggre
   const queue = new MemoryQueue('local://region');
   await queue.send(regionRequest(0));
   const outcomes: MessageOutcome['result'][] = [];
+  const receiveCounts: number[] = [];
   const b = w.container('B');
-  const worker = new MessageWorker({ queue, handler: (m, c) => handleRegionMessage(b, m, c), visibilityTimeoutSeconds: 30, waitTimeSeconds: 1, onOutcome: (o) => outcomes.push(o.result) });
+  const worker = new MessageWorker({ queue, handler: (m, c) => handleRegionMessage(b, m, c), visibilityTimeoutSeconds: 30, waitTimeSeconds: 1, onOutcome: (o) => (outcomes.push(o.result), receiveCounts.push(o.message.receiveCount)) });
   worker.start();
   try {
     const job = await waitFor('the job to end', async () => {
       const j = await w.jobs.get(imageId);
       return j?.end_time !== undefined && outcomes.includes('deleted') ? j : undefined;
     }, 8_000, 50);
-    expect(outcomes).toEqual(['retry-later', 'deleted']);
+    // Waiting on A's lease came back as a delayed copy: it spent no delivery (both were first receives).
+    expect(outcomes).toEqual(['resent', 'deleted']);
+    expect(receiveCounts).toEqual([1, 1]);
     expect(job.end_time!).toBeGreaterThanOrEqual(leaseUntil); // A's lease was respected
     expect(job).toMatchObject({ image_status: 'SUCCESS', feature_count: 8 });
     expect(job.aggregation_owner).toMatch(/^B#/); // container B's delivery
@@ -203,8 +207,8 @@ test('two deliveries in the same container that both find the image complete: on
   expect(mostAtOnce).toBe(1);
   expect(w.written).toHaveLength(1);
   // The one that found the lease taken hands its message back until the lease runs out (60 s here).
-  const dispositions = [first, second].map((d) => (typeof d === 'object' && d ? 'retry-later' : 'delete')).sort();
-  expect(dispositions).toEqual(['delete', 'retry-later']);
+  const dispositions = [first, second].map((d) => (typeof d === 'object' && d && 'resendAfterSeconds' in d ? 'resend' : d)).sort();
+  expect(dispositions).toEqual(['delete', 'resend']);
   expect(await w.jobs.get(imageId)).toMatchObject({ image_status: 'SUCCESS', feature_count: 8 });
   expect(w.imageEvents('SUCCESS')).toHaveLength(1);
 });
@@ -251,6 +255,23 @@ test('a container that died between the end and the final status: the redelivery
   await deleted(handleRegionMessage(w.container('C'), message(regionRequest(1), 2), noSignal));
   expect(w.imageEvents()).toHaveLength(1);
   expect(w.events.filter((e) => e.kind === 'region')).toHaveLength(0);
+});
+
+test('a delivery that finds, when it goes to aggregate, that another one has just ended the job publishes what the end still owes', async () => {
+  const w = world();
+  await tilesDone(w);
+  await otherRegionFinished(w);
+  await countRegion(w, 0);
+  // Between this delivery's "image complete" and its claim, A aggregated and ended the job, then died unpublished.
+  expect(await w.jobs.claimAggregation(imageId, 'A', 60_000)).toBe(true);
+  const { job: ended } = await w.jobs.end(imageId, 'SUCCESS', '8 features');
+  expect(await aggregateImage(w.container('B'), imageId)).toEqual({ aggregated: false });
+  expect(w.imageEvents().map((e) => e.attributes.status)).toEqual(['SUCCESS']);
+  expect((await w.jobs.get(imageId))!.final_status_published_time).toBeGreaterThanOrEqual(ended.end_time!);
+  expect(w.written).toEqual([]);
+  // Published once: another look changes nothing.
+  expect(await aggregateImage(w.container('C'), imageId)).toEqual({ aggregated: false });
+  expect(w.imageEvents()).toHaveLength(1);
 });
 
 test('a region counted by a container that died before publishing its status: the redelivery publishes it', async () => {

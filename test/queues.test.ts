@@ -146,6 +146,25 @@ describe.each([
       expect(outcomes.map((o) => o.result)).toEqual(['retry-later', 'deleted']);
     });
 
+    test('a handler can come back later as a delayed copy that spends no delivery', async () => {
+      const q = await freshQueue();
+      const seen: QueueMessage[] = [];
+      const { w, outcomes, untilOutcomes } = worker(q, async (m) => {
+        seen.push(m);
+        return seen.length === 1 ? { resendAfterSeconds: 1 } : 'delete';
+      });
+      await q.send('waiting on a lease', { attributes: { reason: 'kept' } });
+      w.start();
+      await untilOutcomes(2);
+      await w.stop();
+      expect(outcomes.map((o) => o.result)).toEqual(['resent', 'deleted']);
+      // A new message: its own id, a first receive again, the same body and attributes, after the delay.
+      expect(seen.map((m) => m.receiveCount)).toEqual([1, 1]);
+      expect(seen[1].id).not.toBe(seen[0].id);
+      expect(seen.map((m) => [m.body, m.attributes.reason])).toEqual([['waiting on a lease', 'kept'], ['waiting on a lease', 'kept']]);
+      expect(await q.counts()).toMatchObject({ visible: 0, inFlight: 0, delayed: 0 });
+    });
+
     test('graceful stop waits for running handlers within the grace period', async () => {
       const q = await freshQueue();
       const started = deferred();

@@ -16,7 +16,17 @@ export type MessageDisposition =
   /** Done: delete the message (the default when the handler resolves with nothing). */
   | 'delete'
   /** Leave the message on the queue, visible again after `seconds` (e.g. throttled work to retry later). */
-  | { retryAfterSeconds: number };
+  | { retryAfterSeconds: number }
+  /**
+   * Come back after `seconds` without spending a delivery: a copy of the message (body and attributes) is sent with
+   * that delay (at most SQS's 900 s) and the message deleted, so waiting on something else never counts toward
+   * the receive limit or the queue's redrive policy. If the copy cannot be sent, the message waits as with
+   * retryAfterSeconds.
+   */
+  | { resendAfterSeconds: number };
+
+/** SQS's longest DelaySeconds. */
+const MAX_DELAY_SECONDS = 900;
 
 export interface MessageContext {
   /** Aborted when the worker stops past its grace period or the message's lease was lost to another consumer. */
@@ -47,7 +57,7 @@ export interface MessageWorkerOptions {
 
 export interface MessageOutcome {
   message: QueueMessage;
-  result: 'deleted' | 'retry-later' | 'failed' | 'handed-back' | 'lease-lost';
+  result: 'deleted' | 'retry-later' | 'resent' | 'failed' | 'handed-back' | 'lease-lost';
   error?: unknown;
 }
 
@@ -204,8 +214,19 @@ export class MessageWorker {
         entry.settled = true;
         clearInterval(heartbeat);
         if (entry.relinquished) return;
+        if (disposition && typeof disposition === 'object' && 'resendAfterSeconds' in disposition) {
+          const resent = await this.options.queue
+            .send(message.body, { attributes: message.attributes, delaySeconds: Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.ceil(disposition.resendAfterSeconds))) })
+            .then(() => true, (err) => (this.logger.warn({ queue: this.queueUrl, messageId: message.id, ...errorDetails(err) }, 'could not send a delayed copy: the message waits instead'), false));
+          if (resent) {
+            await this.deleteWithRetry(message);
+            this.options.onOutcome?.({ message, result: 'resent' });
+            return;
+          }
+        }
         if (disposition && typeof disposition === 'object') {
-          await this.options.queue.changeVisibility(message.receiptHandle, disposition.retryAfterSeconds).catch((err) =>
+          const seconds = 'retryAfterSeconds' in disposition ? disposition.retryAfterSeconds : disposition.resendAfterSeconds;
+          await this.options.queue.changeVisibility(message.receiptHandle, seconds).catch((err) =>
             this.logger.warn({ queue: this.queueUrl, messageId: message.id, ...errorDetails(err) }, 'could not delay a message for retry'));
           this.options.onOutcome?.({ message, result: 'retry-later' });
           return;

@@ -254,8 +254,10 @@ export async function aggregateImage(ctx: ServiceContext, imageId: string, optio
   }
   if (!outcome.ran) {
     if (outcome.ended) {
-      // The delivery that ended the job publishes its end; its redelivery does, if it died first.
+      // Whichever delivery finds the job ended makes good what its end still owes (a no-op once published): the
+      // delivery that ended it may have died, or run out of deliveries, before publishing.
       ctx.logger.info({ image_id: imageId }, 'image complete: already aggregated');
+      if (outcome.job) await publishImageEnd(ctx, outcome.job);
       return { aggregated: false };
     }
     const retryAfterSeconds = Math.min(MAX_VISIBILITY_SECONDS, Math.ceil(outcome.leaseRemainingMs / 1000) + 1);

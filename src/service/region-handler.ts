@@ -349,7 +349,10 @@ export async function handleRegionMessage(ctx: ServiceContext, message: QueueMes
   return dispositionOf(outcome);
 }
 
-/** Keeps the message when its image still waits on another container's aggregation lease. */
+/**
+ * Comes back when its image still waits on another container's aggregation lease: as a delayed copy, so that
+ * waiting (a long aggregation renews its lease for as long as it runs) never spends the message's deliveries.
+ */
 export function dispositionOf(outcome: RegionOutcome): MessageDisposition {
-  return outcome.retryAfterSeconds !== undefined ? { retryAfterSeconds: outcome.retryAfterSeconds } : 'delete';
+  return outcome.retryAfterSeconds !== undefined ? { resendAfterSeconds: outcome.retryAfterSeconds } : 'delete';
 }
