@@ -3,17 +3,15 @@
 // everything, and the job ends PARTIAL instead of FAILED; a sink that fails as a whole still fails the job.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { ImageRequest } from '../src/api/image-request.js';
+import { memoryServiceContext } from './helpers/service-context.js';
 import { startLocalStack, type LocalStack } from '../src/dev-stack/local-stack.js';
 import type { Feature } from '../src/features/geojson.js';
 import { Metrics } from '../src/metrics/emf.js';
-import { MemoryQueue } from '../src/queues/memory-queue.js';
 import { aggregateImage } from '../src/service/aggregation.js';
 import type { ServiceContext } from '../src/service/context.js';
-import { localServiceConfig } from '../src/service/local-run.js';
 import { tileIdOf, type TilingSpec } from '../src/service/region-request.js';
 import { KINESIS_MAX_RECORD_BYTES } from '../src/sinks/kinesis-sink.js';
 import { s3ObjectKey } from '../src/sinks/s3-sink.js';
-import { MemoryFeatureStore, MemoryJobStore, MemoryRegionStore } from '../src/state/memory-stores.js';
 import { StatusPublisher } from '../src/status/sns-status.js';
 import { silentLogger } from '../src/aws/logger.js';
 import { planTiling, allTiles } from '../src/tiling/index.js';
@@ -31,19 +29,12 @@ const tiles = allTiles(planTiling(tiling));
 const idsOf = (features: unknown[]) => features.map((f) => (f as { id: string }).id).sort();
 
 function context(): ServiceContext {
-  const config = localServiceConfig({ request: {} as ImageRequest, regionSize: 1024, tilingStrategy: 'variable-overlap', quality: 90, maxPayloadBytes: 0, timeoutMs: 1000, maxRetries: 0 }, 1);
-  return {
-    config, owner: 'test',
-    jobs: new MemoryJobStore(), regions: new MemoryRegionStore(), features: new MemoryFeatureStore(),
-    imageQueue: new MemoryQueue('local://image'), regionQueue: new MemoryQueue('local://region'), imageDlq: new MemoryQueue('local://image-dlq'),
+  return memoryServiceContext({
     status: new StatusPublisher({ logger: silentLogger }),
     metrics: new Metrics({ disabled: true }),
     logger: { ...silentLogger, debug: () => undefined },
     sinkClients: { s3: () => stack.clients.s3, kinesis: () => stack.clients.kinesis },
-    pool: null as unknown as ServiceContext['pool'],
-    readResources: null as unknown as ServiceContext['readResources'],
-    rasterInfo: new Map(),
-  };
+  }, 1024);
 }
 
 /** A job whose only region succeeded, with one feature per tile stored; `pad` characters in the second one. */

@@ -19,11 +19,12 @@ import { handleImageMessage } from '../src/service/image-handler.js';
 import { finishRegion } from '../src/service/region-completion.js';
 import { aggregateImage } from '../src/service/aggregation.js';
 import { regionIdOf, tileIdOf, toBounds, type RegionRequest, type TilingSpec } from '../src/service/region-request.js';
-import type { Sink } from '../src/sinks/sink.js';
 import { MemoryFeatureStore, MemoryJobStore, MemoryRegionStore } from '../src/state/memory-stores.js';
 import { StatusPublisher } from '../src/status/sns-status.js';
 import { planTiling, tilesOfRegion } from '../src/tiling/index.js';
 import { tempDir } from './helpers/cli.js';
+import { recordingSink } from './helpers/service-context.js';
+import type { Sink } from '../src/sinks/sink.js';
 import { sleep, waitFor, writeTestImage } from './helpers/serve.js';
 
 const JOB = 'job-agg';
@@ -50,7 +51,6 @@ function world() {
   const events: Event[] = [];
   const metrics: string[] = [];
   const released: string[] = [];
-  const written: Feature[][] = [];
   const failImagePublishes = { remaining: 0 };
   const sns = {
     send: async (cmd: PublishCommand) => {
@@ -65,16 +65,7 @@ function world() {
     },
   };
   const status = new StatusPublisher({ sns: sns as unknown as SNSClient, imageTopicArn: 'arn:aws:sns:us-east-1:000000000000:image', regionTopicArn: 'arn:aws:sns:us-east-1:000000000000:region', maxAttempts: 1 });
-  const sink: Sink = {
-    type: 'Test',
-    target: 'test',
-    write: async (source) => {
-      const out: Feature[] = [];
-      for await (const f of source()) out.push(f);
-      written.push(out);
-      return { featuresWritten: out.length, location: 'test' };
-    },
-  };
+  const { sink, written } = recordingSink();
   const imageQueue = new MemoryQueue('local://image');
   const imageDlq = new MemoryQueue('local://image-dlq');
   const container = (owner: string, overrides: Partial<ServiceContext> = {}): ServiceContext => {

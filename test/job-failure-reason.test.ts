@@ -6,11 +6,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { parseImageRequest } from '../src/api/image-request.js';
-import type { Feature } from '../src/features/geojson.js';
 import { runLocal, type LocalRunSettings } from '../src/service/local-run.js';
-import type { Sink } from '../src/sinks/sink.js';
 import { tempDir } from './helpers/cli.js';
 import { tileOriginOf, writePositionImage } from './helpers/serve.js';
+import { recordingSink } from './helpers/service-context.js';
 
 let image: string;
 let model: Server;
@@ -46,22 +45,6 @@ function settings(url: string): LocalRunSettings {
     imageProcessor: { name: url, type: 'HTTP_ENDPOINT' }, imageProcessorTileSize: 256, imageProcessorTileOverlap: 0, imageProcessorTileFormat: 'PNG',
   });
   return { request, regionSize: 512, tilingStrategy: 'variable-overlap', quality: 90, maxPayloadBytes: 0, timeoutMs: 5000, maxRetries: 0, workers: 1 };
-}
-
-/** The run's output: records what it was given, if it was asked to write at all. */
-function recordingSink() {
-  const written: Feature[][] = [];
-  const sink: Sink = {
-    type: 'Test',
-    target: 'test',
-    write: async (source) => {
-      const out: Feature[] = [];
-      for await (const f of source()) out.push(f);
-      written.push(out);
-      return { featuresWritten: out.length, location: 'test' };
-    },
-  };
-  return { sink, written };
 }
 
 describe('the reason a job records', () => {

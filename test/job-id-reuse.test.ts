@@ -4,39 +4,21 @@
 // handler on the in-process stores (the DynamoDB job table keeps the same contract, test/state.test.ts).
 import { expect, test } from 'vitest';
 import { join } from 'node:path';
-import type { ImageRequest } from '../src/api/image-request.js';
-import type { Metrics } from '../src/metrics/emf.js';
 import { MemoryQueue } from '../src/queues/memory-queue.js';
 import type { QueueMessage } from '../src/queues/message-queue.js';
-import type { ServiceContext } from '../src/service/context.js';
 import { handleImageMessage } from '../src/service/image-handler.js';
-import { localServiceConfig } from '../src/service/local-run.js';
-import { MemoryFeatureStore, MemoryJobStore, MemoryRegionStore } from '../src/state/memory-stores.js';
 import type { StatusPublisher } from '../src/status/sns-status.js';
 import { tempDir } from './helpers/cli.js';
+import { memoryServiceContext } from './helpers/service-context.js';
 
 function container() {
-  const config = localServiceConfig({ request: {} as ImageRequest, regionSize: 512, tilingStrategy: 'variable-overlap', quality: 90, maxPayloadBytes: 0, timeoutMs: 1000, maxRetries: 0 }, 1);
-  config.maxDeliveries = 3;
-  const jobs = new MemoryJobStore();
   const imageDlq = new MemoryQueue('local://image-dlq');
   const statuses: string[] = [];
-  const ctx: ServiceContext = {
-    config, jobs, imageDlq,
-    regions: new MemoryRegionStore(),
-    features: new MemoryFeatureStore(),
-    imageQueue: new MemoryQueue('local://image'),
-    regionQueue: new MemoryQueue('local://region'),
+  const ctx = memoryServiceContext({
+    imageDlq,
     status: { publishImageStatus: async (e: { status: string; jobId: string }) => (statuses.push(`${e.jobId} ${e.status}`), true), publishes: () => true } as unknown as StatusPublisher,
-    metrics: { record: () => undefined } as unknown as Metrics,
-    pool: null as unknown as ServiceContext['pool'],
-    readResources: null as unknown as ServiceContext['readResources'],
-    logger: { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined },
-    owner: 'test',
-    sinkClients: {} as ServiceContext['sinkClients'],
-    rasterInfo: new Map(),
-  };
-  return { ctx, jobs, imageDlq, statuses };
+  });
+  return { ctx, jobs: ctx.jobs, imageDlq, statuses };
 }
 
 const signal = { signal: new AbortController().signal };

@@ -4,40 +4,19 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import type { ImageRequest } from '../src/api/image-request.js';
-import type { Metrics } from '../src/metrics/emf.js';
 import { MemoryQueue } from '../src/queues/memory-queue.js';
 import type { QueueMessage } from '../src/queues/message-queue.js';
-import type { ServiceContext } from '../src/service/context.js';
 import { handleRegionMessage } from '../src/service/region-handler.js';
-import { localServiceConfig } from '../src/service/local-run.js';
 import { regionJobMismatch, type RegionRequest } from '../src/service/region-request.js';
-import { MemoryFeatureStore, MemoryJobStore, MemoryRegionStore } from '../src/state/memory-stores.js';
-import type { StatusPublisher } from '../src/status/sns-status.js';
+import { memoryServiceContext } from './helpers/service-context.js';
 
 const IMAGE_ID = 'job-t:s3://images/a.ntf';
 
 async function container() {
-  const config = localServiceConfig({ request: {} as ImageRequest, regionSize: 512, tilingStrategy: 'variable-overlap', quality: 90, maxPayloadBytes: 0, timeoutMs: 1000, maxRetries: 0 }, 1);
-  const jobs = new MemoryJobStore();
-  const regions = new MemoryRegionStore();
   const regionDlq = new MemoryQueue('local://region-dlq');
-  const ctx: ServiceContext = {
-    config, jobs, regions, regionDlq,
-    features: new MemoryFeatureStore(),
-    imageQueue: new MemoryQueue('local://image'),
-    regionQueue: new MemoryQueue('local://region'),
-    imageDlq: new MemoryQueue('local://image-dlq'),
-    status: { publishImageStatus: async () => true, publishRegionStatus: async () => true, publishes: () => true } as unknown as StatusPublisher,
-    metrics: { record: () => undefined } as unknown as Metrics,
-    // Never reached: a mismatching message is refused before any pixel is read or any model called.
-    pool: null as unknown as ServiceContext['pool'],
-    readResources: null as unknown as ServiceContext['readResources'],
-    logger: { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined },
-    owner: 'test',
-    sinkClients: {} as ServiceContext['sinkClients'],
-    rasterInfo: new Map(),
-  };
+  // Never reads pixels or calls a model: a mismatching message is refused before any work.
+  const ctx = memoryServiceContext({ regionDlq });
+  const { jobs, regions } = ctx;
   await jobs.start({ image_id: IMAGE_ID, job_id: 'job-t', image_url: 's3://images/a.ntf', model_name: 'http://127.0.0.1:9/invocations', model_invoke_mode: 'HTTP_ENDPOINT', image_read_role: 'arn:aws:iam::1:role/read' });
   await jobs.update(IMAGE_ID, {
     image_path: '/vsis3/images/a.ntf',

@@ -2,19 +2,15 @@
 // its ARN and that the step was STS AssumeRole, not just the network's "connect ECONNREFUSED 127.0.0.1:9".
 // STS is pointed at 127.0.0.1:9 (discard; nothing listens there), so every AssumeRole is refused at once.
 import { describe, expect, test } from 'vitest';
-import type { ImageRequest } from '../src/api/image-request.js';
 import { AwsClients, createStsClient, type AwsConfig } from '../src/aws/clients.js';
 import { assumedRoleCredentials, RoleAssumptionError } from '../src/aws/assume-role.js';
 import { DetectorError } from '../src/detectors/detector-error.js';
 import { SageMakerDetector } from '../src/detectors/sagemaker-detector.js';
-import type { Metrics } from '../src/metrics/emf.js';
 import { MemoryQueue } from '../src/queues/memory-queue.js';
-import type { ServiceContext } from '../src/service/context.js';
 import { handleImageMessage } from '../src/service/image-handler.js';
-import { localServiceConfig } from '../src/service/local-run.js';
-import { MemoryFeatureStore, MemoryJobStore, MemoryRegionStore } from '../src/state/memory-stores.js';
 import { StatusPublisher } from '../src/status/sns-status.js';
 import { servicePaths } from '../src/api/request-paths.js';
+import { memoryServiceContext } from './helpers/service-context.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/reader';
 const NOWHERE = 'http://127.0.0.1:9';
@@ -30,28 +26,16 @@ describe('a role STS does not give', () => {
   });
 
   test('imageReadRole: the job fails (on its last delivery) with a reason naming the role step', async () => {
-    const config = localServiceConfig({ request: {} as ImageRequest, regionSize: 512, tilingStrategy: 'variable-overlap', quality: 90, maxPayloadBytes: 0, timeoutMs: 1000, maxRetries: 0 }, 1);
-    config.maxDeliveries = 3;
-    config.paths = servicePaths({});
-    const jobs = new MemoryJobStore();
     const imageDlq = new MemoryQueue('local://image-dlq');
     const events: string[] = [];
     const clients = new AwsClients(aws);
-    const ctx: ServiceContext = {
-      config, clients, jobs, imageDlq,
-      regions: new MemoryRegionStore(),
-      features: new MemoryFeatureStore(),
-      imageQueue: new MemoryQueue('local://image'),
-      regionQueue: new MemoryQueue('local://region'),
+    const ctx = memoryServiceContext({
+      clients,
+      imageDlq,
       status: { publishImageStatus: async (e: { status: string; reason?: string }) => (events.push(`${e.status} ${e.reason ?? ''}`), true), publishes: () => true } as unknown as StatusPublisher,
-      metrics: { record: () => undefined } as unknown as Metrics,
-      pool: null as unknown as ServiceContext['pool'],
-      readResources: null as unknown as ServiceContext['readResources'],
-      logger: { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined },
-      owner: 'test',
-      sinkClients: {} as ServiceContext['sinkClients'],
-      rasterInfo: new Map(),
-    };
+    });
+    ctx.config.paths = servicePaths({});
+    const { jobs } = ctx;
     const body = JSON.stringify({
       jobId: 'job-role', imageUrls: ['s3://bucket/image.ntf'], imageReadRole: ROLE,
       outputs: [{ type: 'S3', bucket: 'out', prefix: 'p/' }], imageProcessor: { name: 'http://127.0.0.1:9/invocations', type: 'HTTP_ENDPOINT' },

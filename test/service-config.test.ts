@@ -7,7 +7,8 @@ import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadServiceConfig, parseRegionSize } from '../src/service/config.js';
-import { fieldOfProblem, imageJobFromRequest, parseS3Url, parseServiceRequest } from '../src/service/image-job.js';
+import { fieldOfProblem, imageJobFromRequest, parseServiceRequest } from '../src/service/image-job.js';
+import { parseS3Url } from '../src/api/request-paths.js';
 import { InvalidRequestError } from '../src/api/image-request.js';
 import { servicePaths } from '../src/api/request-paths.js';
 import { WorkGate } from '../src/service/service.js';

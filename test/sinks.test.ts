@@ -8,7 +8,7 @@ import { startLocalStack, type LocalStack } from '../src/dev-stack/local-stack.j
 import { writeFeatureCollection } from '../src/sinks/file-sink.js';
 import { S3Sink, s3ObjectKey } from '../src/sinks/s3-sink.js';
 import { KinesisSink, KINESIS_MAX_BATCH_BYTES, kinesisRecordData } from '../src/sinks/kinesis-sink.js';
-import { FileSink, allSinksSucceeded, writeToSinks } from '../src/sinks/sink.js';
+import { FileSink, outputsStatus, writeToSinks } from '../src/sinks/sink.js';
 import { sinksForOutputs } from '../src/sinks/sink-factory.js';
 import { LOCAL_RUN_PATHS } from '../src/api/request-paths.js';
 import type { Feature } from '../src/features/geojson.js';
@@ -193,7 +193,7 @@ describe('running sinks', () => {
       ['File', true, 3],
     ]);
     expect(outcomes[0].error).toMatch(/missing-bucket/);
-    expect(allSinksSucceeded(outcomes)).toBe(false);
+    expect(outputsStatus(outcomes)).toBe('FAILED'); // a sink that wrote nothing fails the job's outputs
     expect(await s3Text('all/all-1.geojson')).toBe(await readFile(path, 'utf8'));
     expect(() => sinksForOutputs([], { s3: () => stack.clients.s3, kinesis: () => stack.clients.kinesis }, LOCAL_RUN_PATHS.fileOutputs)).toThrow(/no outputs/);
   });

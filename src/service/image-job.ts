@@ -152,7 +152,6 @@ export function fieldOfProblem(problem: string | undefined): string | undefined 
   return m ? m[1] : problem.startsWith('body') ? 'body' : undefined;
 }
 
-export { parseS3Url };
 
 /**
  * The path GDAL opens for an image URL: `s3://bucket/key` becomes `/vsis3/bucket/key` after a HEAD of the object

@@ -6,9 +6,8 @@
  * aggregates it into the run's output. What the command line shows (progress, failures, the run metadata in the
  * output) comes from the context's observer; nothing here re-implements a handler step.
  */
-import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { pino } from 'pino';
 import { imageIdOf, type ImageRequest } from '../api/image-request.js';
 import { silentLogger } from '../aws/logger.js';

@@ -126,9 +126,21 @@ function healthUrlOf(address: AddressInfo): string {
   return `http://${address.family === 'IPv6' || host.includes(':') ? `[${host}]` : host}:${address.port}/health`;
 }
 
-/** The work queues with their environment names: the queues whose deliveries TESSERA_MAX_DELIVERIES counts. */
+/**
+ * The queues /health checks, with their environment names where they are work queues (the queues whose deliveries
+ * TESSERA_MAX_DELIVERIES counts, checked against their redrive policy).
+ */
+function checkedQueues(config: ServiceConfig): [check: string, env: string | undefined, url: string][] {
+  return [
+    ['image_queue', 'IMAGE_QUEUE', config.queues.image],
+    ['region_queue', 'REGION_QUEUE', config.queues.region],
+    ['image_dlq', undefined, config.queues.imageDlq],
+  ];
+}
+
+/** The work queues with their environment names. */
 function workQueues(config: ServiceConfig): [env: string, url: string][] {
-  return [['IMAGE_QUEUE', config.queues.image], ['REGION_QUEUE', config.queues.region]];
+  return checkedQueues(config).flatMap(([, env, url]) => (env ? [[env, url] as [string, string]] : []));
 }
 
 /**
@@ -170,11 +182,7 @@ async function checkRedrivePolicies(ctx: ServiceContext & { clients: AwsClients 
 async function runHealthChecks(ctx: ServiceContext & { clients: AwsClients }, gate: WorkGate): Promise<HealthReport> {
   const checks: Record<string, string> = {};
   const timeout = () => ({ abortSignal: AbortSignal.timeout(3000) });
-  const queues: [check: string, env: string | undefined, url: string][] = [
-    ['image_queue', 'IMAGE_QUEUE', ctx.config.queues.image],
-    ['region_queue', 'REGION_QUEUE', ctx.config.queues.region],
-    ['image_dlq', undefined, ctx.config.queues.imageDlq],
-  ];
+  const queues = checkedQueues(ctx.config);
   const tables = { job_table: ctx.config.tables.job, region_table: ctx.config.tables.region, feature_table: ctx.config.tables.feature };
   await Promise.all([
     ...queues.map(async ([name, env, url]) => {

@@ -72,11 +72,6 @@ export async function writeToSinks(sinks: readonly Sink[], source: FeatureSource
   return outcomes;
 }
 
-/** True when at least one sink ran and every sink succeeded. */
-export function allSinksSucceeded(outcomes: readonly SinkOutcome[]): boolean {
-  return outcomes.length > 0 && outcomes.every((o) => o.ok);
-}
-
 /**
  * What the outputs make of a job, as tiles make a region: SUCCESS when every sink wrote every feature; PARTIAL when
  * every sink wrote something but some skipped features (a record over Kinesis's limit, records it kept refusing);

@@ -37,8 +37,6 @@ export function clipReason(text: string): string {
 /** Counts tile failures by reason while a region runs. */
 export class TileFailureTally {
   private readonly byReason = new Map<string, { count: number; tile: string }>();
-  /** Failures added. */
-  counted = 0;
 
   /** `error` usually starts with the tile's label ("(0, 0)(512, 512): ..." or "tile (0, 0)(512, 512): ..."): grouped without it. */
   add(tile: string, error: string): void {
@@ -47,7 +45,6 @@ export class TileFailureTally {
     const entry = this.byReason.get(reason);
     if (entry) entry.count++;
     else this.byReason.set(reason, { count: 1, tile });
-    this.counted++;
   }
 
   top(): TileFailureReason[] {
@@ -78,6 +75,7 @@ export function combineTileFailures(summaries: readonly TileFailureSummary[]): T
 
 /** `every tile failed (9 of 9); most often (9): (0, 0)(512, 512): why` / `2 of 9 tiles failed; most often (1): ...; then (1): ...`. */
 export function describeTileFailures(s: TileFailureSummary): string {
+  if (s.total === 0) return 'no tiles to process';
   const head = s.failed >= s.total ? `every tile failed (${s.failed} of ${s.total})` : `${s.failed} of ${s.total} tile${s.total === 1 ? '' : 's'} failed`;
   const parts = s.reasons.map((r, i) => `${i === 0 ? 'most often' : 'then'} (${r.count}): ${r.tile}: ${r.reason}`);
   const named = s.reasons.reduce((n, r) => n + r.count, 0);

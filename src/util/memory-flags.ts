@@ -10,10 +10,8 @@ import { setFlagsFromString } from 'node:v8';
  */
 export const MEMORY_V8_FLAGS = ['--max-semi-space-size=2', '--heap-growing-percent=50'] as const;
 
-/** Sets the flags this process was not started with. */
+/** Sets the heap-growing flag when this process was not started with it: the young generation's size is fixed at start. */
 export function applyMemoryFlags(execArgv: readonly string[] = process.execArgv): void {
-  for (const flag of MEMORY_V8_FLAGS) {
-    const name = flag.split('=')[0];
-    if (!execArgv.some((a) => a.split('=')[0] === name)) setFlagsFromString(flag);
-  }
+  const flag = MEMORY_V8_FLAGS[1];
+  if (!execArgv.some((a) => a.split('=')[0] === flag.split('=')[0])) setFlagsFromString(flag);
 }
