@@ -83,3 +83,60 @@ test('the message its job would send passes the check', async () => {
   // Parameters absent on both sides are the same (null, as the image handler sends them).
   expect(regionJobMismatch({ ...good, model_endpoint_parameters: null }, { ...(await ctx.jobs.get(IMAGE_ID))!, image_request: JSON.stringify({ imageProcessor: { name: 'x' } }) })).toBeNull();
 });
+
+// Were a check missing, the image would be opened here (a missing local file, nothing on the network) and the
+// region failed and counted: what a forged region message did before regions were checked against the plan.
+const LOCAL_PATH = '/nonexistent/tessera-trust/a.ntf';
+async function plannedJob() {
+  const c = await container();
+  await c.ctx.jobs.update(IMAGE_ID, { image_status: 'IN_PROGRESS', region_count: 9, image_path: LOCAL_PATH });
+  return c;
+}
+
+// The job's plan (tiling stored above): 1024 x 1024 in tiles of 512 at overlap 128 widens the overlap to 256, so
+// regions of 512 start every 256 pixels: rows and columns 0, 256, 512 (OSML's crops, reference §3.3).
+const PLAN_REGIONS = [0, 256, 512].flatMap((row) => [0, 256, 512].map((col) => ({ bounds: [[row, col], [512, 512]] as [[number, number], [number, number]], id: `(${row}, ${col})(512, 512)-job-t` })));
+
+test.each([
+  ['bounds that are no region of the plan', { region_id: '(9000, 0)(1, 1)-job-t', region_bounds: [[9000, 0], [1, 1]] }, 'region_bounds [[9000,0],[1,1]] is not one of the 9 regions of job job-t:s3://images/a.ntf\'s tiling plan'],
+  ['bounds inside the image but not a region', { region_id: '(0, 128)(512, 512)-job-t', region_bounds: [[0, 128], [512, 512]] }, 'region_bounds [[0,128],[512,512]] is not one of the 9 regions of job job-t:s3://images/a.ntf\'s tiling plan'],
+  ['a region id that is not its bounds\' id', { region_id: '(0, 0)(512, 512)-job-t' }, 'region_id is "(0, 0)(512, 512)-job-t" but the id of region [[0,512],[512,512]] of job "job-t" is "(0, 512)(512, 512)-job-t"'],
+  ['a region id of another job', { region_id: '(0, 512)(512, 512)-job-u' }, 'region_id is "(0, 512)(512, 512)-job-u" but the id of region [[0,512],[512,512]] of job "job-t" is "(0, 512)(512, 512)-job-t"'],
+  ['a job id that is not its image\'s', { job_id: 'job-u', region_id: '(0, 512)(512, 512)-job-u' }, 'job_id is "job-u" but job job-t:s3://images/a.ntf has job id "job-t"'],
+])('a region message naming its job\'s image, model and tiling but %s is dead-lettered before anything is recorded or counted', async (_what, change, why) => {
+  const { ctx, regions, regionDlq } = await plannedJob();
+  const forged = { ...good, image_path: LOCAL_PATH, ...change } as RegionRequest;
+  expect(await handleRegionMessage(ctx, message(forged), { signal: new AbortController().signal })).toBe('delete');
+  expect(regionDlq.peek().map((m) => m.attributes.reason)).toEqual([`region message does not match its job: ${why}`]);
+  expect(await regions.get(IMAGE_ID, forged.region_id)).toBeUndefined();
+  expect(await ctx.jobs.get(IMAGE_ID)).toMatchObject({ completed_region_ids: [], region_success: 0, region_error: 0, image_status: 'IN_PROGRESS' });
+});
+
+test('forged regions outnumbering the real ones cannot end the job: each is dead-lettered, none is counted', async () => {
+  const { ctx, regionDlq } = await plannedJob();
+  for (let i = 0; i < 12; i++) {
+    const forged = { ...good, image_path: LOCAL_PATH, region_id: `(${9000 + i}, 0)(1, 1)-job-t`, region_bounds: [[9000 + i, 0], [1, 1]] } as RegionRequest;
+    expect(await handleRegionMessage(ctx, message(forged), { signal: new AbortController().signal })).toBe('delete');
+  }
+  expect(regionDlq.peek()).toHaveLength(12);
+  const job = (await ctx.jobs.get(IMAGE_ID))!;
+  expect(job).toMatchObject({ completed_region_ids: [], region_error: 0, image_status: 'IN_PROGRESS' });
+  expect(job.end_time).toBeUndefined();
+});
+
+test('a job stored under a key that is not <jobId>:<imageUrl> takes no region message', async () => {
+  const { ctx, regionDlq } = await plannedJob();
+  const stored = (await ctx.jobs.get(IMAGE_ID))!;
+  const { image_id: _key, start_time: _s, expire_time: _e, region_success: _rs, region_error: _re, completed_region_ids: _c, ...attributes } = stored;
+  await ctx.jobs.start({ ...(attributes as { job_id: string; image_url: string; model_name: string; model_invoke_mode: string }), image_id: 'job-id#job-t' });
+  await ctx.jobs.update('job-id#job-t', { image_path: stored.image_path, tiling: stored.tiling, image_request: stored.image_request });
+  expect(await handleRegionMessage(ctx, message({ ...good, image_path: LOCAL_PATH, image_id: 'job-id#job-t' }), { signal: new AbortController().signal })).toBe('delete');
+  expect(regionDlq.peek().map((m) => m.attributes.reason)).toEqual(['region message does not match its job: image_id is "job-id#job-t" but job "job-t" of image "s3://images/a.ntf" has image id "job-t:s3://images/a.ntf"']);
+});
+
+test('every region its job sends passes, under OSML\'s region id', async () => {
+  const { ctx } = await container();
+  const job = (await ctx.jobs.get(IMAGE_ID))!;
+  for (const r of PLAN_REGIONS) expect(regionJobMismatch({ ...good, region_bounds: r.bounds, region_id: r.id }, job), r.id).toBeNull();
+  expect(regionJobMismatch({ ...good, region_bounds: [[768, 0], [512, 512]], region_id: '(768, 0)(512, 512)-job-t' }, job)).toMatch(/is not one of the 9 regions/);
+});

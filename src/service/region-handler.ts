@@ -14,7 +14,7 @@ import { describeRaster, RasterInputError, type RasterInfo } from '../raster/ras
 import { processTiles } from '../pipeline/process-tiles.js';
 import { workerConfigFor, JobInputError, type PreparedImage } from '../pipeline/run-image.js';
 import type { WorkerConfig } from '../pipeline/tile-task.js';
-import { tilesOfRegion, windowsEqual, type TilingPlan, type Window } from '../tiling/index.js';
+import { tilesOfRegion, type TilingPlan, type Window } from '../tiling/index.js';
 import { FeatureTooLargeError } from '../state/feature-table.js';
 import { storedTileFailures, TileFailureTally, type TileFailureReason } from '../state/tile-failures.js';
 import { isRegionFinal, type PixelBounds, type RegionItem, type TileRecord } from '../state/region-table.js';
@@ -86,10 +86,8 @@ export async function regionWorkFromRequest(ctx: ServiceContext, request: Region
     ...(request.model_invocation_role ? { assumedRole: request.model_invocation_role } : {}),
   });
   const workerConfig = workerConfigFor({ detector, encoding: { format: request.tile_format, compression: request.tile_compression, quality: request.tile_quality, maxPayloadBytes: request.max_payload_bytes } }, prepared);
+  // One of the plan's regions: handleRegionMessage dead-letters any other before this (regionJobMismatch).
   const region = fromBounds(request.region_bounds);
-  if (!plan.regions.some((r) => windowsEqual(r, region))) {
-    throw new InvalidRegionRequestError([`region_bounds: ${JSON.stringify(request.region_bounds)} is not a region of the image's tiling plan`]);
-  }
   return { request, info: regionInfo, workerConfig, plan, region };
 }
 
@@ -342,9 +340,8 @@ export async function handleRegionMessage(ctx: ServiceContext, message: QueueMes
     // The work is recorded; only a status is missing: the redelivery publishes it.
     if (context.signal.aborted || err instanceof StatusNotPublishedError) throw err;
     // The image opened fine for the image handler, so a read failure here is more likely passing: retried like the rest.
-    const permanent = err instanceof InvalidRegionRequestError;
-    if (!permanent && message.receiveCount < ctx.config.maxDeliveries) throw err;
-    outcome = await failRegion(ctx, request, failureReason(err, message.receiveCount, permanent), context.signal, message.receiveCount >= ctx.config.maxDeliveries);
+    if (message.receiveCount < ctx.config.maxDeliveries) throw err;
+    outcome = await failRegion(ctx, request, failureReason(err, message.receiveCount), context.signal, true);
   }
   return dispositionOf(outcome);
 }

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { TILE_COMPRESSIONS, TILE_FORMATS } from '../encoding/tile-encoding.js';
 import { RANGE_ADJUSTMENTS } from '../pixels/range-adjustment.js';
-import { TILING_STRATEGIES, planTiling, regionTupleRepr, type Size, type TilingPlan, type TilingStrategyName, type Window } from '../tiling/index.js';
+import { TILING_STRATEGIES, planTiling, regionTupleRepr, windowsEqual, type Size, type TilingPlan, type TilingStrategyName, type Window } from '../tiling/index.js';
 import { fieldPath } from '../api/image-request.js';
 
 const pair = z.tuple([z.number().int(), z.number().int()]);
@@ -113,7 +113,7 @@ export const tileIdOf = (tile: Window): string => regionTupleRepr(tile);
  * with: a message on the region queue is otherwise trusted to name any image path, model, role or tile size (anyone
  * who can send to the queue could make the service fetch a URL or post tiles elsewhere). Region messages are queued
  * only after the image handler has recorded the job's plan, so a job without one cannot have sent any.
- * Returns the first difference, or null.
+ * The region must also be one of its job's (regionOfJobMismatch). Returns the first difference, or null.
  */
 export function regionJobMismatch(r: RegionRequest, job: Record<string, unknown>): string | null {
   if (typeof job.image_path !== 'string' || typeof job.image_request !== 'string' || typeof job.tiling !== 'string') {
@@ -135,6 +135,32 @@ export function regionJobMismatch(r: RegionRequest, job: Record<string, unknown>
       return `${field} is ${JSON.stringify(given) ?? 'absent'} but job ${r.image_id} was started with ${JSON.stringify(started) ?? 'none'}`;
     }
   }
+  return regionOfJobMismatch(r, job as { job_id?: unknown; image_url?: unknown; tiling: string });
+}
+
+/**
+ * The region itself must be one its job sent: the job id and image id those of the job (image_id is
+ * `<jobId>:<imageUrl>`), the bounds one of the regions of the job's plan (from the tiling stored on the job, which
+ * the image handler planned and queued the regions from), and the region id OSML's id of those bounds in that job.
+ * Otherwise a message that names its job's image, model and tiling could still be counted as one of its regions
+ * (a region that is not in the plan fails, and counting it would end the job before its real regions).
+ */
+function regionOfJobMismatch(r: RegionRequest, job: { job_id?: unknown; image_url?: unknown; tiling: string }): string | null {
+  if (r.job_id !== job.job_id) return `job_id is ${JSON.stringify(r.job_id)} but job ${r.image_id} has job id ${JSON.stringify(job.job_id) ?? 'none'}`;
+  const imageId = `${String(job.job_id)}:${String(job.image_url)}`;
+  if (r.image_id !== imageId) return `image_id is ${JSON.stringify(r.image_id)} but job ${JSON.stringify(job.job_id)} of image ${JSON.stringify(job.image_url)} has image id ${JSON.stringify(imageId)}`;
+  let plan: TilingPlan;
+  try {
+    plan = planOf(JSON.parse(job.tiling) as TilingSpec);
+  } catch (err) {
+    return `the tiling stored on job ${r.image_id} cannot be planned (${(err as Error).message})`;
+  }
+  const region = fromBounds(r.region_bounds);
+  if (!plan.regions.some((w) => windowsEqual(w, region))) {
+    return `region_bounds ${JSON.stringify(r.region_bounds)} is not one of the ${plan.regions.length} regions of job ${r.image_id}'s tiling plan`;
+  }
+  const regionId = regionIdOf(region, r.job_id);
+  if (r.region_id !== regionId) return `region_id is ${JSON.stringify(r.region_id)} but the id of region ${JSON.stringify(r.region_bounds)} of job ${JSON.stringify(r.job_id)} is ${JSON.stringify(regionId)}`;
   return null;
 }
 
