@@ -312,11 +312,17 @@ describe('tessera serve', () => {
     expect(ended.image_status).toBe('SUCCESS');
     await waitFor('the final status recorded', async () => (await jobs.get(imageId))?.final_status_published_time !== undefined, 15_000);
     const before = (await jobs.get(imageId))!;
+    const output = await readS3Text(stack, stack.names.bucket, s3ObjectKey('results/', jobId));
 
-    // The same request in a new message (a producer's retry), and another request (other output prefix) under its jobId.
+    // The same request in a new message (a producer's retry), another request (other output prefix) under its
+    // jobId, and one with another image under its jobId (its output would replace results/<jobId>.geojson).
     const other = { ...first, outputs: [{ type: 'S3', bucket: stack.names.bucket, prefix: 'reused/' }] };
+    const otherImage = join(dir, 'reused-other.tif');
+    writeTestImage(otherImage, 300, 200);
+    const anotherImage = { ...first, imageUrls: [otherImage] };
     await imageQueue.send(first);
     await imageQueue.send(other);
+    await imageQueue.send(anotherImage);
     const dlq = new SqsQueue(stack.clients.sqs, stack.queueUrls.imageDlq);
     const dead: { body: string; attributes: Record<string, string> }[] = [];
     await waitFor('the reusing request in the dead-letter queue', async () => {
@@ -324,19 +330,26 @@ describe('tessera serve', () => {
         dead.push(m);
         await dlq.delete(m.receiptHandle);
       }
-      return dead.length >= 1;
+      return dead.length >= 2;
     }, 30_000, 0);
     await waitFor('the image queue to be empty', async () => {
       const c = await imageQueue.counts();
       return c.visible === 0 && c.inFlight === 0;
     }, 30_000);
     for (const m of await dlq.receive({ max: 10, waitSeconds: 1, visibilityTimeout: 60 })) dead.push(m);
-    expect(dead.map((m) => JSON.parse(m.body))).toEqual([other]);
-    expect(dead[0].attributes.field).toBe('jobId');
-    expect(dead[0].attributes.reason).toBe(`invalid image request: jobId: ${jobId} was already used for a job that ended ${new Date(before.end_time!).toISOString()} with status SUCCESS; use a new jobId`);
-    // The job is as it was, nothing was written for the other request, no status went out for either.
+    const byImage = (m: { body: string }) => (JSON.parse(m.body) as { imageUrls: string[] }).imageUrls[0];
+    dead.sort((a, b) => (byImage(a) < byImage(b) ? -1 : 1));
+    expect(dead.map((m) => JSON.parse(m.body))).toEqual([anotherImage, other]);
+    const endedAt = new Date(before.end_time!).toISOString();
+    expect(dead.map((m) => m.attributes.field)).toEqual(['jobId', 'jobId']);
+    expect(dead[0].attributes.reason).toBe(`invalid image request: jobId: ${jobId} was already used for another image (${JSON.stringify(image)}) by a job that ended ${endedAt} with status SUCCESS; use a new jobId`);
+    expect(dead[1].attributes.reason).toBe(`invalid image request: jobId: ${jobId} was already used for a job that ended ${endedAt} with status SUCCESS; use a new jobId`);
+    // The job is as it was, no job was made for the other image, nothing was written for the other requests, no
+    // status went out for them.
     expect(await jobs.get(imageId)).toEqual(before);
+    expect(await jobs.get(`${jobId}:${otherImage}`)).toBeUndefined();
     await expect(readS3Text(stack, stack.names.bucket, s3ObjectKey('reused/', jobId))).rejects.toThrow();
+    expect(await readS3Text(stack, stack.names.bucket, s3ObjectKey('results/', jobId))).toBe(output);
     const statuses = stack.sns.messages(stack.topicArns.image).filter((m) => m.attributes.job_id?.stringValue === jobId).map((m) => m.attributes.status.stringValue);
     expect(statuses).toEqual(['STARTED', 'IN_PROGRESS', 'SUCCESS']);
   });

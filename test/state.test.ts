@@ -178,6 +178,30 @@ describe.each(implementations)('%s', (_name, factory) => {
       await expect(jobs.end('endx:img', 'FAILED', 'x', { region_success: 1 })).rejects.toThrow(/managed/);
     });
 
+    test('a jobId is claimed for one image: the same image again keeps the claim as it was, another image is refused', async () => {
+      const now = 1_700_000_000_000;
+      const jobs = stores().jobs({ ttlDays: 2, now: () => now });
+      const first = await jobs.claimJobId('claim-1', { image_id: 'claim-1:s3://b/a.tif', request_message_id: 'm-1', request_hash: 'h-1' });
+      const stored = { image_id: 'job-id#claim-1', item_type: 'JOB_ID_CLAIM', job_id: 'claim-1', claimed_image_id: 'claim-1:s3://b/a.tif', request_message_id: 'm-1', request_hash: 'h-1', claim_time: now, expire_time: now / 1000 + 2 * 86_400 };
+      expect(first).toEqual({ claimed: true, claim: stored });
+      // The same image (a redelivery, or another request for it, which the job item's identity then tells apart).
+      expect(await jobs.claimJobId('claim-1', { image_id: 'claim-1:s3://b/a.tif', request_message_id: 'm-2', request_hash: 'h-2' })).toEqual({ claimed: true, claim: stored });
+      // Another image under the same jobId.
+      expect(await jobs.claimJobId('claim-1', { image_id: 'claim-1:s3://b/other.tif', request_message_id: 'm-3', request_hash: 'h-3' })).toEqual({ claimed: false, claim: stored });
+      // The claim is an item of its own: no job item is made or changed by it.
+      expect(await jobs.get('claim-1:s3://b/a.tif')).toBeUndefined();
+      await jobs.start({ ...jobStart('claim-1:s3://b/a.tif'), image_url: 's3://b/a.tif' });
+      expect((await jobs.claimJobId('claim-1', { image_id: 'claim-1:s3://b/a.tif' })).claim).toEqual(stored);
+    });
+
+    test('a jobId claimed by several images at once goes to exactly one of them', async () => {
+      const jobs = stores().jobs();
+      const results = await Promise.all(Array.from({ length: 5 }, (_, i) => jobs.claimJobId('claim-race', { image_id: `claim-race:s3://b/${i}.tif` })));
+      const winners = results.filter((r) => r.claimed);
+      expect(winners).toHaveLength(1);
+      for (const r of results) expect(r.claim.claimed_image_id).toBe(winners[0].claim.claimed_image_id);
+    });
+
     test('status is derived as OSML does', async () => {
       const base = { image_id: 'x', start_time: 0, expire_time: 0, region_success: 0, region_error: 0, completed_region_ids: [] as string[] };
       expect(imageStatusOf({ ...base, region_count: 2, region_success: 1, completed_region_ids: ['a'] })).toBe('IN_PROGRESS');

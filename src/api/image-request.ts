@@ -8,6 +8,7 @@ import { RANGE_ADJUSTMENTS } from '../pixels/range-adjustment.js';
 import { parseRoi } from '../geolocation/roi.js';
 import type { Distillation } from '../selection/index.js';
 import { MAX_TILE_SIZE } from '../util/limits.js';
+import { JOB_ID_CLAIM_PREFIX } from '../state/job-table.js';
 
 const arn = z.string().regex(/^arn:/, 'must be an IAM role ARN (arn:...)');
 /**
@@ -52,7 +53,7 @@ const postProcessingStep = z
 
 export const imageRequestSchema = z
   .object({
-    jobId: z.string().min(1, 'must not be empty'),
+    jobId: z.string().min(1, 'must not be empty').refine((id) => !id.startsWith(JOB_ID_CLAIM_PREFIX), `must not start with ${JSON.stringify(JOB_ID_CLAIM_PREFIX)} (the job table keeps each jobId's claim under that key)`),
     jobName: z.string().optional(),
     imageUrls: z.array(z.string().min(1, 'must not be empty')).min(1, 'must hold one image').max(1, 'must hold exactly one image (Tessera processes one image per request)'),
     imageReadRole: arn.optional().or(z.literal('')),

@@ -5,8 +5,9 @@
  *
  * Outcomes:
  * - invalid request: to the image dead-letter queue with the reason (naming the field), message deleted, no job;
- * - another request under the jobId of an existing job (same image; not a redelivery of the job's own request, see
- *   RequestIdentity): to the dead-letter queue naming `jobId`, the existing job untouched;
+ * - another request under the jobId of an existing job (another image, see claimJobId; or the same image but not a
+ *   redelivery of the job's own request, see RequestIdentity): to the dead-letter queue naming `jobId`, the existing
+ *   job untouched;
  * - input problem (image missing or unreadable, ROI outside it, ...): job FAILED, status published, message to the
  *   dead-letter queue with the reason;
  * - anything else (the tables or queues not answering ...): the message is left for redelivery, which resumes
@@ -113,15 +114,34 @@ export function jobIdReuse(job: JobItem, identity: RequestIdentity): string | nu
 }
 
 /**
+ * Claims the request's jobId for its image (JobTable.claimJobId): null when the jobId is this image's, else why
+ * not (the jobId already names a job on another image; that job is left alone).
+ */
+async function claimJobId(ctx: ServiceContext, request: ImageRequest, imageId: string, identity: RequestIdentity): Promise<string | null> {
+  const { claimed, claim } = await ctx.jobs.claimJobId(request.jobId, { image_id: imageId, ...identity });
+  if (claimed) return null;
+  const other = await ctx.jobs.get(claim.claimed_image_id);
+  const image = other?.image_url ?? claim.claimed_image_id.slice(request.jobId.length + 1);
+  const where = `another image (${JSON.stringify(image)})`;
+  if (!other) return `jobId: ${request.jobId} is already used for ${where}; use a new jobId`;
+  const status = other.image_status ?? 'STARTED';
+  if (other.end_time !== undefined) return `jobId: ${request.jobId} was already used for ${where} by a job that ended ${new Date(other.end_time).toISOString()} with status ${status}; use a new jobId`;
+  return `jobId: ${request.jobId} is already used for ${where} by a job that is still running (started ${new Date(other.start_time).toISOString()}, status ${status}); use a new jobId`;
+}
+
+/**
  * Records the job, opens and plans the image, queues regions 2..n and returns the first region's work; the job
  * when it had already ended (a late redelivery), THROTTLED when its endpoint has no capacity for it yet, `reused`
- * when the job under this image id was started by another request (jobIdReuse).
+ * when the jobId is another image's (claimJobId) or the job under this image id was started by another request
+ * (jobIdReuse).
  * Input problems throw (the caller fails the job).
  */
 async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: string, identity: RequestIdentity): Promise<RegionWork | typeof THROTTLED | { ended: JobItem } | { reused: string }> {
   const { config } = ctx;
   const url = request.imageUrls[0];
   const log = { job_id: request.jobId, image_id: imageId };
+  const claimed = await claimJobId(ctx, request, imageId, identity);
+  if (claimed) return { reused: claimed };
   const { created, job } = await ctx.jobs.start({
     image_id: imageId,
     job_id: request.jobId,
@@ -311,6 +331,12 @@ async function deadLetterReuse(ctx: ServiceContext, request: ImageRequest, image
  */
 async function failImage(ctx: ServiceContext, request: ImageRequest, imageId: string, message: QueueMessage, reason: string): Promise<void> {
   const identity = requestIdentity(message, request);
+  // The jobId names a job on another image (this request failed before it could tell): leave that job alone.
+  const otherImage = await claimJobId(ctx, request, imageId, identity);
+  if (otherImage) {
+    await deadLetterReuse(ctx, request, imageId, message, otherImage);
+    return;
+  }
   const started = await ctx.jobs.start({ image_id: imageId, job_id: request.jobId, image_url: request.imageUrls[0], model_name: request.imageProcessor.name, model_invoke_mode: request.imageProcessor.type, ...identity });
   // The job under this image id is another request's (this one failed before it could tell): leave it alone.
   const reused = started.created ? null : jobIdReuse(started.job, identity);

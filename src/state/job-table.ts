@@ -76,6 +76,42 @@ export interface JobStart {
 
 export type JobUpdate = { [attribute: string]: Plain | undefined };
 
+/**
+ * A jobId names one request, whatever its image: the job table's key is the image id (`<jobId>:<imageUrl>`), so a
+ * second request with the same jobId and another image would otherwise be a second job (and overwrite the first's
+ * `<prefix>/<jobId>.geojson`). Before a job is started, its jobId is claimed with an item of its own in the job
+ * table, under the reserved key `job-id#<jobId>` (`item_type` JOB_ID_CLAIM, no `image_status`), which names the
+ * image id it was claimed for and the request that claimed it, and expires with the jobs (`expire_time`).
+ * No image id can take that key: a jobId may not start with the prefix (image-request.ts).
+ */
+export const JOB_ID_CLAIM_PREFIX = 'job-id#';
+export const JOB_ID_CLAIM_TYPE = 'JOB_ID_CLAIM';
+
+export const jobIdClaimKey = (jobId: string): string => `${JOB_ID_CLAIM_PREFIX}${jobId}`;
+
+export interface JobIdClaim {
+  /** The table's key: `job-id#<jobId>`. */
+  image_id: string;
+  item_type: typeof JOB_ID_CLAIM_TYPE;
+  job_id: string;
+  /** The image id (`<jobId>:<imageUrl>`) of the job the jobId belongs to. */
+  claimed_image_id: string;
+  /** The request that claimed it (image-handler.ts RequestIdentity), for whoever reads the table. */
+  request_message_id?: string;
+  request_hash?: string;
+  /** epoch ms */
+  claim_time: number;
+  /** epoch s (TTL), as the job items */
+  expire_time: number;
+}
+
+export interface JobIdClaimInput {
+  /** The image id the jobId is claimed for. */
+  image_id: string;
+  request_message_id?: string;
+  request_hash?: string;
+}
+
 export interface JobTableOptions {
   ttlDays?: number;
   now?: () => number;
@@ -110,6 +146,27 @@ export class JobTable {
       if (!isConditionalCheckFailed(err)) throw err;
       return { created: false, job: await this.require(input.image_id) };
     }
+  }
+
+  /**
+   * Claims `jobId` for the image id given, once (a conditional put). `claimed` is true when the jobId is this
+   * image's, by this call or an earlier one (the stored claim is kept as it was), false when it was claimed for
+   * another image; `claim` is the stored claim either way.
+   */
+  async claimJobId(jobId: string, input: JobIdClaimInput): Promise<{ claimed: boolean; claim: JobIdClaim }> {
+    const now = this.now();
+    const claim = jobIdClaimOf(jobId, input, now, this.ttlDays);
+    const key = claim.image_id;
+    try {
+      await this.ddb.send(new PutItemCommand({ TableName: this.tableName, Item: toItem({ ...claim }), ConditionExpression: 'attribute_not_exists(image_id)' }));
+      return { claimed: true, claim };
+    } catch (err) {
+      if (!isConditionalCheckFailed(err)) throw err;
+    }
+    const { Item } = await this.ddb.send(new GetItemCommand({ TableName: this.tableName, Key: toItem({ image_id: key }), ConsistentRead: true }));
+    if (!Item) throw new Error(`the claim of jobId ${jobId} (${key}) in ${this.tableName} vanished while it was read (expired?); retry`);
+    const stored = fromItem(Item) as unknown as JobIdClaim;
+    return { claimed: stored.claimed_image_id === input.image_id, claim: stored };
   }
 
   async get(imageId: string): Promise<JobItem | undefined> {
@@ -241,6 +298,20 @@ export class JobTable {
     if (!job) throw new Error(`job ${imageId} not found in ${this.tableName}`);
     return job;
   }
+}
+
+/** The claim item of a jobId (JobTable.claimJobId), as stored. */
+export function jobIdClaimOf(jobId: string, input: JobIdClaimInput, now: number, ttlDays: number): JobIdClaim {
+  return {
+    image_id: jobIdClaimKey(jobId),
+    item_type: JOB_ID_CLAIM_TYPE,
+    job_id: jobId,
+    claimed_image_id: input.image_id,
+    ...(input.request_message_id !== undefined ? { request_message_id: input.request_message_id } : {}),
+    ...(input.request_hash !== undefined ? { request_hash: input.request_hash } : {}),
+    claim_time: now,
+    expire_time: expireTime(now, ttlDays),
+  };
 }
 
 /** Attributes a caller may set: not the key, the counters or the times the table manages. */

@@ -2,14 +2,14 @@
  * In-process stand-ins for the job, region and feature tables, for `tessera run`: the same handlers as the
  * service, with state in this process instead of DynamoDB. Each method keeps its table's contract (a job starts
  * once, a region counts once, a tile is recorded once, an aggregation lease, deterministic feature keys), so what
- * the handlers rely on holds in both modes; test/memory-stores.test.ts runs the same cases against both.
+ * the handlers rely on holds in both modes; test/state.test.ts runs the same cases against both.
  * Items are copied in and out: a caller never holds a reference into the store.
  */
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Feature } from '../features/geojson.js';
 import { registerTemporary } from '../util/temporary-files.js';
-import { checkUpdatable, type ImageStatus, type JobItem, type JobStart, type JobUpdate } from './job-table.js';
+import { checkUpdatable, jobIdClaimKey, jobIdClaimOf, type ImageStatus, type JobIdClaim, type JobIdClaimInput, type JobItem, type JobStart, type JobUpdate } from './job-table.js';
 import { completionAttributes, type CompletionOptions, type RegionItem, type RegionStart, type TileRecord } from './region-table.js';
 import { featureHashKey, packFeatures, shardsToRead } from './feature-table.js';
 import type { FeatureStore, JobStore, RegionStore } from './stores.js';
@@ -51,6 +51,16 @@ export class MemoryJobStore implements JobStore {
     }) as JobItem;
     this.items.set(input.image_id, job);
     return { created: true, job: structuredClone(job) };
+  }
+
+  /** A jobId's claim is an item of the same map under its reserved key, as in the table. */
+  async claimJobId(jobId: string, input: JobIdClaimInput): Promise<{ claimed: boolean; claim: JobIdClaim }> {
+    const key = jobIdClaimKey(jobId);
+    const existing = this.items.get(key) as unknown as JobIdClaim | undefined;
+    if (existing) return { claimed: existing.claimed_image_id === input.image_id, claim: structuredClone(existing) };
+    const claim = jobIdClaimOf(jobId, input, this.now(), this.ttlDays);
+    this.items.set(key, structuredClone(claim) as unknown as JobItem);
+    return { claimed: true, claim };
   }
 
   async get(imageId: string): Promise<JobItem | undefined> {
