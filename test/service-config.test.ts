@@ -200,6 +200,24 @@ describe('service request checks', () => {
     expect(parseS3Url('s3://bucket')).toBeNull();
   });
 
+  test('ids that would not fit DynamoDB\'s keys are refused up front, naming jobId or the image URL', () => {
+    const ok = { ...good, outputs: [{ type: 'S3', bucket: 'bkt', prefix: 'p' }] };
+    // Region ids "(row, col)(w, h)-<jobId>" are sort keys (at most 1024 bytes): the jobId may take 960 of them.
+    expect(problems({ ...ok, jobId: 'a'.repeat(960) })).toEqual([]);
+    expect(problems({ ...ok, jobId: 'a'.repeat(961) })).toEqual(['jobId: is 961 bytes (UTF-8); at most 960: its region ids "(row, col)(width, height)-<jobId>" are DynamoDB sort keys, at most 1024 bytes']);
+    // Bytes, not characters: "é" is 2 bytes in UTF-8.
+    expect(problems({ ...ok, jobId: '\u00e9'.repeat(480) })).toEqual([]);
+    expect(problems({ ...ok, jobId: '\u00e9'.repeat(481) })[0]).toMatch(/^jobId: is 962 bytes/);
+    // The image id "<jobId>:<imageUrl>" is a partition key (at most 2048 bytes, less "-<shard>" for features).
+    const url = (bytes: number) => `s3://bkt/${'k'.repeat(bytes - 'j:s3://bkt/'.length)}`;
+    expect(problems({ ...ok, imageUrls: [url(2040)] })).toEqual([]);
+    expect(problems({ ...ok, imageUrls: [url(2041)] })).toEqual(['imageUrls[0]: makes the image id "<jobId>:<imageUrl>" 2041 bytes (UTF-8); at most 2040: it is a DynamoDB partition key (at most 2048 bytes) and feature keys add "-<shard>"']);
+    // A long jobId is the jobId's problem; the URL is named too only when it alone is too long.
+    expect(problems({ ...ok, jobId: 'a'.repeat(1000), imageUrls: [`s3://bkt/${'k'.repeat(1100)}`] }).map(fieldOfProblem)).toEqual(['jobId']);
+    expect(problems({ ...ok, jobId: 'a'.repeat(1000), imageUrls: [`s3://bkt/${'k'.repeat(2040)}`] }).map(fieldOfProblem)).toEqual(['jobId', 'imageUrls[0]']);
+    expect(problems({ ...ok, imageProcessor: { name: `http://127.0.0.1:8080/${'m'.repeat(2030)}`, type: 'HTTP_ENDPOINT' } })).toEqual(['imageProcessor.name: is 2052 bytes (UTF-8); at most 2048: it keys the endpoint and outstanding-jobs tables (DynamoDB partition keys)']);
+  });
+
   test('tile size, overlap and image segment: integers or numeric strings (as OSML), nothing else turned into a number', () => {
     const parsed = parseServiceRequest(JSON.stringify({ ...good, imageProcessorTileSize: '512', imageProcessorTileOverlap: ' 0 ', imageSegment: '1' }), servicePaths({}));
     expect([parsed.imageProcessorTileSize, parsed.imageProcessorTileOverlap, parsed.imageSegment]).toEqual([512, 0, 1]);

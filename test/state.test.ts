@@ -53,6 +53,32 @@ describe('configuration', () => {
   });
 });
 
+describe('DynamoDB key limits', () => {
+  // parseServiceRequest admits a jobId of up to 960 bytes and an image id of up to 2040 (image-job.ts): every key
+  // derived from them fits DynamoDB's limits (partition key 2048 bytes, sort key 1024); one byte over those fails.
+  test('the longest ids a request may have give keys DynamoDB takes', async () => {
+    const jobId = 'j'.repeat(960);
+    const imageId = `${jobId}:s3://bkt/${'k'.repeat(2040 - 961 - 'bkt/'.length - 's3://'.length)}`;
+    expect(Buffer.byteLength(imageId)).toBe(2040);
+    const jobs = new JobTable(ddb, stack.names.jobTable);
+    expect((await jobs.claimJobId(jobId, { image_id: imageId })).claimed).toBe(true);
+    expect((await jobs.start({ ...jobStart(imageId), job_id: jobId })).created).toBe(true);
+    const regions = new RegionTable(ddb, stack.names.regionTable);
+    const regionId = `(2147483647, 2147483647)(2147483647, 2147483647)-${jobId}`;
+    expect((await regions.start({ image_id: imageId, region_id: regionId, job_id: jobId, region_bounds: [[0, 0], [1, 1]] })).created).toBe(true);
+    const features = new FeatureTable(ddb, stack.names.featureTable);
+    await features.writeTileFeatures(imageId, '(2147483647, 2147483647)(8192, 8192)', [feature('f')]);
+    expect(await all(features, imageId)).toHaveLength(1);
+  });
+
+  test('one byte over DynamoDB\'s limits is refused (what an unchecked request met on every delivery)', async () => {
+    const jobs = new JobTable(ddb, stack.names.jobTable);
+    await expect(jobs.start(jobStart('x'.repeat(2049)))).rejects.toThrow(/hashkey has exceeded the maximum size limit of ?2048 bytes/);
+    const regions = new RegionTable(ddb, stack.names.regionTable);
+    await expect(regions.start({ image_id: 'limits:img', region_id: 'r'.repeat(1025), job_id: 'limits', region_bounds: [[0, 0], [1, 1]] })).rejects.toThrow(/range keys has exceeded the size limit of 1024 bytes/);
+  });
+});
+
 /**
  * The handlers' contract with their state, run against both implementations: the DynamoDB tables (tessera serve)
  * and the in-process stores (tessera run goes through the same handlers with them).

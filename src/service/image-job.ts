@@ -103,15 +103,46 @@ export function imageJobFromRequest(request: ImageRequest, o: JobDefaults & { im
 }
 
 /**
+ * DynamoDB's key limits (partition key at most 2048 bytes, sort key at most 1024, UTF-8), for the keys derived from a
+ * request: the image id `<jobId>:<imageUrl>` is the job and region tables' partition key and, with `-<shard>` (1..50),
+ * the feature table's; the region id `(row, col)(width, height)-<jobId>` is the region table's sort key (the numbers
+ * take at most 49 bytes with its punctuation); the jobId is the outstanding table's sort key and, as
+ * `job-id#<jobId>`, the key of its claim in the job table; the model name keys the endpoint and outstanding tables.
+ * Room is left for what is added, so a request that passes never meets DynamoDB's ValidationException.
+ */
+export const MAX_JOB_ID_BYTES = 960;
+export const MAX_IMAGE_ID_BYTES = 2040;
+export const MAX_MODEL_NAME_BYTES = 2048;
+
+/** Problems (each naming its field) of the DynamoDB keys a request's ids become. */
+function keyLengthProblems(request: ImageRequest): string[] {
+  const problems: string[] = [];
+  const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+  const jobIdBytes = bytes(request.jobId);
+  const urlBytes = bytes(request.imageUrls[0]);
+  const imageIdBytes = jobIdBytes + 1 + urlBytes;
+  if (jobIdBytes > MAX_JOB_ID_BYTES) {
+    problems.push(`jobId: is ${jobIdBytes} bytes (UTF-8); at most ${MAX_JOB_ID_BYTES}: its region ids "(row, col)(width, height)-<jobId>" are DynamoDB sort keys, at most 1024 bytes`);
+  }
+  // The URL is to blame when the jobId is within its limit, or when the URL would be too long with any jobId.
+  if (imageIdBytes > MAX_IMAGE_ID_BYTES && (jobIdBytes <= MAX_JOB_ID_BYTES || urlBytes + 2 > MAX_IMAGE_ID_BYTES)) {
+    problems.push(`imageUrls[0]: makes the image id "<jobId>:<imageUrl>" ${imageIdBytes} bytes (UTF-8); at most ${MAX_IMAGE_ID_BYTES}: it is a DynamoDB partition key (at most 2048 bytes) and feature keys add "-<shard>"`);
+  }
+  const modelBytes = bytes(request.imageProcessor.name);
+  if (modelBytes > MAX_MODEL_NAME_BYTES) problems.push(`imageProcessor.name: is ${modelBytes} bytes (UTF-8); at most ${MAX_MODEL_NAME_BYTES}: it keys the endpoint and outstanding-jobs tables (DynamoDB partition keys)`);
+  return problems;
+}
+
+/**
  * Parses an image-queue message body and checks what the schema cannot: the request must name somewhere for its
- * features to go, the model must be one this service can call (an HTTP model's URL under TESSERA_HTTP_MODEL_URLS
- * when set), and its image URL and File outputs must be ones this process may read and write (`paths`, see
- * request-paths.ts). Throws InvalidRequestError (every problem,
- * each naming its field).
+ * features to go, its ids must fit DynamoDB's keys (keyLengthProblems), the model must be one this service can
+ * call (an HTTP model's URL under TESSERA_HTTP_MODEL_URLS when set), and its image URL and File outputs must be
+ * ones this process may read and write (`paths`, see request-paths.ts). Throws InvalidRequestError (every
+ * problem, each naming its field).
  */
 export function parseServiceRequest(body: string, paths: RequestPaths): ImageRequest {
   const request = parseImageRequest(body);
-  const problems: string[] = [];
+  const problems: string[] = keyLengthProblems(request);
   const urlProblem = imageUrlProblem(request.imageUrls[0], paths.images);
   if (urlProblem) problems.push(`imageUrls[0]: ${urlProblem}`);
   const outputs = requestOutputs(request);
