@@ -14,6 +14,9 @@ import { servicePaths } from '../src/api/request-paths.js';
 import { WorkGate } from '../src/service/service.js';
 import { parseRegionRequest, InvalidRegionRequestError, regionIdOf } from '../src/service/region-request.js';
 import { cliPath, repoRoot, runCli } from './helpers/cli.js';
+import { memoryServiceContext } from './helpers/service-context.js';
+import { handleImageMessage } from '../src/service/image-handler.js';
+import { MemoryQueue } from '../src/queues/memory-queue.js';
 
 const base = {
   AWS_DEFAULT_REGION: 'us-east-1',
@@ -186,7 +189,7 @@ describe('service request checks', () => {
     // Parameters that become HTTP headers must be valid ones (CustomAttributes for SageMaker as well).
     expect(problems({ ...good, imageProcessorParameters: { CustomAttributes: 'a=1\nb=2', 'Bad Name': 'v', TargetVariant: 'v\u00e9', Count: 3 } })).toEqual([
       'imageProcessorParameters.CustomAttributes: contains a newline at character 4; an HTTP header value takes printable ASCII only',
-      "imageProcessorParameters.Bad Name: is not a valid HTTP header name (letters, digits and !#$%&'*+.^_`|~- only)",
+      'imageProcessorParameters["Bad Name"]: is not a valid HTTP header name (letters, digits and !#$%&\'*+.^_`|~- only)',
       'imageProcessorParameters.TargetVariant: contains non-ASCII character "é" at character 2; an HTTP header value takes printable ASCII only',
     ]);
     expect(problems({ ...good, imageProcessor: { name: 'endpoint-name' }, imageProcessorParameters: { CustomAttributes: 'x\u0007', TargetVariant: 'v1' } })).toEqual([
@@ -196,6 +199,11 @@ describe('service request checks', () => {
     expect(fieldOfProblem('postProcessing[0].algorithm.algorithmType: must be ...')).toBe('postProcessing[0].algorithm.algorithmType');
     expect(fieldOfProblem('image s3://b/k does not exist')).toBeUndefined();
     expect(fieldOfProblem('body is not JSON (x)')).toBe('body');
+    // Members whose names are not identifiers, JSON-quoted in brackets, whatever they contain.
+    expect(fieldOfProblem('imageProcessorParameters["Bad Header"]: is not a valid HTTP header name')).toBe('imageProcessorParameters["Bad Header"]');
+    expect(fieldOfProblem('imageProcessorParameters["X-Trace-Id"]: contains a newline')).toBe('imageProcessorParameters["X-Trace-Id"]');
+    expect(fieldOfProblem('imageProcessorParameters["a\\"]: b"]: is not a valid HTTP header name')).toBe('imageProcessorParameters["a\\"]: b"]');
+    expect(fieldOfProblem('featureProperties[0]["odd key"].x: ...')).toBe('featureProperties[0]["odd key"].x');
     expect(parseS3Url('s3://bucket/a/b.ntf')).toEqual({ bucket: 'bucket', key: 'a/b.ntf' });
     expect(parseS3Url('s3://bucket')).toBeNull();
   });
@@ -216,6 +224,18 @@ describe('service request checks', () => {
     expect(problems({ ...ok, jobId: 'a'.repeat(1000), imageUrls: [`s3://bkt/${'k'.repeat(1100)}`] }).map(fieldOfProblem)).toEqual(['jobId']);
     expect(problems({ ...ok, jobId: 'a'.repeat(1000), imageUrls: [`s3://bkt/${'k'.repeat(2040)}`] }).map(fieldOfProblem)).toEqual(['jobId', 'imageUrls[0]']);
     expect(problems({ ...ok, imageProcessor: { name: `http://127.0.0.1:8080/${'m'.repeat(2030)}`, type: 'HTTP_ENDPOINT' } })).toEqual(['imageProcessor.name: is 2052 bytes (UTF-8); at most 2048: it keys the endpoint and outstanding-jobs tables (DynamoDB partition keys)']);
+  });
+
+  test('the dead-letter message names a parameter whose name is no identifier by its JSON path, in the reason and the field attribute', async () => {
+    const imageDlq = new MemoryQueue('local://image-dlq');
+    const ctx = memoryServiceContext({ imageDlq });
+    for (const [name, field] of [['Bad Header', 'imageProcessorParameters["Bad Header"]'], ['say "hi": now', 'imageProcessorParameters["say \\"hi\\": now"]']]) {
+      const body = JSON.stringify({ ...good, outputs: [{ type: 'S3', bucket: 'bkt', prefix: 'p' }], imageProcessorParameters: { [name]: 'x' } });
+      expect(await handleImageMessage(ctx, { id: name, receiptHandle: name, body, attributes: {}, receiveCount: 1 }, { signal: new AbortController().signal })).toBe('delete');
+      const dead = imageDlq.peek().at(-1)!;
+      expect(dead.attributes.field).toBe(field);
+      expect(dead.attributes.reason).toBe(`invalid image request: ${field}: is not a valid HTTP header name (letters, digits and !#$%&'*+.^_\`|~- only)`);
+    }
   });
 
   test('tile size, overlap and image segment: integers or numeric strings (as OSML), nothing else turned into a number', () => {

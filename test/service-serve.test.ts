@@ -399,6 +399,7 @@ describe('tessera serve', () => {
       ['non-numeric tile size', { ...good, imageProcessorTileSize: 'big' }, 'imageProcessorTileSize', 'expected number, received string'],
       ['tile size as a list', { ...good, imageProcessorTileSize: [600] }, 'imageProcessorTileSize', 'expected number, received array'],
       ['featureProperties not a list', { ...good, featureProperties: { a: 1 } }, 'featureProperties', 'expected array, received object'],
+      ['header parameter whose name has a space', { ...good, imageProcessorParameters: { 'Bad Header': 'x' } }, 'imageProcessorParameters["Bad Header"]', 'is not a valid HTTP header name'],
       ['/vsicurl/ image URL', { ...good, imageUrls: [`/vsicurl/${baitUrl}`] }, 'imageUrls[0]', 'GDAL virtual file system paths (/vsi...) are not accepted'],
       ['/vsis3/ image URL', { ...good, imageUrls: [`/vsis3/${stack.names.bucket}/images/i_3001a.ntf`] }, 'imageUrls[0]', 'GDAL virtual file system paths (/vsi...) are not accepted'],
       ['https image URL', { ...good, imageUrls: [baitUrl.replace('http:', 'https:')] }, 'imageUrls[0]', 'only s3://bucket/key URLs and local paths are supported'],

@@ -131,9 +131,24 @@ export function parseImageRequest(body: unknown): ImageRequest {
   return parsed.data;
 }
 
-/** A field's path as a JSON consumer writes it: `postProcessing[0].algorithm.algorithmType`. */
+/**
+ * A field's path as a JSON consumer writes it: `postProcessing[0].algorithm.algorithmType`; a member whose name is
+ * not an identifier in brackets, JSON-quoted: `imageProcessorParameters["Bad Header"]` (fieldOfProblem reads both).
+ */
 export function fieldPath(path: readonly PropertyKey[]): string {
-  return path.map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i ? '.' : ''}${String(k)}`)).join('');
+  return path.map((k, i) => (typeof k === 'number' ? `[${k}]` : memberSegment(String(k), i === 0))).join('');
+}
+
+/** The path of member `key` of the field at `base`. */
+export function memberPath(base: string, key: string): string {
+  return `${base}${memberSegment(key, false)}`;
+}
+
+const IDENTIFIER = /^[A-Za-z_]\w*$/;
+
+function memberSegment(key: string, first: boolean): string {
+  if (!IDENTIFIER.test(key)) return `[${JSON.stringify(key)}]`;
+  return first ? key : `.${key}`;
 }
 
 /** The outputs of a request, with the legacy outputBucket/outputPrefix folded in (used only when outputs is empty). */

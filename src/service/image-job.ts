@@ -3,7 +3,7 @@
  * of the schema (what this service can actually run).
  */
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { InvalidRequestError, parseImageRequest, requestDistillation, requestOutputs, type ImageRequest } from '../api/image-request.js';
+import { InvalidRequestError, memberPath, parseImageRequest, requestDistillation, requestOutputs, type ImageRequest } from '../api/image-request.js';
 import type { ImageJob } from '../pipeline/run-image.js';
 import { headerNameProblem, headerValueProblem } from '../detectors/header-values.js';
 import type { DetectorConfig } from '../pipeline/tile-task.js';
@@ -170,18 +170,25 @@ export function parseServiceRequest(body: string, paths: RequestPaths): ImageReq
   for (const [k, v] of Object.entries(request.imageProcessorParameters ?? {})) {
     if (typeof v !== 'string' || (request.imageProcessor.type !== 'HTTP_ENDPOINT' && k !== 'CustomAttributes')) continue;
     const problem = (k === 'CustomAttributes' ? null : headerNameProblem(k)) ?? headerValueProblem(v);
-    if (problem) problems.push(`imageProcessorParameters.${k}: ${problem}`);
+    if (problem) problems.push(`${memberPath('imageProcessorParameters', k)}: ${problem}`);
   }
   if (problems.length) throw new InvalidRequestError(problems);
   return request;
 }
 
-/** The field named by the first problem of an invalid request ("outputs[0].bucket: ..." → "outputs[0].bucket"). */
+/**
+ * The field named by the first problem of an invalid request ("outputs[0].bucket: ..." → "outputs[0].bucket"), as
+ * fieldPath writes it: members by name (`.name`, or `["Bad Header"]` JSON-quoted when not an identifier), items
+ * by index.
+ */
 export function fieldOfProblem(problem: string | undefined): string | undefined {
   if (!problem) return undefined;
-  const m = /^([A-Za-z_]\w*(?:\[\d+\]|\.[A-Za-z_]\w*)*):/.exec(problem);
+  const m = FIELD_PATH.exec(problem);
   return m ? m[1] : problem.startsWith('body') ? 'body' : undefined;
 }
+
+const QUOTED_MEMBER = String.raw`\["(?:[^"\\]|\\.)*"\]`;
+const FIELD_PATH = new RegExp(String.raw`^((?:[A-Za-z_]\w*|${QUOTED_MEMBER})(?:\[\d+\]|\.[A-Za-z_]\w*|${QUOTED_MEMBER})*):`);
 
 
 /**
