@@ -302,7 +302,7 @@ test('SNS refusing the final status: the message is kept until a delivery publis
 
 test('a failed image whose dead-letter send failed: the redelivery sends it, the FAILED status goes out once', async () => {
   const w = world();
-  const request = { jobId: 'job-missing', imageUrls: [join(tempDir('tessera-agg-'), 'missing.tif')], outputs: [{ type: 'S3', bucket: 'b', prefix: 'p/' }], imageProcessor: { name: MODEL, type: 'HTTP_ENDPOINT' } };
+  const request = { jobId: 'job-missing', imageUrls: [join(tempDir('tessera-agg-'), 'missing.tif')], outputs: [{ type: 'S3', bucket: 'bkt', prefix: 'p/' }], imageProcessor: { name: MODEL, type: 'HTTP_ENDPOINT' } };
   const missingId = `job-missing:${request.imageUrls[0]}`;
   let sendFailures = 1;
   const dlq = new MemoryQueue('local://image-dlq');

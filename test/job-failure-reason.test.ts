@@ -41,7 +41,7 @@ afterAll(() => new Promise<void>((r) => model.close(() => r())));
 
 function settings(url: string): LocalRunSettings {
   const request = parseImageRequest({
-    jobId: 'why', imageUrls: [image], outputs: [{ type: 'S3', bucket: 'b', prefix: 'p/' }],
+    jobId: 'why', imageUrls: [image], outputs: [{ type: 'S3', bucket: 'bkt', prefix: 'p/' }],
     imageProcessor: { name: url, type: 'HTTP_ENDPOINT' }, imageProcessorTileSize: 256, imageProcessorTileOverlap: 0, imageProcessorTileFormat: 'PNG',
   });
   return { request, regionSize: 512, tilingStrategy: 'variable-overlap', quality: 90, maxPayloadBytes: 0, timeoutMs: 5000, maxRetries: 0, workers: 1 };

@@ -12,6 +12,9 @@ import { LOCAL_RUN_PATHS, parseModelUrlPrefixes, servicePaths, type RequestPaths
 import { ImageInputError, parseServiceRequest, resolveImagePath } from '../src/service/image-job.js';
 import { FileSink } from '../src/sinks/sink.js';
 import { sinksForOutputs } from '../src/sinks/sink-factory.js';
+import { handleImageMessage } from '../src/service/image-handler.js';
+import { MemoryQueue } from '../src/queues/memory-queue.js';
+import { memoryServiceContext } from './helpers/service-context.js';
 
 let root: string; // real path of a scratch folder
 let images: string;
@@ -35,7 +38,7 @@ beforeAll(() => {
 const request = (extra: Record<string, unknown>) => ({
   jobId: 'j',
   imageUrls: ['s3://bucket/k.ntf'],
-  outputs: [{ type: 'S3', bucket: 'b', prefix: 'p' }],
+  outputs: [{ type: 'S3', bucket: 'bkt', prefix: 'p' }],
   imageProcessor: { name: 'http://127.0.0.1:8080/invocations', type: 'HTTP_ENDPOINT' },
   ...extra,
 });
@@ -104,7 +107,7 @@ describe('image URLs', () => {
 });
 
 describe('File outputs', () => {
-  const file = (...paths: string[]) => ({ outputs: [{ type: 'S3', bucket: 'b', prefix: 'p' }, ...paths.map((path) => ({ type: 'File', path }))] });
+  const file = (...paths: string[]) => ({ outputs: [{ type: 'S3', bucket: 'bkt', prefix: 'p' }, ...paths.map((path) => ({ type: 'File', path }))] });
 
   test('the service refuses them unless TESSERA_FILE_OUTPUT_DIR is set, then keeps them inside it', () => {
     expect(problems(file('/etc/cron.d/evil'), servicePaths({}))).toEqual(['outputs[1].path: File outputs are not accepted by this service (its operator can allow a folder with TESSERA_FILE_OUTPUT_DIR)']);
@@ -114,6 +117,30 @@ describe('File outputs', () => {
       expect(problems(file(bad), paths), bad).toEqual([`outputs[1].path: ${JSON.stringify(bad)} is not a file inside the folder this service writes File outputs to (TESSERA_FILE_OUTPUT_DIR)`]);
     }
     expect(problems(file('/anywhere/at/all.geojson'), LOCAL_RUN_PATHS)).toEqual([]);
+  });
+
+  test('a File output the service could not write is refused with the request, before any work: missing folder, existing folder, symlinked folder leading out', () => {
+    const paths = servicePaths({ fileOutputDir: outputs });
+    // A folder inside that is a symlink to a folder inside is fine; the name may be a symlink (it is replaced).
+    expect(problems(file('sub/x.geojson', 'victim.geojson'), paths)).toEqual([]);
+    expect(problems(file('missing/x.geojson', 'sub', 'escape/x.geojson', 'sub/deeper/x.geojson'), paths)).toEqual([
+      `outputs[1].path: File output missing/x.geojson: folder ${join(outputs, 'missing')} does not exist`,
+      'outputs[2].path: File output sub is an existing folder',
+      'outputs[3].path: File output escape/x.geojson leads outside the folder this service writes File outputs to (TESSERA_FILE_OUTPUT_DIR) through a symlink',
+      `outputs[4].path: File output sub/deeper/x.geojson: folder ${join(outputs, 'sub', 'deeper')} does not exist`,
+    ]);
+    // A file where a folder should be.
+    writeFileSync(join(outputs, 'plain.txt'), 'x');
+    expect(problems(file('plain.txt/x.geojson', 'plain.txt/sub/x.geojson'), paths)).toEqual([
+      `outputs[1].path: File output plain.txt/x.geojson: ${join(outputs, 'plain.txt')} is not a folder`,
+      `outputs[2].path: File output plain.txt/sub/x.geojson: ${join(outputs, 'plain.txt', 'sub')} is not a folder`,
+    ]);
+  });
+
+  test('an existing folder at the name fails the sink with the same reason as the request check', async () => {
+    const scope = servicePaths({ fileOutputDir: outputs }).fileOutputs;
+    await expect(new FileSink('sub', scope).write(() => [], { jobId: 'j' })).rejects.toThrow('File output sub is an existing folder');
+    await expect(new FileSink('missing/x.geojson', scope).write(() => [], { jobId: 'j' })).rejects.toThrow(`File output missing/x.geojson: folder ${join(outputs, 'missing')} does not exist`);
   });
 
   test('written inside the folder; a symlinked folder leading out fails the sink, a symlink at the name is replaced, not followed', async () => {
@@ -133,6 +160,51 @@ describe('File outputs', () => {
     // Refused scope: the sink fails even if a stored request carried a File output.
     await expect(new FileSink(join(outputs, 'x.geojson'), servicePaths({}).fileOutputs).write(() => features, { jobId: 'j' })).rejects.toThrow(/File outputs are not accepted/);
   });
+});
+
+describe('S3 and Kinesis outputs', () => {
+  const output = (o: object) => problems({ outputs: [o] }, servicePaths({}));
+  test('bucket names S3 would refuse are refused with the request (AWS naming rules; legacy us-east-1 names kept)', () => {
+    for (const ok of ['bkt', 'my-results.2024', 'a'.repeat(63), 'Legacy_Bucket', 'x'.repeat(255)]) expect(output({ type: 'S3', bucket: ok, prefix: 'p/' }), ok).toEqual([]);
+    const why = (name: string) => `outputs[0].bucket: ${JSON.stringify(name)} is not an S3 bucket name (3 to 63 lower-case letters, digits, dots and hyphens, beginning and ending with a letter or digit, no ".." and not an IP address; legacy us-east-1 names may also have capitals and underscores, up to 255)`;
+    for (const bad of ['Bad_Bucket!', 'b', 'ab', '-bkt', 'bkt-', 'b..kt', '192.168.1.1', 'has space', 'x'.repeat(256), 'bkt/sub']) expect(output({ type: 'S3', bucket: bad, prefix: 'p/' }), bad).toEqual([why(bad)]);
+    // The legacy outputBucket names its own field.
+    expect(problems({ outputs: undefined, outputBucket: 'Bad_Bucket!', outputPrefix: 'p/' }, servicePaths({}))).toEqual([why('Bad_Bucket!').replace('outputs[0].bucket', 'outputBucket')]);
+    // The image URL's bucket follows the same rule.
+    expect(problems({ imageUrls: ['s3://Bad_Bucket!/k.ntf'] }, servicePaths({}))[0]).toMatch(/^imageUrls\[0\]: "s3:\/\/Bad_Bucket!\/k.ntf" is not an s3:\/\/bucket\/key URL/);
+  });
+
+  test('an object key over S3\'s 1024 bytes and stream names Kinesis would refuse are refused with the request', () => {
+    // "<prefix>/" + "j.geojson" (9 bytes): a prefix of 1014 + "/" makes 1024.
+    expect(output({ type: 'S3', bucket: 'bkt', prefix: `${'p'.repeat(1014)}/` })).toEqual([]);
+    expect(output({ type: 'S3', bucket: 'bkt', prefix: `${'p'.repeat(1015)}/` })).toEqual(['outputs[0].prefix: makes the object key "<prefix>/<jobId>.geojson" 1025 bytes (UTF-8); at most 1024 (S3\'s limit)']);
+    expect(output({ type: 'Kinesis', stream: 'my_stream-1.x' })).toEqual([]);
+    expect(output({ type: 'Kinesis', stream: 'no/slash' })).toEqual(['outputs[0].stream: "no/slash" is not a Kinesis stream name (1 to 128 letters, digits, underscores, dots and hyphens)']);
+    expect(output({ type: 'Kinesis', stream: 's'.repeat(129) })).toHaveLength(1);
+  });
+});
+
+test('the image handler dead-letters these before any work, naming the field: no job is recorded', async () => {
+  const imageDlq = new MemoryQueue('local://image-dlq');
+  const ctx = memoryServiceContext({ imageDlq });
+  ctx.config.paths = servicePaths({ imageDir: images, fileOutputDir: outputs });
+  const cases: [object, string][] = [
+    [{ outputs: [{ type: 'S3', bucket: 'Bad_Bucket!', prefix: 'p/' }] }, 'outputs[0].bucket'],
+    [{ outputs: [{ type: 'File', path: 'missing/x.geojson' }] }, 'outputs[0].path'],
+    [{ outputs: [{ type: 'File', path: 'sub' }] }, 'outputs[0].path'],
+    [{ outputs: [{ type: 'File', path: 'escape/x.geojson' }] }, 'outputs[0].path'],
+    [{ imageProcessorParameters: { CustomAttributes: 5 } }, 'imageProcessorParameters.CustomAttributes'],
+  ];
+  for (const [i, [extra, field]] of cases.entries()) {
+    const body = JSON.stringify(request({ jobId: `refused-${i}`, imageUrls: [join(images, 'a.tif')], ...extra }));
+    expect(await handleImageMessage(ctx, { id: `m-${i}`, receiptHandle: `h-${i}`, body, attributes: {}, receiveCount: 1 }, { signal: new AbortController().signal })).toBe('delete');
+    const dead = imageDlq.peek().at(-1)!;
+    expect(dead.body).toBe(body);
+    expect(dead.attributes.field).toBe(field);
+    expect(dead.attributes.reason.startsWith(`invalid image request: ${field}: `), dead.attributes.reason).toBe(true);
+    expect(await ctx.jobs.get(`refused-${i}:${join(images, 'a.tif')}`)).toBeUndefined();
+  }
+  expect(imageDlq.peek()).toHaveLength(cases.length);
 });
 
 describe('HTTP model URLs (TESSERA_HTTP_MODEL_URLS)', () => {

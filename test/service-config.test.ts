@@ -167,7 +167,7 @@ describe('service configuration', () => {
 });
 
 describe('service request checks', () => {
-  const good = { jobId: 'j', imageUrls: ['s3://b/k.ntf'], outputs: [{ type: 'S3', bucket: 'b', prefix: 'p' }], imageProcessor: { name: 'http://127.0.0.1:8080/invocations', type: 'HTTP_ENDPOINT' }, imageProcessorTileSize: 512, imageProcessorTileOverlap: 128 };
+  const good = { jobId: 'j', imageUrls: ['s3://bkt/k.ntf'], outputs: [{ type: 'S3', bucket: 'bkt', prefix: 'p' }], imageProcessor: { name: 'http://127.0.0.1:8080/invocations', type: 'HTTP_ENDPOINT' }, imageProcessorTileSize: 512, imageProcessorTileOverlap: 128 };
   const problems = (body: unknown) => {
     try {
       parseServiceRequest(JSON.stringify(body), servicePaths({}));
@@ -191,9 +191,18 @@ describe('service request checks', () => {
       'imageProcessorParameters.CustomAttributes: contains a newline at character 4; an HTTP header value takes printable ASCII only',
       'imageProcessorParameters["Bad Name"]: is not a valid HTTP header name (letters, digits and !#$%&\'*+.^_`|~- only)',
       'imageProcessorParameters.TargetVariant: contains non-ASCII character "é" at character 2; an HTTP header value takes printable ASCII only',
+      'imageProcessorParameters.Count: must be a string (it is sent as an HTTP header), got 3',
     ]);
     expect(problems({ ...good, imageProcessor: { name: 'endpoint-name' }, imageProcessorParameters: { CustomAttributes: 'x\u0007', TargetVariant: 'v1' } })).toEqual([
       'imageProcessorParameters.CustomAttributes: contains control character U+0007 at character 2; an HTTP header value takes printable ASCII only',
+    ]);
+    // Header parameters are strings: a number is refused, not left out (the model then refused every tile).
+    expect(problems({ ...good, imageProcessorParameters: { CustomAttributes: 5 } })).toEqual(['imageProcessorParameters.CustomAttributes: must be a string (it is sent as an HTTP header), got 5']);
+    expect(problems({ ...good, imageProcessorParameters: { 'X-Flags': { a: [1, 2] } } })).toEqual(['imageProcessorParameters["X-Flags"]: must be a string (it is sent as an HTTP header), got {"a":[1,2]}']);
+    // SageMaker: InvokeEndpoint's own parameters are headers too; other keys are dropped with a warning (as OSML).
+    expect(problems({ ...good, imageProcessor: { name: 'endpoint-name' }, imageProcessorParameters: { CustomAttributes: 5, TargetVariant: true, NotAnInvokeParameter: 3 } })).toEqual([
+      'imageProcessorParameters.CustomAttributes: must be a string (it is sent as an HTTP header), got 5',
+      'imageProcessorParameters.TargetVariant: must be a string (it is sent as an HTTP header), got true',
     ]);
     expect(fieldOfProblem('outputs[0].bucket: Invalid input')).toBe('outputs[0].bucket');
     expect(fieldOfProblem('postProcessing[0].algorithm.algorithmType: must be ...')).toBe('postProcessing[0].algorithm.algorithmType');
@@ -265,7 +274,7 @@ describe('service request checks', () => {
   });
 
   test('the engine job from a request: OSML defaults, detector headers from imageProcessorParameters', () => {
-    const request = parseServiceRequest(JSON.stringify({ ...good, imageProcessorTileSize: undefined, imageProcessorTileOverlap: undefined, imageProcessorParameters: { CustomAttributes: 'model_selection=flood', TargetVariant: 'v1', Ignored: 3 }, postProcessing: [{ step: 'FEATURE_DISTILLATION', algorithm: { algorithmType: 'SOFT_NMS', sigma: 0.2 } }] }), servicePaths({}));
+    const request = parseServiceRequest(JSON.stringify({ ...good, imageProcessorTileSize: undefined, imageProcessorTileOverlap: undefined, imageProcessorParameters: { CustomAttributes: 'model_selection=flood', TargetVariant: 'v1' }, postProcessing: [{ step: 'FEATURE_DISTILLATION', algorithm: { algorithmType: 'SOFT_NMS', sigma: 0.2 } }] }), servicePaths({}));
     const job = imageJobFromRequest(request, { image: '/vsis3/b/k.ntf', regionSize: 8192, strategy: 'variable-overlap', quality: 90, maxPayloadBytes: 0, timeoutMs: 30_000, maxRetries: 2 });
     expect(job).toMatchObject({
       jobId: 'j',

@@ -399,6 +399,8 @@ describe('tessera serve', () => {
       ['non-numeric tile size', { ...good, imageProcessorTileSize: 'big' }, 'imageProcessorTileSize', 'expected number, received string'],
       ['tile size as a list', { ...good, imageProcessorTileSize: [600] }, 'imageProcessorTileSize', 'expected number, received array'],
       ['featureProperties not a list', { ...good, featureProperties: { a: 1 } }, 'featureProperties', 'expected array, received object'],
+      ['S3 output bucket name S3 refuses', { ...good, outputs: [{ type: 'S3', bucket: 'Bad_Bucket!', prefix: 'p/' }] }, 'outputs[0].bucket', '"Bad_Bucket!" is not an S3 bucket name'],
+      ['CustomAttributes a number', { ...good, imageProcessorParameters: { CustomAttributes: 5 } }, 'imageProcessorParameters.CustomAttributes', 'must be a string (it is sent as an HTTP header), got 5'],
       ['header parameter whose name has a space', { ...good, imageProcessorParameters: { 'Bad Header': 'x' } }, 'imageProcessorParameters["Bad Header"]', 'is not a valid HTTP header name'],
       ['/vsicurl/ image URL', { ...good, imageUrls: [`/vsicurl/${baitUrl}`] }, 'imageUrls[0]', 'GDAL virtual file system paths (/vsi...) are not accepted'],
       ['/vsis3/ image URL', { ...good, imageUrls: [`/vsis3/${stack.names.bucket}/images/i_3001a.ntf`] }, 'imageUrls[0]', 'GDAL virtual file system paths (/vsi...) are not accepted'],

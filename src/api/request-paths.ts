@@ -10,6 +10,7 @@
  * Checks come twice: on the text before any work (the request is dead-lettered naming the field), and on the
  * real path when it is used, so a symlink inside the folder cannot lead out of it.
  */
+import { lstatSync, realpathSync, statSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 
@@ -104,13 +105,22 @@ export function isInside(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
 }
 
-/** The characters of S3 bucket names, legacy us-east-1 ones included (upper case, underscores): nothing else reaches GDAL. */
-const S3_BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
+/**
+ * Why `name` cannot be an S3 bucket's name, or null. AWS's naming rules: 3 to 63 lower-case letters, digits, dots
+ * and hyphens, beginning and ending with a letter or digit, no two dots in a row, not an IP address. Legacy names
+ * (us-east-1 buckets made before March 2018) may also have capitals and underscores and up to 255 characters, and
+ * S3 still serves them: they are accepted too. Nothing else reaches GDAL or the S3 client.
+ */
+export function s3BucketNameProblem(name: string): string | null {
+  const ok = /^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(name) && !name.includes('..') && !/^\d+\.\d+\.\d+\.\d+$/.test(name);
+  if (ok) return null;
+  return `${JSON.stringify(name)} is not an S3 bucket name (3 to 63 lower-case letters, digits, dots and hyphens, beginning and ending with a letter or digit, no ".." and not an IP address; legacy us-east-1 names may also have capitals and underscores, up to 255)`;
+}
 
 /** `s3://bucket/key` → `{ bucket, key }`, or null for anything else (no key, a bad bucket name, `.`/`..` in the key). */
 export function parseS3Url(url: string): { bucket: string; key: string } | null {
   const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(url);
-  if (!m || !S3_BUCKET.test(m[1])) return null;
+  if (!m || s3BucketNameProblem(m[1])) return null;
   // GDAL normalises /vsis3/ paths: `a/../b` could name another object than the one the HEAD checked.
   if (m[2].split('/').some((s) => s === '.' || s === '..')) return null;
   return { bucket: m[1], key: m[2] };
@@ -165,16 +175,34 @@ export async function resolveLocalImage(url: string, scope: LocalScope): Promise
 /**
  * The path a `File` output is written to: as given for `tessera run`; in the service inside the folder, its
  * parent's real path checked (the file itself is written to a new temporary file renamed over the name, so a
- * symlink at the name is replaced, never followed).
+ * symlink at the name is replaced, never followed). Checked with the request, before any work (fileOutputLocation,
+ * through parseServiceRequest), and again here when the file is written.
  */
 export async function resolveFileOutput(path: string, scope: LocalScope): Promise<string> {
+  return fileOutputLocation(path, scope);
+}
+
+/**
+ * resolveFileOutput's check, synchronous (a few system calls): the folder must exist and be a folder, its real path
+ * inside the allowed folder, and the name must not be an existing folder (the rename over it would fail).
+ * Throws LocalPathError.
+ */
+export function fileOutputLocation(path: string, scope: LocalScope): string {
   if (scope.kind === 'anywhere') return path;
   const problem = fileOutputProblem(path, scope);
   if (problem || scope.kind !== 'inside') throw new LocalPathError(problem ?? 'File outputs are not accepted');
   const target = resolve(scope.dir, path);
-  const parent = await realpath(dirname(target)).catch((err: NodeJS.ErrnoException) => {
-    throw new LocalPathError(`File output ${path}: folder ${dirname(target)} ${err.code === 'ENOENT' ? 'does not exist' : `cannot be used (${err.code ?? err.message})`}`);
-  });
+  let parent: string;
+  try {
+    parent = realpathSync(dirname(target));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') throw new LocalPathError(`File output ${path}: ${dirname(target)} is not a folder`);
+    throw new LocalPathError(`File output ${path}: folder ${dirname(target)} ${code === 'ENOENT' ? 'does not exist' : `cannot be used (${code ?? (err as Error).message})`}`);
+  }
   if (!isInside(parent, scope.dir)) throw new LocalPathError(`File output ${path} leads outside the folder this service writes File outputs to (${scope.setting}) through a symlink`);
-  return join(parent, basename(target));
+  if (!statSync(parent).isDirectory()) throw new LocalPathError(`File output ${path}: ${dirname(target)} is not a folder`);
+  const location = join(parent, basename(target));
+  if (lstatSync(location, { throwIfNoEntry: false })?.isDirectory()) throw new LocalPathError(`File output ${path} is an existing folder`);
+  return location;
 }

@@ -3,14 +3,16 @@
  * of the schema (what this service can actually run).
  */
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { InvalidRequestError, memberPath, parseImageRequest, requestDistillation, requestOutputs, type ImageRequest } from '../api/image-request.js';
+import { InvalidRequestError, memberPath, parseImageRequest, requestDistillation, requestOutputs, type ImageRequest, type Output } from '../api/image-request.js';
 import type { ImageJob } from '../pipeline/run-image.js';
 import { headerNameProblem, headerValueProblem } from '../detectors/header-values.js';
 import type { DetectorConfig } from '../pipeline/tile-task.js';
 import type { AwsConfig } from '../aws/clients.js';
 import type { S3ReadCredentials } from '../raster/s3-read-credentials.js';
 import type { TilingStrategyName } from '../tiling/index.js';
-import { fileOutputProblem, imageUrlProblem, LocalPathError, modelUrlProblem, parseS3Url, resolveLocalImage, type LocalScope, type RequestPaths } from '../api/request-paths.js';
+import { fileOutputLocation, fileOutputProblem, imageUrlProblem, LocalPathError, modelUrlProblem, parseS3Url, resolveLocalImage, s3BucketNameProblem, type LocalScope, type RequestPaths } from '../api/request-paths.js';
+import { SAGEMAKER_INVOKE_PARAMETERS } from '../detectors/sagemaker-detector.js';
+import { s3ObjectKey } from '../sinks/s3-sink.js';
 
 export interface JobDefaults {
   /** Square region size given to the engine (the service re-plans non-square REGION_SIZE itself). */
@@ -147,10 +149,9 @@ export function parseServiceRequest(body: string, paths: RequestPaths): ImageReq
   if (urlProblem) problems.push(`imageUrls[0]: ${urlProblem}`);
   const outputs = requestOutputs(request);
   if (outputs.length === 0) problems.push('outputs: the request has no outputs (and no outputBucket): nothing would receive its features');
-  outputs.forEach((o, i) => {
-    const problem = o.type === 'File' ? fileOutputProblem(o.path, paths.fileOutputs) : null;
-    if (problem) problems.push(`outputs[${i}].path: ${problem}`);
-  });
+  // What the sinks would otherwise find only at the end, after every tile (S3, Kinesis and the file system refusing).
+  const legacy = !request.outputs?.length;
+  outputs.forEach((o, i) => problems.push(...outputProblems(o, legacy ? { bucket: 'outputBucket', prefix: 'outputPrefix' } : `outputs[${i}]`, request.jobId, paths)));
   if (request.imageProcessor.type === 'HTTP_ENDPOINT') {
     let ok = false;
     try {
@@ -166,14 +167,72 @@ export function parseServiceRequest(body: string, paths: RequestPaths): ImageReq
     // SageMaker's own EndpointName pattern: a URL or path here is a request meant for HTTP_ENDPOINT.
     problems.push(`imageProcessor.name: must be a SageMaker endpoint name (letters, digits and hyphens, at most 63) for an SM_ENDPOINT, got ${JSON.stringify(request.imageProcessor.name)}`);
   }
-  // Parameters sent as HTTP headers: all string ones for an HTTP endpoint, CustomAttributes for SageMaker too.
+  // Parameters sent as HTTP headers: every one for an HTTP endpoint, InvokeEndpoint's own for SageMaker (its other
+  // keys are dropped with a warning, as OSML). A header is a string: anything else is refused, not converted (a
+  // number as CustomAttributes used to be left out, and every tile refused by the model).
+  const http = request.imageProcessor.type === 'HTTP_ENDPOINT';
   for (const [k, v] of Object.entries(request.imageProcessorParameters ?? {})) {
-    if (typeof v !== 'string' || (request.imageProcessor.type !== 'HTTP_ENDPOINT' && k !== 'CustomAttributes')) continue;
-    const problem = (k === 'CustomAttributes' ? null : headerNameProblem(k)) ?? headerValueProblem(v);
-    if (problem) problems.push(`${memberPath('imageProcessorParameters', k)}: ${problem}`);
+    if (!http && !(SAGEMAKER_INVOKE_PARAMETERS as readonly string[]).includes(k)) continue;
+    const field = memberPath('imageProcessorParameters', k);
+    if (typeof v !== 'string') {
+      problems.push(`${field}: must be a string (it is sent as an HTTP header), got ${excerpt(v)}`);
+      continue;
+    }
+    const problem = (http && k !== 'CustomAttributes' ? headerNameProblem(k) : null) ?? headerValueProblem(v);
+    if (problem) problems.push(`${field}: ${problem}`);
   }
   if (problems.length) throw new InvalidRequestError(problems);
   return request;
+}
+
+/** A value as JSON, cut short (for messages). */
+function excerpt(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** Kinesis's StreamName pattern and length. */
+const KINESIS_STREAM = /^[a-zA-Z0-9_.-]{1,128}$/;
+/** S3's longest object key, in UTF-8 bytes. */
+const MAX_S3_KEY_BYTES = 1024;
+
+/**
+ * What is wrong with one output (each problem naming its field: `at` is `outputs[i]`, or for the legacy
+ * outputBucket/outputPrefix the names of those fields): an S3 bucket name S3 would refuse, an object key
+ * `<prefix>/<jobId>.geojson` over S3's limit, a Kinesis stream name Kinesis would refuse, a File output the service
+ * may not or cannot write (request-paths.ts: outside the folder, its folder missing or leading outside through a
+ * symlink, an existing folder at its name).
+ */
+function outputProblems(o: Output, at: string | { bucket: string; prefix: string }, jobId: string, paths: RequestPaths): string[] {
+  const field = (member: 'bucket' | 'prefix' | 'stream' | 'path') => (typeof at === 'string' ? `${at}.${member}` : at[member as 'bucket' | 'prefix']);
+  const problems: string[] = [];
+  switch (o.type) {
+    case 'S3': {
+      const bucket = s3BucketNameProblem(o.bucket);
+      if (bucket) problems.push(`${field('bucket')}: ${bucket}`);
+      const keyBytes = Buffer.byteLength(s3ObjectKey(o.prefix, jobId), 'utf8');
+      if (keyBytes > MAX_S3_KEY_BYTES) problems.push(`${field('prefix')}: makes the object key "<prefix>/<jobId>.geojson" ${keyBytes} bytes (UTF-8); at most ${MAX_S3_KEY_BYTES} (S3's limit)`);
+      break;
+    }
+    case 'Kinesis':
+      if (!KINESIS_STREAM.test(o.stream)) problems.push(`${field('stream')}: ${JSON.stringify(o.stream)} is not a Kinesis stream name (1 to 128 letters, digits, underscores, dots and hyphens)`);
+      break;
+    case 'File': {
+      const problem = fileOutputProblem(o.path, paths.fileOutputs);
+      if (problem) {
+        problems.push(`${field('path')}: ${problem}`);
+        break;
+      }
+      try {
+        fileOutputLocation(o.path, paths.fileOutputs);
+      } catch (err) {
+        if (!(err instanceof LocalPathError)) throw err;
+        problems.push(`${field('path')}: ${err.message}`);
+      }
+      break;
+    }
+  }
+  return problems;
 }
 
 /**
