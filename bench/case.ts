@@ -46,7 +46,7 @@ if (mode === 'run') {
     seconds: run.seconds,
     tilesPerSecond: run.state.tiles.total / run.seconds,
     mainThreadBusy: performance.eventLoopUtilization(elu0).utilization,
-    peakRssMB: process.resourceUsage().maxRSS / 1024,
+    peakRssMB: peakRssMB(),
   }) + '\n');
   process.exit(0);
 }
@@ -72,7 +72,7 @@ if (mode === 'http') {
 }
 if (mode !== 'pipeline') {
   const r = mode === 'limit' ? await runLimit(image, Number(tile), Number(overlap), format as 'JPEG' | 'PNG') : await runOsmlWay(image, Number(tile), Number(overlap), format as 'JPEG' | 'PNG', url);
-  process.stdout.write(JSON.stringify({ ...r, peakRssMB: process.resourceUsage().maxRSS / 1024 }) + '\n');
+  process.stdout.write(JSON.stringify({ ...r, peakRssMB: peakRssMB() }) + '\n');
   process.exit(0);
 }
 // Measured from a started pool, warmed up for small tiles, as the limit is measured in started loops: a service's
@@ -110,11 +110,22 @@ process.stdout.write(
     stagesMs: { ...result.stats.stages, writeMs },
     mainThreadBusy: result.stats.mainThreadBusy,
     workerUtilization: result.stats.workerUtilization,
-    peakRssMB: process.resourceUsage().maxRSS / 1024,
+    peakRssMB: peakRssMB(),
     slotPoolMB: result.stats.slotBytes / 2 ** 20,
     meanTileBytes: result.stats.encodedBytes / Math.max(1, result.tiles.succeeded),
   }) + '\n',
 );
+
+/**
+ * This process's own peak RSS (VmHWM, MB). Not getrusage's maxRSS: Linux carries a forked child's copy of its
+ * parent's RSS into it across exec, so a case started while the bench had just generated a fixture (900 MB) reported
+ * that as its own peak.
+ */
+function peakRssMB(): number {
+  const kB = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  if (!kB) throw new Error('no VmHWM in /proc/self/status');
+  return Number(kB[1]) / 1024;
+}
 
 /** CPU time of this (the main) thread so far, from /proc (utime + stime, clock ticks of 10 ms). */
 function mainThreadCpuMs(): number {

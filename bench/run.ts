@@ -53,6 +53,21 @@ function runCase(image: string, c: Case, url: string, mode: 'pipeline' | 'run' |
   });
 }
 
+/**
+ * Runs of the pipeline and of the limit per case: the median run (by tiles per second) is reported, with the
+ * spread of the runs, so one disturbed run on a shared VM moves neither side of the ratio; peak RSS is the highest.
+ */
+const RUNS = 3;
+async function medianOf(runs: number, measure: () => Promise<Record<string, unknown>>): Promise<Record<string, unknown>> {
+  const all: Array<Record<string, unknown>> = [];
+  for (let i = 0; i < runs; i++) all.push(await measure());
+  const speeds = all.map((r) => Number(r.tilesPerSecond));
+  all.sort((a, b) => Number(a.tilesPerSecond) - Number(b.tilesPerSecond));
+  // Memory is judged on the worst run, not the median one.
+  const peakRssMB = Math.max(...all.map((r) => Number(r.peakRssMB)));
+  return { ...all[Math.floor(all.length / 2)], runs: all.length, tilesPerSecondRange: [Math.min(...speeds), Math.max(...speeds)], peakRssMB };
+}
+
 // Per-tile cost of pixel conversion and of each encoder (native next to the alternative), then de-duplication at
 // a million detections: both in their own processes, printed as they finish.
 function runScript(script: string, args: string[] = []): Promise<void> {
@@ -74,12 +89,16 @@ try {
   for (const c of selected) {
     const image = await ensureFixture(FIXTURES[c.fixture], log);
     log(`${FIXTURES[c.fixture].description}: tile ${c.tile}/${c.overlap} ${c.format}`);
-    const modelCpu0 = await model.cpuMs();
-    const r = await runCase(image, c, model.url);
-    // What the loopback model itself spent per tile: it shares this machine's cores with the pipeline.
-    r.modelCpuMsPerTile = (await model.cpuMs() - modelCpu0) / Number(r.tiles);
-    // The references only for the ratio cases (the memory fixtures measure memory).
-    const refs = c.fixture === 'quarter' || c.fixture === 'giga' ? {} : { limit: await runCase(image, c, model.url, 'limit'), osml: await runCase(image, c, model.url, 'osml') };
+    const r = await medianOf(RUNS, async () => {
+      const modelCpu0 = await model.cpuMs();
+      const run = await runCase(image, c, model.url);
+      // What the loopback model itself spent per tile: it shares this machine's cores with the pipeline.
+      run.modelCpuMsPerTile = (await model.cpuMs() - modelCpu0) / Number(run.tiles);
+      return run;
+    });
+    // The references only for the ratio cases (the memory fixtures measure memory). The OSML way runs once: it is
+    // the slow side, and its spread is small beside the 5x target.
+    const refs = c.fixture === 'quarter' || c.fixture === 'giga' ? {} : { limit: await medianOf(RUNS, () => runCase(image, c, model.url, 'limit')), osml: await runCase(image, c, model.url, 'osml') };
     // The HTTP exchange alone (client and loopback model, bodies of this case's mean tile size): the part of the
     // pipeline's cost per tile that no hand-off or pixel work can remove while every tile is one HTTP call.
     if (refs.limit) {
