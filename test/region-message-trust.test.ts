@@ -82,6 +82,11 @@ test('the message its job would send passes the check', async () => {
   expect(regionJobMismatch(good, (await ctx.jobs.get(IMAGE_ID))!)).toBeNull();
   // Parameters absent on both sides are the same (null, as the image handler sends them).
   expect(regionJobMismatch({ ...good, model_endpoint_parameters: null }, { ...(await ctx.jobs.get(IMAGE_ID))!, image_request: JSON.stringify({ imageProcessor: { name: 'x' } }) })).toBeNull();
+  // A job stored before "" was parsed as no role keeps assumedRole "" in its request; its regions carry no role.
+  const stored = JSON.parse((await ctx.jobs.get(IMAGE_ID))!.image_request as string) as { imageProcessor: Record<string, unknown> };
+  const withEmptyRole = { ...(await ctx.jobs.get(IMAGE_ID))!, image_request: JSON.stringify({ ...stored, imageProcessor: { ...stored.imageProcessor, assumedRole: '' } }) };
+  expect(regionJobMismatch(good, withEmptyRole)).toBeNull();
+  expect(regionJobMismatch({ ...good, model_invocation_role: 'arn:aws:iam::1:role/admin' }, withEmptyRole)).toMatch(/^model_invocation_role is "arn:aws:iam::1:role\/admin" but .* was started with none$/);
 });
 
 // Were a check missing, the image would be opened here (a missing local file, nothing on the network) and the
