@@ -9,6 +9,7 @@ import { realFixture, runCli, tempDir } from './helpers/cli.js';
 import { runLocal } from '../src/service/local-run.js';
 import { parseImageRequest } from '../src/api/image-request.js';
 import { recordingSink } from './helpers/service-context.js';
+import { Metrics } from '../src/metrics/emf.js';
 
 /** A loopback model that answers every tile with one box at tile pixels [100, 100, 156, 156]. */
 let server: Server;
@@ -84,5 +85,41 @@ describe('empty roles (OSML sends "" for "no role")', () => {
     expect(requests).toBe(16);
     expect(written).toHaveLength(1);
     expect(written[0]).toHaveLength(16);
+  });
+});
+
+describe('metrics never fail work', () => {
+  test('a model URL EMF cannot take as a dimension value (non-ASCII, over 1024 characters) loses no tile: the job ends SUCCESS with every feature, metrics written', async () => {
+    requests = 0;
+    // Passes request validation (an HTTP model URL may be 2048 bytes); the model server answers any path.
+    const name = `${modelUrl}?model=modèle-${'x'.repeat(1100)}`;
+    const request = parseImageRequest({
+      jobId: 'odd-model-name',
+      imageUrls: [realFixture('i_3001a.ntf')],
+      imageProcessor: { name, type: 'HTTP_ENDPOINT' },
+      imageProcessorTileSize: 256,
+      imageProcessorTileOverlap: 0,
+      imageProcessorTileFormat: 'PNG',
+      outputs: [{ type: 'S3', bucket: 'unused-bucket', prefix: 'p' }],
+    });
+    const lines: string[] = [];
+    const metrics = new Metrics({ write: (l) => void lines.push(l), maxPending: 100_000, logger: { warn: () => undefined } });
+    const { sink, written } = recordingSink();
+    const settings = { request, regionSize: 512, tilingStrategy: 'variable-overlap' as const, quality: 90, maxPayloadBytes: 0, timeoutMs: 10_000, maxRetries: 0, workers: 1 };
+    let timer: NodeJS.Timeout | undefined;
+    // Before, the tile metric threw before the tile's features were stored: every tile was lost and the job never ended.
+    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the job did not end within 30 s')), 30_000)));
+    const result = await Promise.race([runLocal(settings, { output: () => sink, metrics }), timeout]).finally(() => clearTimeout(timer));
+    expect(result.status).toBe('SUCCESS');
+    expect(requests).toBe(16);
+    expect(written).toHaveLength(1);
+    expect(written[0]).toHaveLength(16);
+    await metrics.flush();
+    const tileDocs = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((d) => d.Operation === 'TileProcessing');
+    expect(tileDocs.flatMap((d) => [d.Invocations].flat())).toHaveLength(16);
+    for (const d of tileDocs) {
+      expect(d.ModelName).toHaveLength(1024);
+      expect(d.ModelName).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/invocations\?model=mod%C3%A8le-x+#[0-9a-f]{16}$/);
+    }
   });
 });
