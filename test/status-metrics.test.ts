@@ -218,6 +218,35 @@ describe('EMF metrics', () => {
     expect(docs.some((d) => d.Duration === 2 ** 60 || d.Duration === 2 ** 61)).toBe(false);
   });
 
+  test('a flush that fails is told and dropped; every later flush still writes', async () => {
+    const lines: string[] = [];
+    const warnings: string[] = [];
+    let failWrites = 1;
+    const write = (l: string) => {
+      if (failWrites > 0) {
+        failWrites--;
+        throw new Error('EPIPE: stdout closed');
+      }
+      lines.push(l);
+    };
+    const metrics = new Metrics({ write, logger: { warn: (_d, m) => void warnings.push(m) } });
+    metrics.record('FeatureStorage', { invocations: 1 }, {}, { imageId: 'lost' });
+    await expect(metrics.flush()).resolves.toBeUndefined();
+    expect(lines).toHaveLength(0);
+    expect(warnings).toEqual(['writing a metrics document failed: its events are dropped']);
+    for (const imageId of ['a', 'b']) {
+      metrics.record('FeatureStorage', { invocations: 1 }, {}, { imageId });
+      await metrics.flush();
+    }
+    expect(lines.map((l) => (JSON.parse(l) as { imageId: string }).imageId)).toEqual(['a', 'b']);
+    // In one flush, a document that fails does not keep the others from being written.
+    failWrites = 1;
+    metrics.record('FeatureStorage', { invocations: 1 }, {}, { imageId: 'c' });
+    metrics.record('FeatureStorage', { invocations: 1 }, {}, { imageId: 'd' });
+    await metrics.flush();
+    expect(lines.map((l) => (JSON.parse(l) as { imageId: string }).imageId)).toEqual(['a', 'b', 'd']);
+  });
+
   test('by default lines go to stdout', async () => {
     const writes: string[] = [];
     const original = process.stdout.write.bind(process.stdout);

@@ -16,9 +16,9 @@ import type { MetricsContext } from 'aws-embedded-metrics/lib/logger/MetricsCont
  * statistics (SampleCount, Sum, Average, percentiles) at a few documents per flush instead of one per tile. A
  * document carries the time of its first event; the service flushes after every message and every 10 s.
  *
- * Metrics never fail work: record() does not throw. Dimension values are made into what EMF
- * accepts (metricDimensionValue), and anything the library still refuses is dropped with a warning logged once per
- * reason.
+ * Metrics never fail work: record() does not throw and flush() does not reject. Dimension values are
+ * made into what EMF accepts (metricDimensionValue), anything the library still refuses is dropped with a warning
+ * logged once per reason, and a flush that fails is logged and leaves later flushes to run.
  */
 export const METRICS_NAMESPACE = 'OSML/ModelRunner';
 
@@ -170,7 +170,7 @@ export class Metrics {
       // Once per operation and kind of error (the library's messages carry the refused value).
       this.tell(`record:${operation}:${errorKind(err)}`, { operation, error: (err as Error).message }, `a ${operation} metric event was refused by aws-embedded-metrics and dropped`);
     }
-    if (++this.pendingEvents >= this.maxPending) void this.flush().catch(() => undefined);
+    if (++this.pendingEvents >= this.maxPending) void this.flush();
   }
 
   private add(operation: Operation, values: MetricValues, dimensions: MetricDimensions, properties: Record<string, unknown>): void {
@@ -223,13 +223,24 @@ export class Metrics {
     }
   }
 
-  /** Writes every recorded event. */
+  /**
+   * Writes every recorded event. Never rejects, and each flush stands on its own: a document that cannot be written
+   * (its line refused by stdout, a property that cannot be serialised) is logged, once per reason, and dropped, and
+   * the other documents and every later flush are written (one rejection used to stay in the chain of flushes and
+   * skip every flush after it for the life of the process).
+   */
   flush(): Promise<void> {
     const batch = [...this.pending.values()];
     this.pending = new Map();
     this.pendingEvents = 0;
     this.flushing = this.flushing.then(async () => {
-      for (const logger of batch) await logger.flush();
+      for (const logger of batch) {
+        try {
+          await logger.flush();
+        } catch (err) {
+          this.tell(`flush:${errorKind(err)}:${(err as Error).message}`, { error: (err as Error).message }, 'writing a metrics document failed: its events are dropped');
+        }
+      }
     });
     return this.flushing;
   }
