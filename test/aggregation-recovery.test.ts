@@ -2,7 +2,7 @@
 // job's end and its final status, between counting a region and publishing its status, or when the dead-letter
 // send fails. Each case builds the state the dead container left in the in-process stores (the DynamoDB tables
 // keep the same contract, test/state.test.ts), then hands the message to the real handlers of another container.
-import { beforeAll, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { join } from 'node:path';
 import type { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { ImageRequest } from '../src/api/image-request.js';
@@ -25,7 +25,9 @@ import { planTiling, tilesOfRegion } from '../src/tiling/index.js';
 import { tempDir } from './helpers/cli.js';
 import { recordingSink } from './helpers/service-context.js';
 import type { Sink } from '../src/sinks/sink.js';
-import { sleep, waitFor, writeTestImage } from './helpers/serve.js';
+import { kinesisRecords, readS3Text, sleep, waitFor, writeTestImage } from './helpers/serve.js';
+import { startLocalStack, type LocalStack } from '../src/dev-stack/local-stack.js';
+import { createS3Client } from '../src/aws/clients.js';
 
 const JOB = 'job-agg';
 const MODEL = 'http://127.0.0.1:9/invocations'; // never called: every tile is already done
@@ -108,8 +110,8 @@ const noSignal = { signal: new AbortController().signal };
 const deleted = async (disposition: Promise<unknown>) => expect([undefined, 'delete']).toContain(await disposition);
 
 /** A planned job whose every tile ran: one feature per tile stored, every tile recorded as succeeded. */
-async function tilesDone(w: World): Promise<void> {
-  const request = { jobId: JOB, imageUrls: [img], outputs: [], imageProcessor: { name: MODEL, type: 'HTTP_ENDPOINT' }, featureProperties: [] };
+async function tilesDone(w: World, outputs: object[] = []): Promise<void> {
+  const request = { jobId: JOB, imageUrls: [img], outputs, imageProcessor: { name: MODEL, type: 'HTTP_ENDPOINT' }, featureProperties: [] };
   await w.jobs.start({ image_id: imageId, job_id: JOB, image_url: img, model_name: MODEL, model_invoke_mode: 'HTTP_ENDPOINT' });
   await w.jobs.update(imageId, { region_count: 2, image_status: 'IN_PROGRESS', image_request: JSON.stringify(request), tiling: JSON.stringify(tiling()), feature_properties: '[]', image_path: img });
   for (const [i, region] of plan().regions.entries()) {
@@ -222,6 +224,81 @@ test('an aggregation that throws gives the lease back: the redelivery aggregates
   expect(w.imageEvents('SUCCESS')).toHaveLength(1);
   // Region 0's status went out with A's delivery, once.
   expect(w.regionEvents(regionRequest(0).region_id).map((e) => e.attributes.status)).toEqual(['SUCCESS']);
+});
+
+test('an aggregator whose lease was taken (it stalled past it) stops before writing any sink and leaves the new owner\'s lease alone', async () => {
+  const w = world();
+  await tilesDone(w);
+  await otherRegionFinished(w);
+  // While A reads the image's features, its lease runs out and B takes it.
+  let stolen = false;
+  const stalling = Object.assign(Object.create(w.features) as MemoryFeatureStore, {
+    itemsOfImage: async function* (...args: Parameters<MemoryFeatureStore['itemsOfImage']>) {
+      if (!stolen) {
+        stolen = true;
+        await w.jobs.update(imageId, { aggregation_lease_until: 0 });
+        expect(await w.jobs.claimAggregation(imageId, 'B', 60_000)).toBe(true);
+      }
+      yield* w.features.itemsOfImage(...args);
+    },
+  });
+  const disposition = await handleRegionMessage(w.container('A', { features: stalling }), message(regionRequest(0), 1), noSignal);
+  expect(stolen).toBe(true);
+  expect(w.written).toEqual([]); // no sink written by A
+  const job = (await w.jobs.get(imageId))!;
+  expect(job.end_time).toBeUndefined();
+  expect(job.aggregation_owner).toBe('B');
+  // A's message comes back once B's lease (60 s) has run out, in case B died.
+  expect(disposition).toMatchObject({ resendAfterSeconds: expect.any(Number) });
+  expect((disposition as { resendAfterSeconds: number }).resendAfterSeconds).toBeGreaterThanOrEqual(59);
+  expect(w.imageEvents()).toHaveLength(0);
+});
+
+describe('real sinks (s3rver, kinesalite)', () => {
+  let stack: LocalStack;
+  beforeAll(async () => {
+    stack = await startLocalStack();
+  });
+  afterAll(async () => stack?.stop());
+
+  test('a failure after the sinks were written: the redelivery ends the job without writing them again (one Kinesis record per feature, one S3 upload)', async () => {
+    const w = world();
+    const prefix = 'once';
+    await tilesDone(w, [{ type: 'S3', bucket: stack.names.bucket, prefix }, { type: 'Kinesis', stream: stack.names.stream }]);
+    await otherRegionFinished(w);
+    // Every S3 upload that completes an object, counted on the wire.
+    const s3 = createS3Client(stack.config);
+    let uploads = 0;
+    s3.middlewareStack.add((next, context) => async (args) => {
+      if (context.commandName === 'PutObjectCommand' || context.commandName === 'CompleteMultipartUploadCommand') uploads++;
+      return next(args);
+    }, { step: 'initialize' });
+    const sinkClients = { s3: () => s3, kinesis: () => stack.clients.kinesis };
+    // Container A writes both sinks, then the table refuses the job's end once.
+    let endFailures = 1;
+    const flakyJobs = Object.assign(Object.create(w.jobs) as MemoryJobStore, {
+      end: (...args: Parameters<MemoryJobStore['end']>) => (endFailures-- > 0 ? Promise.reject(new Error('DynamoDB unavailable')) : w.jobs.end(...args)),
+    });
+    await expect(handleRegionMessage(w.container('A', { jobs: flakyJobs, sinkClients, observer: undefined }), message(regionRequest(0), 1), noSignal)).rejects.toThrow(/DynamoDB unavailable/);
+    expect((await w.jobs.get(imageId))!.end_time).toBeUndefined();
+    expect(uploads).toBe(1);
+
+    await deleted(handleRegionMessage(w.container('B', { sinkClients, observer: undefined }), message(regionRequest(0), 2), noSignal));
+    const job = (await w.jobs.get(imageId))!;
+    expect(job).toMatchObject({ image_status: 'SUCCESS', feature_count: 8 });
+    expect(w.imageEvents('SUCCESS')).toHaveLength(1);
+
+    // One feature per tile at [x + 100, y + 100, x + 150, y + 150] (tilesDone): 256-pixel tiles of 1024 x 512.
+    const expected: string[] = [];
+    for (const y of [0, 256]) for (const x of [0, 256, 512, 768]) expected.push([x + 100, y + 100, x + 150, y + 150].join(','));
+    const bbox = (f: { properties: { imageBBox: number[] } }) => f.properties.imageBBox.join(',');
+    const records = (await kinesisRecords(stack, stack.names.stream)).filter((r) => r.partitionKey === JOB);
+    // OSML's record: a FeatureCollection of the one feature.
+    expect(records.map((r) => (JSON.parse(r.data) as { features: { properties: { imageBBox: number[] } }[] }).features.map(bbox)).sort()).toEqual(expected.sort().map((b) => [b]));
+    expect(uploads).toBe(1);
+    const collection = JSON.parse(await readS3Text(stack, stack.names.bucket, `${prefix}/${JOB}.geojson`)) as { features: { properties: { imageBBox: number[] } }[] };
+    expect(collection.features.map(bbox).sort()).toEqual(expected.sort());
+  });
 });
 
 test('a container that died between the end and the final status: the redelivery publishes it, records the metric, releases the endpoint', async () => {
