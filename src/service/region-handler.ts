@@ -300,31 +300,42 @@ export async function failRegion(ctx: ServiceContext, r: RegionRequest, reason: 
   return finishAndReport(ctx, r, tiles, regionDimensions(r), performance.now(), signal, reason, finalAttempt);
 }
 
+/**
+ * A region message this service refuses (malformed, for a job that does not exist, or not matching its job) goes,
+ * with the reason, to REGION_DLQ when it is set, else to IMAGE_DLQ: REGION_DLQ is Tessera's, so a deployment
+ * configured with OSML's variables has only IMAGE_DLQ, and a refused message must land somewhere with its reason
+ * rather than be deleted with a log line (what OSML does, reference §16). The `source_queue` attribute (the region
+ * queue) tells such a message from the image requests there.
+ */
+async function deadLetterRegionMessage(ctx: ServiceContext, message: QueueMessage, reason: string): Promise<void> {
+  await sendToDeadLetterQueue(ctx.regionDlq ?? ctx.imageDlq, message.body, reason, { sourceQueueUrl: ctx.config.queues.region });
+}
+
 /** The region-queue message handler. */
 export async function handleRegionMessage(ctx: ServiceContext, message: QueueMessage, context: MessageContext): Promise<MessageDisposition | void> {
+  const dlq = ctx.regionDlq ? 'REGION_DLQ' : 'IMAGE_DLQ';
   let request: RegionRequest;
   try {
     request = parseRegionRequest(message.body);
   } catch (err) {
     if (!(err instanceof InvalidRegionRequestError)) throw err;
-    ctx.logger.error({ messageId: message.id, problems: err.problems }, 'invalid region request');
-    if (!ctx.regionDlq) throw err; // left to the queue's redrive policy
-    await sendToDeadLetterQueue(ctx.regionDlq, message.body, err.message, { sourceQueueUrl: ctx.config.queues.region });
+    ctx.logger.error({ messageId: message.id, problems: err.problems, dead_letter_queue: dlq }, 'invalid region request: sent to the dead-letter queue');
+    await deadLetterRegionMessage(ctx, message, err.message);
     return 'delete';
   }
   const log = { job_id: request.job_id, image_id: request.image_id, region_id: request.region_id };
   const job = await ctx.jobs.get(request.image_id);
   if (!job) {
     const reason = `job ${request.image_id} not found in ${ctx.config.tables.job} (expired, or never started)`;
-    ctx.logger.error({ ...log }, reason);
-    if (ctx.regionDlq) await sendToDeadLetterQueue(ctx.regionDlq, message.body, reason, { sourceQueueUrl: ctx.config.queues.region });
+    ctx.logger.error({ ...log, dead_letter_queue: dlq }, reason);
+    await deadLetterRegionMessage(ctx, message, reason);
     return 'delete';
   }
   const mismatch = regionJobMismatch(request, job);
   if (mismatch) {
     const reason = `region message does not match its job: ${mismatch}`;
-    ctx.logger.error({ ...log }, reason);
-    if (ctx.regionDlq) await sendToDeadLetterQueue(ctx.regionDlq, message.body, reason, { sourceQueueUrl: ctx.config.queues.region });
+    ctx.logger.error({ ...log, dead_letter_queue: dlq }, reason);
+    await deadLetterRegionMessage(ctx, message, reason);
     return 'delete';
   }
   if (job.end_time !== undefined) {
