@@ -254,6 +254,20 @@ test('an aggregator whose lease was taken (it stalled past it) stops before writ
   expect(w.imageEvents()).toHaveLength(0);
 });
 
+test('a region that fails on its last delivery after it started counts that delivery once in region_retry_count', async () => {
+  const w = world();
+  await tilesDone(w); // region 0's item was created by its first delivery
+  // The job table refuses to count the region: every delivery fails after starting the region.
+  const refusing = Object.assign(Object.create(w.jobs) as MemoryJobStore, { completeRegion: () => Promise.reject(new Error('DynamoDB unavailable')) });
+  const a = w.container('A', { jobs: refusing });
+  const r0 = regionRequest(0);
+  // Deliveries 2 and 3 (the last: maxDeliveries is 3); the last one also goes through failRegion.
+  await expect(handleRegionMessage(a, message(r0, 2), noSignal)).rejects.toThrow(/DynamoDB unavailable/);
+  await expect(handleRegionMessage(a, message(r0, 3), noSignal)).rejects.toThrow(/DynamoDB unavailable/);
+  // Three deliveries, two of them retries.
+  expect((await w.regions.get(imageId, r0.region_id))!.region_retry_count).toBe(2);
+});
+
 describe('real sinks (s3rver, kinesalite)', () => {
   let stack: LocalStack;
   beforeAll(async () => {
