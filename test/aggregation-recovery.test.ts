@@ -28,6 +28,7 @@ import type { Sink } from '../src/sinks/sink.js';
 import { kinesisRecords, readS3Text, sleep, waitFor, writeTestImage } from './helpers/serve.js';
 import { startLocalStack, type LocalStack } from '../src/dev-stack/local-stack.js';
 import { createS3Client } from '../src/aws/clients.js';
+import { OutstandingJobsTable } from '../src/state/outstanding-table.js';
 
 const JOB = 'job-agg';
 const MODEL = 'http://127.0.0.1:9/invocations'; // never called: every tile is already done
@@ -268,7 +269,7 @@ test('a region that fails on its last delivery after it started counts that deli
   expect((await w.regions.get(imageId, r0.region_id))!.region_retry_count).toBe(2);
 });
 
-describe('real sinks (s3rver, kinesalite)', () => {
+describe('on the local stack (dynalite, s3rver, kinesalite)', () => {
   let stack: LocalStack;
   beforeAll(async () => {
     stack = await startLocalStack();
@@ -312,6 +313,38 @@ describe('real sinks (s3rver, kinesalite)', () => {
     expect(uploads).toBe(1);
     const collection = JSON.parse(await readS3Text(stack, stack.names.bucket, `${prefix}/${JOB}.geojson`)) as { features: { properties: { imageBBox: number[] } }[] };
     expect(collection.features.map(bbox).sort()).toEqual(expected.sort());
+  });
+
+  test('OSML\'s outstanding record counts one attempt for a job whose image message comes back as delayed copies while another container holds the aggregation lease', async () => {
+    const w = world();
+    const jobId = 'job-attempts';
+    const request = { jobId, imageUrls: [img], outputs: [{ type: 'S3', bucket: stack.names.bucket, prefix: 'attempts' }], imageProcessor: { name: MODEL, type: 'HTTP_ENDPOINT' }, imageProcessorTileSize: 256, imageProcessorTileOverlap: 0, imageProcessorTileFormat: 'PNG' };
+    const attemptsImageId = `${jobId}:${img}`;
+    // One region (REGION_SIZE 1024 over the 1024 x 512 image) whose eight tiles already ran: no model is called here.
+    const single: TilingSpec = { ...tiling(), regionSize: { width: 1024, height: 1024 } };
+    const [region] = planTiling(single).regions;
+    const regionId = regionIdOf(region, jobId);
+    const tiles = tilesOfRegion(planTiling(single), region);
+    await w.regions.start({ image_id: attemptsImageId, region_id: regionId, job_id: jobId });
+    for (const t of tiles) await w.features.writeTileFeatures(attemptsImageId, tileIdOf(t), []);
+    await w.regions.recordTiles(attemptsImageId, regionId, { succeeded: tiles.map((t) => ({ id: tileIdOf(t) })) });
+    // Whenever this container goes to aggregate, container B holds the lease (for 60 s).
+    const leasedElsewhere = Object.assign(Object.create(w.jobs) as MemoryJobStore, {
+      claimAggregation: async (id: string, owner: string, leaseMs: number) => {
+        await w.jobs.update(id, { aggregation_owner: 'B', aggregation_lease_until: Date.now() + 60_000 });
+        return w.jobs.claimAggregation(id, owner, leaseMs);
+      },
+    });
+    const outstanding = new OutstandingJobsTable(stack.clients.dynamodb, stack.names.outstandingTable);
+    const base = w.container('A');
+    const a = w.container('A', { jobs: leasedElsewhere, outstanding, capacity: undefined, config: { ...base.config, regionSize: { width: 1024, height: 1024 } } });
+    // The request, then two delayed copies of it (new messages: each a first receive, with its own id).
+    for (const copy of [1, 2, 3]) {
+      const disposition = await handleImageMessage(a, { ...message(request, 1), id: `copy-${copy}` }, noSignal);
+      expect(disposition).toMatchObject({ resendAfterSeconds: expect.any(Number) });
+    }
+    expect(await w.jobs.get(attemptsImageId)).toMatchObject({ region_count: 1, completed_region_ids: [regionId] });
+    expect(await outstanding.get(MODEL, jobId)).toMatchObject({ num_attempts: 1, region_count: 1, regions_complete: [regionId] });
   });
 });
 

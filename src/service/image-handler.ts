@@ -238,8 +238,8 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
   // Endpoint capacity (OSML NEW §11.4): decided once the region count (the job's load) is known, before any region
   // is queued. A redelivered request of an admitted job is admitted again (idempotent per image id).
   if (!(await admitImage(ctx, request, imageId, plan.regions.length))) return THROTTLED;
-  // This delivery runs the job: an attempt, as OSML's scheduler counts them.
-  await outstandingAttempt(ctx, request, plan.regions.length);
+  // This delivery runs the job: an attempt, as OSML's scheduler counts them (unless its first region is done).
+  await outstandingAttempt(ctx, request, imageId, regionIdOf(plan.regions[0], request.jobId), plan.regions.length);
   const tiles = allTiles(plan);
   // Said once, at plan time: such a run otherwise works silently for hours.
   const crowded = crowdedTilingWarning(tiles, plan.coveredBounds);
