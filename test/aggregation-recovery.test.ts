@@ -2,7 +2,7 @@
 // job's end and its final status, between counting a region and publishing its status, or when the dead-letter
 // send fails. Each case builds the state the dead container left in the in-process stores (the DynamoDB tables
 // keep the same contract, test/state.test.ts), then hands the message to the real handlers of another container.
-import { beforeAll, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { join } from 'node:path';
 import type { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { ImageRequest } from '../src/api/image-request.js';
@@ -25,7 +25,10 @@ import { planTiling, tilesOfRegion } from '../src/tiling/index.js';
 import { tempDir } from './helpers/cli.js';
 import { recordingSink } from './helpers/service-context.js';
 import type { Sink } from '../src/sinks/sink.js';
-import { sleep, waitFor, writeTestImage } from './helpers/serve.js';
+import { kinesisRecords, readS3Text, sleep, waitFor, writeTestImage } from './helpers/serve.js';
+import { startLocalStack, type LocalStack } from '../src/dev-stack/local-stack.js';
+import { createS3Client } from '../src/aws/clients.js';
+import { OutstandingJobsTable } from '../src/state/outstanding-table.js';
 
 const JOB = 'job-agg';
 const MODEL = 'http://127.0.0.1:9/invocations'; // never called: every tile is already done
@@ -108,8 +111,8 @@ const noSignal = { signal: new AbortController().signal };
 const deleted = async (disposition: Promise<unknown>) => expect([undefined, 'delete']).toContain(await disposition);
 
 /** A planned job whose every tile ran: one feature per tile stored, every tile recorded as succeeded. */
-async function tilesDone(w: World): Promise<void> {
-  const request = { jobId: JOB, imageUrls: [img], outputs: [], imageProcessor: { name: MODEL, type: 'HTTP_ENDPOINT' }, featureProperties: [] };
+async function tilesDone(w: World, outputs: object[] = []): Promise<void> {
+  const request = { jobId: JOB, imageUrls: [img], outputs, imageProcessor: { name: MODEL, type: 'HTTP_ENDPOINT' }, featureProperties: [] };
   await w.jobs.start({ image_id: imageId, job_id: JOB, image_url: img, model_name: MODEL, model_invoke_mode: 'HTTP_ENDPOINT' });
   await w.jobs.update(imageId, { region_count: 2, image_status: 'IN_PROGRESS', image_request: JSON.stringify(request), tiling: JSON.stringify(tiling()), feature_properties: '[]', image_path: img });
   for (const [i, region] of plan().regions.entries()) {
@@ -222,6 +225,127 @@ test('an aggregation that throws gives the lease back: the redelivery aggregates
   expect(w.imageEvents('SUCCESS')).toHaveLength(1);
   // Region 0's status went out with A's delivery, once.
   expect(w.regionEvents(regionRequest(0).region_id).map((e) => e.attributes.status)).toEqual(['SUCCESS']);
+});
+
+test('an aggregator whose lease was taken (it stalled past it) stops before writing any sink and leaves the new owner\'s lease alone', async () => {
+  const w = world();
+  await tilesDone(w);
+  await otherRegionFinished(w);
+  // While A reads the image's features, its lease runs out and B takes it.
+  let stolen = false;
+  const stalling = Object.assign(Object.create(w.features) as MemoryFeatureStore, {
+    itemsOfImage: async function* (...args: Parameters<MemoryFeatureStore['itemsOfImage']>) {
+      if (!stolen) {
+        stolen = true;
+        await w.jobs.update(imageId, { aggregation_lease_until: 0 });
+        expect(await w.jobs.claimAggregation(imageId, 'B', 60_000)).toBe(true);
+      }
+      yield* w.features.itemsOfImage(...args);
+    },
+  });
+  const disposition = await handleRegionMessage(w.container('A', { features: stalling }), message(regionRequest(0), 1), noSignal);
+  expect(stolen).toBe(true);
+  expect(w.written).toEqual([]); // no sink written by A
+  const job = (await w.jobs.get(imageId))!;
+  expect(job.end_time).toBeUndefined();
+  expect(job.aggregation_owner).toBe('B');
+  // A's message comes back once B's lease (60 s) has run out, in case B died.
+  expect(disposition).toMatchObject({ resendAfterSeconds: expect.any(Number) });
+  expect((disposition as { resendAfterSeconds: number }).resendAfterSeconds).toBeGreaterThanOrEqual(59);
+  expect(w.imageEvents()).toHaveLength(0);
+});
+
+test('a region that fails on its last delivery after it started counts that delivery once in region_retry_count', async () => {
+  const w = world();
+  await tilesDone(w); // region 0's item was created by its first delivery
+  // The job table refuses to count the region: every delivery fails after starting the region.
+  const refusing = Object.assign(Object.create(w.jobs) as MemoryJobStore, { completeRegion: () => Promise.reject(new Error('DynamoDB unavailable')) });
+  const a = w.container('A', { jobs: refusing });
+  const r0 = regionRequest(0);
+  // Deliveries 2 and 3 (the last: maxDeliveries is 3); the last one also goes through failRegion.
+  await expect(handleRegionMessage(a, message(r0, 2), noSignal)).rejects.toThrow(/DynamoDB unavailable/);
+  await expect(handleRegionMessage(a, message(r0, 3), noSignal)).rejects.toThrow(/DynamoDB unavailable/);
+  // Three deliveries, two of them retries.
+  expect((await w.regions.get(imageId, r0.region_id))!.region_retry_count).toBe(2);
+});
+
+describe('on the local stack (dynalite, s3rver, kinesalite)', () => {
+  let stack: LocalStack;
+  beforeAll(async () => {
+    stack = await startLocalStack();
+  });
+  afterAll(async () => stack?.stop());
+
+  test('a failure after the sinks were written: the redelivery ends the job without writing them again (one Kinesis record per feature, one S3 upload)', async () => {
+    const w = world();
+    const prefix = 'once';
+    await tilesDone(w, [{ type: 'S3', bucket: stack.names.bucket, prefix }, { type: 'Kinesis', stream: stack.names.stream }]);
+    await otherRegionFinished(w);
+    // Every S3 upload that completes an object, counted on the wire.
+    const s3 = createS3Client(stack.config);
+    let uploads = 0;
+    s3.middlewareStack.add((next, context) => async (args) => {
+      if (context.commandName === 'PutObjectCommand' || context.commandName === 'CompleteMultipartUploadCommand') uploads++;
+      return next(args);
+    }, { step: 'initialize' });
+    const sinkClients = { s3: () => s3, kinesis: () => stack.clients.kinesis };
+    // Container A writes both sinks, then the table refuses the job's end once.
+    let endFailures = 1;
+    const flakyJobs = Object.assign(Object.create(w.jobs) as MemoryJobStore, {
+      end: (...args: Parameters<MemoryJobStore['end']>) => (endFailures-- > 0 ? Promise.reject(new Error('DynamoDB unavailable')) : w.jobs.end(...args)),
+    });
+    await expect(handleRegionMessage(w.container('A', { jobs: flakyJobs, sinkClients, observer: undefined }), message(regionRequest(0), 1), noSignal)).rejects.toThrow(/DynamoDB unavailable/);
+    expect((await w.jobs.get(imageId))!.end_time).toBeUndefined();
+    expect(uploads).toBe(1);
+
+    await deleted(handleRegionMessage(w.container('B', { sinkClients, observer: undefined }), message(regionRequest(0), 2), noSignal));
+    const job = (await w.jobs.get(imageId))!;
+    expect(job).toMatchObject({ image_status: 'SUCCESS', feature_count: 8 });
+    expect(w.imageEvents('SUCCESS')).toHaveLength(1);
+
+    // One feature per tile at [x + 100, y + 100, x + 150, y + 150] (tilesDone): 256-pixel tiles of 1024 x 512.
+    const expected: string[] = [];
+    for (const y of [0, 256]) for (const x of [0, 256, 512, 768]) expected.push([x + 100, y + 100, x + 150, y + 150].join(','));
+    const bbox = (f: { properties: { imageBBox: number[] } }) => f.properties.imageBBox.join(',');
+    const records = (await kinesisRecords(stack, stack.names.stream)).filter((r) => r.partitionKey === JOB);
+    // OSML's record: a FeatureCollection of the one feature.
+    expect(records.map((r) => (JSON.parse(r.data) as { features: { properties: { imageBBox: number[] } }[] }).features.map(bbox)).sort()).toEqual(expected.sort().map((b) => [b]));
+    expect(uploads).toBe(1);
+    const collection = JSON.parse(await readS3Text(stack, stack.names.bucket, `${prefix}/${JOB}.geojson`)) as { features: { properties: { imageBBox: number[] } }[] };
+    expect(collection.features.map(bbox).sort()).toEqual(expected.sort());
+  });
+
+  test('OSML\'s outstanding record counts one attempt for a job whose image message comes back as delayed copies while another container holds the aggregation lease', async () => {
+    const w = world();
+    const jobId = 'job-attempts';
+    const request = { jobId, imageUrls: [img], outputs: [{ type: 'S3', bucket: stack.names.bucket, prefix: 'attempts' }], imageProcessor: { name: MODEL, type: 'HTTP_ENDPOINT' }, imageProcessorTileSize: 256, imageProcessorTileOverlap: 0, imageProcessorTileFormat: 'PNG' };
+    const attemptsImageId = `${jobId}:${img}`;
+    // One region (REGION_SIZE 1024 over the 1024 x 512 image) whose eight tiles already ran: no model is called here.
+    const single: TilingSpec = { ...tiling(), regionSize: { width: 1024, height: 1024 } };
+    const [region] = planTiling(single).regions;
+    const regionId = regionIdOf(region, jobId);
+    const tiles = tilesOfRegion(planTiling(single), region);
+    await w.regions.start({ image_id: attemptsImageId, region_id: regionId, job_id: jobId });
+    for (const t of tiles) await w.features.writeTileFeatures(attemptsImageId, tileIdOf(t), []);
+    await w.regions.recordTiles(attemptsImageId, regionId, { succeeded: tiles.map((t) => ({ id: tileIdOf(t) })) });
+    // Whenever this container goes to aggregate, container B holds the lease (for 60 s).
+    const leasedElsewhere = Object.assign(Object.create(w.jobs) as MemoryJobStore, {
+      claimAggregation: async (id: string, owner: string, leaseMs: number) => {
+        await w.jobs.update(id, { aggregation_owner: 'B', aggregation_lease_until: Date.now() + 60_000 });
+        return w.jobs.claimAggregation(id, owner, leaseMs);
+      },
+    });
+    const outstanding = new OutstandingJobsTable(stack.clients.dynamodb, stack.names.outstandingTable);
+    const base = w.container('A');
+    const a = w.container('A', { jobs: leasedElsewhere, outstanding, capacity: undefined, config: { ...base.config, regionSize: { width: 1024, height: 1024 } } });
+    // The request, then two delayed copies of it (new messages: each a first receive, with its own id).
+    for (const copy of [1, 2, 3]) {
+      const disposition = await handleImageMessage(a, { ...message(request, 1), id: `copy-${copy}` }, noSignal);
+      expect(disposition).toMatchObject({ resendAfterSeconds: expect.any(Number) });
+    }
+    expect(await w.jobs.get(attemptsImageId)).toMatchObject({ region_count: 1, completed_region_ids: [regionId] });
+    expect(await outstanding.get(MODEL, jobId)).toMatchObject({ num_attempts: 1, region_count: 1, regions_complete: [regionId] });
+  });
 });
 
 test('a container that died between the end and the final status: the redelivery publishes it, records the metric, releases the endpoint', async () => {

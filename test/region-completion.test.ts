@@ -5,7 +5,7 @@ import { RegionTable } from '../src/state/region-table.js';
 import { MemoryJobStore, MemoryRegionStore } from '../src/state/memory-stores.js';
 import type { JobStore, RegionStore } from '../src/state/stores.js';
 import { TileFailureTally } from '../src/state/tile-failures.js';
-import { aggregateOnce, finalImageStatus, finishRegion } from '../src/service/region-completion.js';
+import { AggregationLeaseLostError, aggregateOnce, finalImageStatus, finishRegion } from '../src/service/region-completion.js';
 import { outputsStatus, type SinkOutcome } from '../src/sinks/sink.js';
 
 let stack: LocalStack;
@@ -134,6 +134,32 @@ describe.each([
     expect(await aggregateOnce(jobs, imageId, 'B', 120_000, aggregate, clock)).toMatchObject({ ran: true });
     expect(runs).toBe(1);
     expect(await aggregateOnce(jobs, imageId, 'C', 120_000, aggregate, clock)).toMatchObject({ ran: false, ended: true });
+  });
+
+  test('an aggregator that ran past its lease while another took it over records nothing more and does not end the job', async () => {
+    let now = 20_000_000;
+    const jobs = jobTable(() => now);
+    const imageId = 'lost:img';
+    await job(jobs, imageId);
+    const result = aggregateOnce(jobs, imageId, 'A', 120_000, async (_job, lease) => {
+      await lease.record({ output_outcome_0: 'written by A' }); // while A holds the lease
+      now += 120_001; // A stalls past its lease; B takes over
+      expect(await jobs.claimAggregation(imageId, 'B', 120_000)).toBe(true);
+      await expect(lease.record({ output_outcome_1: 'written by A' })).rejects.toThrow(AggregationLeaseLostError);
+      await expect(lease.hold()).rejects.toThrow(AggregationLeaseLostError);
+      return { outputs: 'SUCCESS' as const };
+    });
+    await expect(result).rejects.toThrow(AggregationLeaseLostError);
+    const after = (await jobs.get(imageId))!;
+    expect(after.end_time).toBeUndefined();
+    expect(after).toMatchObject({ aggregation_owner: 'B', aggregation_lease_until: now + 120_000, output_outcome_0: 'written by A' });
+    expect(after.output_outcome_1).toBeUndefined();
+    // B, the owner, records; nobody records on an ended job.
+    expect(await jobs.updateUnderLease(imageId, 'B', { output_outcome_1: 'written by B' })).toBe(true);
+    await jobs.end(imageId, 'SUCCESS');
+    expect(await jobs.updateUnderLease(imageId, 'B', { output_outcome_2: 'late' })).toBe(false);
+    expect(await jobs.get(imageId)).toMatchObject({ output_outcome_1: 'written by B' });
+    expect((await jobs.get(imageId))!.output_outcome_2).toBeUndefined();
   });
 });
 

@@ -82,6 +82,11 @@ test('the message its job would send passes the check', async () => {
   expect(regionJobMismatch(good, (await ctx.jobs.get(IMAGE_ID))!)).toBeNull();
   // Parameters absent on both sides are the same (null, as the image handler sends them).
   expect(regionJobMismatch({ ...good, model_endpoint_parameters: null }, { ...(await ctx.jobs.get(IMAGE_ID))!, image_request: JSON.stringify({ imageProcessor: { name: 'x' } }) })).toBeNull();
+  // A job stored before "" was parsed as no role keeps assumedRole "" in its request; its regions carry no role.
+  const stored = JSON.parse((await ctx.jobs.get(IMAGE_ID))!.image_request as string) as { imageProcessor: Record<string, unknown> };
+  const withEmptyRole = { ...(await ctx.jobs.get(IMAGE_ID))!, image_request: JSON.stringify({ ...stored, imageProcessor: { ...stored.imageProcessor, assumedRole: '' } }) };
+  expect(regionJobMismatch(good, withEmptyRole)).toBeNull();
+  expect(regionJobMismatch({ ...good, model_invocation_role: 'arn:aws:iam::1:role/admin' }, withEmptyRole)).toMatch(/^model_invocation_role is "arn:aws:iam::1:role\/admin" but .* was started with none$/);
 });
 
 // Were a check missing, the image would be opened here (a missing local file, nothing on the network) and the
@@ -139,4 +144,37 @@ test('every region its job sends passes, under OSML\'s region id', async () => {
   const job = (await ctx.jobs.get(IMAGE_ID))!;
   for (const r of PLAN_REGIONS) expect(regionJobMismatch({ ...good, region_bounds: r.bounds, region_id: r.id }, job), r.id).toBeNull();
   expect(regionJobMismatch({ ...good, region_bounds: [[768, 0], [512, 512]], region_id: '(768, 0)(512, 512)-job-t' }, job)).toMatch(/is not one of the 9 regions/);
+});
+
+// REGION_DLQ is Tessera's, not OSML's: a deployment configured with OSML's variables has only IMAGE_DLQ. A region
+// message Tessera refuses must still land somewhere with its reason, not be deleted with a log line (OSML, §16).
+test.each([
+  ['a job that does not exist (expired, or never started)', { image_id: 'job-gone:s3://images/a.ntf', job_id: 'job-gone', region_id: '(0, 512)(512, 512)-job-gone' }, 'job job-gone:s3://images/a.ntf not found in in-process job store (expired, or never started)'],
+  ['another image path than its job\'s', { image_path: '/elsewhere/a.ntf' }, 'region message does not match its job: image_path is "/elsewhere/a.ntf" but job job-t:s3://images/a.ntf was started with "/vsis3/images/a.ntf"'],
+])('without REGION_DLQ, a region message for %s goes to IMAGE_DLQ with its reason and source queue', async (_what, change, why) => {
+  const { ctx, regions } = await container();
+  const noRegionDlq = { ...ctx, regionDlq: undefined };
+  const body = { ...good, ...change };
+  expect(await handleRegionMessage(noRegionDlq, message(body), { signal: new AbortController().signal })).toBe('delete');
+  const dead = (ctx.imageDlq as MemoryQueue).peek();
+  expect(dead).toHaveLength(1);
+  expect(dead[0].body).toBe(JSON.stringify(body));
+  expect(dead[0].attributes).toEqual({ reason: why, source_queue: ctx.config.queues.region });
+  expect(await regions.get(body.image_id, body.region_id)).toBeUndefined();
+});
+
+test('without REGION_DLQ, a malformed region message goes to IMAGE_DLQ with its reason, as the others', async () => {
+  const { ctx } = await container();
+  const noRegionDlq = { ...ctx, regionDlq: undefined };
+  const body = { ...good, tile_size: 'big' };
+  expect(await handleRegionMessage(noRegionDlq, message(body), { signal: new AbortController().signal })).toBe('delete');
+  const dead = (ctx.imageDlq as MemoryQueue).peek();
+  expect(dead.map((m) => m.attributes)).toEqual([{ reason: expect.stringMatching(/^invalid region request: tile_size: /), source_queue: ctx.config.queues.region }]);
+});
+
+test('with REGION_DLQ, refused region messages go there and IMAGE_DLQ stays for image requests', async () => {
+  const { ctx, regionDlq } = await container();
+  expect(await handleRegionMessage(ctx, message({ ...good, image_id: 'job-gone:s3://images/a.ntf', job_id: 'job-gone' }), { signal: new AbortController().signal })).toBe('delete');
+  expect(regionDlq.peek()).toHaveLength(1);
+  expect((ctx.imageDlq as MemoryQueue).peek()).toHaveLength(0);
 });

@@ -174,6 +174,79 @@ describe('EMF metrics', () => {
     expect(lines).toHaveLength(2);
   });
 
+  test('dimension values EMF would refuse (not ASCII, over 1024 characters, blank) are written as ones it accepts, told once; record never throws', async () => {
+    const lines: string[] = [];
+    const warnings: string[] = [];
+    const metrics = new Metrics({ write: (l) => void lines.push(l), logger: { warn: (_d, m) => void warnings.push(m) } });
+    // An HTTP model URL passes request validation up to 2048 bytes, in any script.
+    const accented = 'http://127.0.0.1:1/modèle'; // è is U+00E8: C3 A8 in UTF-8
+    const longA = `http://127.0.0.1:1/${'a'.repeat(1500)}`;
+    const longB = `http://127.0.0.1:1/${'a'.repeat(1499)}b`;
+    for (const modelName of [accented, accented, longA, longB, '   ']) {
+      expect(() => metrics.record('TileProcessing', { invocations: 1 }, { modelName })).not.toThrow();
+    }
+    await metrics.flush();
+    const names = lines.map((l) => JSON.parse(l) as Record<string, unknown>).map((d) => d.ModelName as string);
+    expect(names).toHaveLength(4);
+    expect(names[0]).toBe('http://127.0.0.1:1/mod%C3%A8le');
+    expect(JSON.parse(lines[0]).Invocations).toEqual([1, 1]);
+    for (const long of [names[1], names[2]]) {
+      expect(long).toHaveLength(1024);
+      expect(long.slice(0, 1007)).toBe(longA.slice(0, 1007));
+      expect(long).toMatch(/#[0-9a-f]{16}$/);
+    }
+    expect(names[1]).not.toBe(names[2]); // two long names stay two dimension values
+    expect(names[3]).toBe('(blank)');
+    // Each kind of change told once, however many events had it.
+    expect(warnings).toHaveLength(3);
+    expect(warnings.some((w) => /ModelName .*not ASCII/.test(w))).toBe(true);
+    expect(warnings.some((w) => /ModelName .*longer than 1024/.test(w))).toBe(true);
+  });
+
+  test('an event aws-embedded-metrics still refuses is dropped and told once; the others are written', async () => {
+    const lines: string[] = [];
+    const warnings: string[] = [];
+    const metrics = new Metrics({ write: (l) => void lines.push(l), logger: { warn: (_d, m) => void warnings.push(m) } });
+    // The library refuses values beyond Number.MAX_SAFE_INTEGER (InvalidMetricError).
+    expect(() => metrics.record('FeatureStorage', { duration: 2 ** 60 })).not.toThrow();
+    expect(() => metrics.record('FeatureStorage', { duration: 2 ** 61 })).not.toThrow();
+    metrics.record('FeatureSelection', { invocations: 1 });
+    await metrics.flush();
+    expect(warnings).toEqual(['a FeatureStorage metric event was refused by aws-embedded-metrics and dropped']);
+    const docs = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(docs.find((d) => d.Operation === 'FeatureSelection')).toMatchObject({ Invocations: 1 });
+    expect(docs.some((d) => d.Duration === 2 ** 60 || d.Duration === 2 ** 61)).toBe(false);
+  });
+
+  test('a flush that fails is told and dropped; every later flush still writes', async () => {
+    const lines: string[] = [];
+    const warnings: string[] = [];
+    let failWrites = 1;
+    const write = (l: string) => {
+      if (failWrites > 0) {
+        failWrites--;
+        throw new Error('EPIPE: stdout closed');
+      }
+      lines.push(l);
+    };
+    const metrics = new Metrics({ write, logger: { warn: (_d, m) => void warnings.push(m) } });
+    metrics.record('FeatureStorage', { invocations: 1 }, {}, { imageId: 'lost' });
+    await expect(metrics.flush()).resolves.toBeUndefined();
+    expect(lines).toHaveLength(0);
+    expect(warnings).toEqual(['writing a metrics document failed: its events are dropped']);
+    for (const imageId of ['a', 'b']) {
+      metrics.record('FeatureStorage', { invocations: 1 }, {}, { imageId });
+      await metrics.flush();
+    }
+    expect(lines.map((l) => (JSON.parse(l) as { imageId: string }).imageId)).toEqual(['a', 'b']);
+    // In one flush, a document that fails does not keep the others from being written.
+    failWrites = 1;
+    metrics.record('FeatureStorage', { invocations: 1 }, {}, { imageId: 'c' });
+    metrics.record('FeatureStorage', { invocations: 1 }, {}, { imageId: 'd' });
+    await metrics.flush();
+    expect(lines.map((l) => (JSON.parse(l) as { imageId: string }).imageId)).toEqual(['a', 'b', 'd']);
+  });
+
   test('by default lines go to stdout', async () => {
     const writes: string[] = [];
     const original = process.stdout.write.bind(process.stdout);

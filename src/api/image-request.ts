@@ -12,6 +12,13 @@ import { JOB_ID_CLAIM_PREFIX } from '../state/job-table.js';
 
 const arn = z.string().regex(/^arn:/, 'must be an IAM role ARN (arn:...)');
 /**
+ * An optional role: an ARN, or "" for none (OSML's default for every role, skipped by its checks). "" becomes
+ * absent here, where every request is parsed, so nothing downstream tells "" from a missing role (the region
+ * message leaves model_invocation_role out when there is none, and the region handler compares it with the role
+ * stored with the job's request: "" on one side and absent on the other refused every region after the first).
+ */
+const role = z.union([arn, z.literal('')]).transform((v) => (v === '' ? undefined : v)).optional();
+/**
  * OSML takes an int or a numeric string ("512"); nothing else becomes a number (`Number([600])` is 600 and
  * `Number(true)` is 1, so z.coerce would accept them).
  */
@@ -21,9 +28,9 @@ const nonNegativeInt = numeric(z.number().int('must be an integer').min(0, 'must
 // Tessera's bound: the slot pool holds several tiles per worker (src/util/limits.ts).
 const tileSize = numeric(z.number().int('must be an integer').positive('must be greater than 0').max(MAX_TILE_SIZE, `must be at most ${MAX_TILE_SIZE} pixels`));
 
-const s3Output = z.object({ type: z.literal('S3'), bucket: z.string().min(1, 'must not be empty'), prefix: z.string(), role: arn.optional() }).strict();
+const s3Output = z.object({ type: z.literal('S3'), bucket: z.string().min(1, 'must not be empty'), prefix: z.string(), role }).strict();
 const kinesisOutput = z
-  .object({ type: z.literal('Kinesis'), stream: z.string().min(1, 'must not be empty'), batchSize: z.number().int().positive().optional(), assumedRole: arn.optional() })
+  .object({ type: z.literal('Kinesis'), stream: z.string().min(1, 'must not be empty'), batchSize: z.number().int().positive().optional(), assumedRole: role })
   .strict();
 /** Tessera's local sink (`tessera run`); not an OSML type. */
 const fileOutput = z.object({ type: z.literal('File'), path: z.string().min(1, 'must not be empty') }).strict();
@@ -56,7 +63,7 @@ export const imageRequestSchema = z
     jobId: z.string().min(1, 'must not be empty').refine((id) => !id.startsWith(JOB_ID_CLAIM_PREFIX), `must not start with ${JSON.stringify(JOB_ID_CLAIM_PREFIX)} (the job table keeps each jobId's claim under that key)`),
     jobName: z.string().optional(),
     imageUrls: z.array(z.string().min(1, 'must not be empty')).min(1, 'must hold one image').max(1, 'must hold exactly one image (Tessera processes one image per request)'),
-    imageReadRole: arn.optional().or(z.literal('')),
+    imageReadRole: role,
     outputs: z.array(output).optional(),
     outputBucket: z.string().optional(),
     outputPrefix: z.string().optional(),
@@ -64,7 +71,7 @@ export const imageRequestSchema = z
       .object({
         name: z.string().min(1, 'must not be empty'),
         type: z.enum(['SM_ENDPOINT', 'HTTP_ENDPOINT'], { error: 'must be "SM_ENDPOINT" or "HTTP_ENDPOINT"' }).default('SM_ENDPOINT'),
-        assumedRole: arn.optional().or(z.literal('')),
+        assumedRole: role,
       })
       .strict(),
     imageProcessorParameters: z.record(z.string(), z.unknown()).optional().nullable(),

@@ -14,8 +14,8 @@ import { imageBoundsOf, topClass } from '../features/refine.js';
 import { applyDecayedScore, finalizeFeature } from '../features/output.js';
 import { distill, type PackedDetections } from '../selection/index.js';
 import { sinksForOutputs } from '../sinks/sink-factory.js';
-import { outputsStatus, writeToSinks, type OutputsStatus, type SinkOutcome } from '../sinks/sink.js';
-import { aggregateOnce } from './region-completion.js';
+import { outputsStatus, writeToSinks, type OutputsStatus, type Sink, type SinkOutcome } from '../sinks/sink.js';
+import { aggregateOnce, AggregationLeaseLostError, type AggregationLease } from './region-completion.js';
 import type { JobItem } from '../state/job-table.js';
 import type { ServiceContext } from './context.js';
 import { planOf, tileIdOf, type TilingSpec } from './region-request.js';
@@ -80,13 +80,38 @@ export async function imageTileFailures(ctx: Pick<ServiceContext, 'regions'>, jo
   return { summary: combineTileFailures(summaries), succeeded: items.reduce((n, r) => n + (r.succeeded_tile_count ?? r.succeeded_tile_ids.length), 0) };
 }
 
+/** A sink's outcome as recorded on the job item: at most 20 feature errors, with how many there were. */
+export type RecordedSinkOutcome = SinkOutcome & { featureErrorCount?: number };
+
+/** The job attribute that records the outcome of output `index` (the request's outputs, in order). */
+export const sinkOutcomeAttribute = (index: number): string => `output_outcome_${index}`;
+
+function compactOutcome(o: RecordedSinkOutcome): RecordedSinkOutcome {
+  const { featureErrors, featureErrorCount, ...rest } = o;
+  return featureErrors ? { ...rest, featureErrors: featureErrors.slice(0, 20), featureErrorCount: featureErrorCount ?? featureErrors.length } : rest;
+}
+
+/** The outcome recorded for output `index` by an earlier run of this job's aggregation, if it was this sink's. */
+function recordedOutcome(job: JobItem, index: number, sink: Sink): RecordedSinkOutcome | undefined {
+  const stored = job[sinkOutcomeAttribute(index)];
+  if (typeof stored !== 'string') return undefined;
+  const outcome = JSON.parse(stored) as RecordedSinkOutcome;
+  return outcome.type === sink.type && outcome.target === sink.target ? outcome : undefined;
+}
+
 /**
- * Pass 1 + distillation + sinks for one job; the caller holds the aggregation lease. When tiles failed, the message
+ * Pass 1 + distillation + sinks for one job, under the aggregation lease. When tiles failed, the message
  * starts with why (imageTileFailures); when no tile of the image succeeded nothing is written at all (an empty
  * output would look like an image without detections): the job is FAILED, its message says so, as `tessera run`
  * writes nothing then.
+ *
+ * Each output is written once per job: before a sink writes, the lease is renewed (an aggregator that lost it stops
+ * there); right after, its outcome is recorded on the job item (`output_outcome_<i>`, a conditional update that
+ * holds only under the lease). A re-run of the aggregation (the step after the sinks failed, the container died)
+ * takes the recorded outcome instead of writing that output again: Kinesis would otherwise hold every record twice.
+ * A sink that failed is not tried again either: its outcome is the job's, as on the first run.
  */
-export async function aggregateFeatures(ctx: ServiceContext, job: JobItem): Promise<AggregationResult> {
+export async function aggregateFeatures(ctx: ServiceContext, job: JobItem, lease?: AggregationLease): Promise<AggregationResult> {
   const spec = storedJobSpec(job);
   const { request } = spec;
   const imageId = job.image_id;
@@ -159,9 +184,20 @@ export async function aggregateFeatures(ctx: ServiceContext, job: JobItem): Prom
   };
 
   const t3 = performance.now();
-  const outcomes = (await writeToSinks(sinks, source, { jobId, featuresStored }, ctx.logger)).map((o) =>
-    o.featureErrors ? { ...o, featureErrors: o.featureErrors.map((e) => ({ ...e, tile: tiles.of(e.index) })) } : o,
-  );
+  const outcomes: RecordedSinkOutcome[] = [];
+  for (const [index, sink] of sinks.entries()) {
+    const recorded = recordedOutcome(job, index, sink);
+    if (recorded) {
+      ctx.logger.info({ image_id: imageId, sink: sink.target, ok: recorded.ok }, 'output already written by an earlier run of this aggregation: not written again');
+      outcomes.push(recorded);
+      continue;
+    }
+    await lease?.hold();
+    const [written] = await writeToSinks([sink], source, { jobId, featuresStored }, ctx.logger);
+    const outcome = written.featureErrors ? { ...written, featureErrors: written.featureErrors.map((e) => ({ ...e, tile: tiles.of(e.index) })) } : written;
+    await lease?.record({ [sinkOutcomeAttribute(index)]: JSON.stringify(compactOutcome(outcome)) });
+    outcomes.push(outcome);
+  }
   const outputs = outputsStatus(outcomes);
   // {Operation} only, as OSML's sink_features.
   ctx.metrics.record('FeatureDissemination', { duration: (performance.now() - t3) / 1000, invocations: 1, errors: outputs === 'SUCCESS' ? 0 : 1 }, {}, { imageId });
@@ -171,20 +207,21 @@ export async function aggregateFeatures(ctx: ServiceContext, job: JobItem): Prom
   await ctx.jobs.update(imageId, {
     feature_count: featuresKept,
     feature_count_before_dedup: featuresStored,
-    output_outcomes: JSON.stringify(outcomes.map(({ featureErrors, ...o }) => ({ ...o, ...(featureErrors ? { featureErrors: featureErrors.slice(0, 20), featureErrorCount: featureErrors.length } : {}) }))),
+    output_outcomes: JSON.stringify(outcomes.map(compactOutcome)),
   });
   return { outputs, message, outcomes, featuresStored, featuresKept };
 }
 
 /** One sink in the job's message: `Kinesis kinesis:s PARTIAL (8 written, 1 not: feature f3 of tile ...: why)`. */
-function describeOutcome(o: SinkOutcome): string {
+function describeOutcome(o: RecordedSinkOutcome): string {
   const where = `${o.type} ${o.location ?? o.target}`;
   if (o.ok) return `${where} ok (${o.featuresWritten})`;
   if (o.error !== undefined || !o.featureErrors?.length) return `${where} FAILED (${o.error ?? 'no features written'})`;
   const errors = o.featureErrors;
+  const count = o.featureErrorCount ?? errors.length;
   const named = errors.slice(0, 3).map((e) => `feature ${e.id ?? `#${e.index}`}${e.tile ? ` of tile ${e.tile}` : ''}: ${e.reason}`);
-  const more = errors.length > named.length ? `; and ${errors.length - named.length} more` : '';
-  return `${where} ${o.featuresWritten ? 'PARTIAL' : 'FAILED'} (${o.featuresWritten} written, ${errors.length} not: ${named.join('; ')}${more})`;
+  const more = count > named.length ? `; and ${count - named.length} more` : '';
+  return `${where} ${o.featuresWritten ? 'PARTIAL' : 'FAILED'} (${o.featuresWritten} written, ${count} not: ${named.join('; ')}${more})`;
 }
 
 /**
@@ -239,11 +276,22 @@ export async function aggregateImage(ctx: ServiceContext, imageId: string, optio
   const started = performance.now();
   let outcome: Awaited<ReturnType<typeof aggregateOnce>>;
   try {
-    outcome = await aggregateOnce(ctx.jobs, imageId, aggregationOwner(ctx), ctx.config.aggregationLeaseMs, async (j) => {
-      const result = await aggregateFeatures(ctx, j);
+    outcome = await aggregateOnce(ctx.jobs, imageId, aggregationOwner(ctx), ctx.config.aggregationLeaseMs, async (j, lease) => {
+      const result = await aggregateFeatures(ctx, j, lease);
       return { outputs: result.outputs, message: result.message };
     });
   } catch (err) {
+    // This aggregation ran past its lease and another delivery took over: not a failure of the job. Looked at again
+    // once the new owner's lease has run out (in case it died), as when the lease was taken to begin with.
+    if (err instanceof AggregationLeaseLostError) {
+      ctx.logger.warn({ image_id: imageId }, err.message);
+      const job = await ctx.jobs.get(imageId);
+      if (!job || job.end_time !== undefined) {
+        if (job) await publishImageEnd(ctx, job);
+        return { aggregated: false };
+      }
+      return { aggregated: false, retryAfterSeconds: retryAfter(job.aggregation_lease_until) };
+    }
     // Worth another delivery (the tables did not answer ...), unless this was the last: then the job ends FAILED.
     if (!options.finalAttempt) throw err;
     const reason = `aggregation failed: ${(err as Error).message}`;
@@ -282,6 +330,11 @@ export function aggregationOwner(ctx: Pick<ServiceContext, 'owner'>): string {
 
 /** SQS's longest visibility timeout. */
 const MAX_VISIBILITY_SECONDS = 43_200;
+
+/** When to look again at an image whose aggregation lease runs until `leaseUntil` (epoch ms). */
+function retryAfter(leaseUntil: number | undefined): number {
+  return Math.min(MAX_VISIBILITY_SECONDS, Math.ceil(Math.max(0, (leaseUntil ?? 0) - Date.now()) / 1000) + 1);
+}
 
 /** The final status could not be published: the message is kept, and its redelivery publishes again. */
 export class StatusNotPublishedError extends Error {

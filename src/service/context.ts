@@ -115,7 +115,7 @@ export function createServiceContext(config: ServiceConfig, logger: ServiceLogge
     ...(config.tables.outstanding ? { outstanding: new OutstandingJobsTable(clients.dynamodb, config.tables.outstanding, config.ttlDays) } : {}),
     ...(config.queues.regionDlq ? { regionDlq: new SqsQueue(clients.sqs, config.queues.regionDlq) } : {}),
     status: new StatusPublisher({ sns: clients.sns, imageTopicArn: config.topics.image, regionTopicArn: config.topics.region, logger }),
-    metrics: new Metrics(options.metricsWrite ? { write: options.metricsWrite } : {}),
+    metrics: new Metrics({ logger, ...(options.metricsWrite ? { write: options.metricsWrite } : {}) }),
     pool: options.pool ?? new TilePool({ workers: config.workerThreads, concurrencyPerWorker: config.concurrencyPerWorker }),
     logger,
     owner: `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,

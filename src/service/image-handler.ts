@@ -28,7 +28,7 @@ import type { ServiceContext } from './context.js';
 import { fieldOfProblem, ImageInputError, imageJobFromRequest, parseServiceRequest, resolveImagePath } from './image-job.js';
 import { planOf, regionIdOf, toBounds, type RegionRequest, type TilingSpec } from './region-request.js';
 import { allTiles, crowdedTilingWarning } from '../tiling/index.js';
-import { dispositionOf, failRegion, failureReason, isInputError, processRegion, type RegionWork } from './region-handler.js';
+import { dispositionOf, failRegion, failureReason, isInputError, processRegion, type RegionDelivery, type RegionWork } from './region-handler.js';
 import { publishImageEnd, StatusNotPublishedError } from './aggregation.js';
 import { admitImage, deferThrottledRequest } from './throttling.js';
 import { outstandingAttempt, outstandingReceived } from './outstanding-jobs.js';
@@ -74,11 +74,12 @@ export async function handleImageMessage(ctx: ServiceContext, message: QueueMess
 
   // The first region, here (OSML processes it in the same thread). Failures are retried with the image message.
   const finalAttempt = message.receiveCount >= ctx.config.maxDeliveries;
+  const delivery: RegionDelivery = {};
   try {
-    return dispositionOf(await processRegion(ctx, prepared, context.signal, finalAttempt));
+    return dispositionOf(await processRegion(ctx, prepared, context.signal, finalAttempt, delivery));
   } catch (err) {
     if (context.signal.aborted || !finalAttempt || err instanceof StatusNotPublishedError) throw err;
-    return dispositionOf(await failRegion(ctx, prepared.request, failureReason(err, message.receiveCount), context.signal, true));
+    return dispositionOf(await failRegion(ctx, prepared.request, failureReason(err, message.receiveCount), context.signal, true, delivery));
   }
 }
 
@@ -237,8 +238,8 @@ async function startImage(ctx: ServiceContext, request: ImageRequest, imageId: s
   // Endpoint capacity (OSML NEW §11.4): decided once the region count (the job's load) is known, before any region
   // is queued. A redelivered request of an admitted job is admitted again (idempotent per image id).
   if (!(await admitImage(ctx, request, imageId, plan.regions.length))) return THROTTLED;
-  // This delivery runs the job: an attempt, as OSML's scheduler counts them.
-  await outstandingAttempt(ctx, request, plan.regions.length);
+  // This delivery runs the job: an attempt, as OSML's scheduler counts them (unless its first region is done).
+  await outstandingAttempt(ctx, request, imageId, regionIdOf(plan.regions[0], request.jobId), plan.regions.length);
   const tiles = allTiles(plan);
   // Said once, at plan time: such a run otherwise works silently for hours.
   const crowded = crowdedTilingWarning(tiles, plan.coveredBounds);

@@ -8,6 +8,7 @@ import { requestOutputs, type ImageRequest } from '../api/image-request.js';
 import { errorDetails } from '../aws/logger.js';
 import type { Plain } from '../state/attribute-values.js';
 import type { JobItem } from '../state/job-table.js';
+import { isRegionFinal } from '../state/region-table.js';
 import type { ServiceContext } from './context.js';
 
 /** OSML's internal ImageRequest fields (snake_case), as its RequestedJobsTable stores `request_payload`. */
@@ -49,10 +50,19 @@ export function outstandingReceived(ctx: ServiceContext, request: ImageRequest, 
   return bestEffort(ctx, 'recording the request', { job_id: request.jobId }, () => table.add({ endpointId: request.imageProcessor.name, jobId: request.jobId, payload: osmlRequestPayload(request, imageId) }));
 }
 
-export function outstandingAttempt(ctx: ServiceContext, request: ImageRequest, regionCount: number): Promise<void> {
+/**
+ * A delivery of the image request that runs the job: one more attempt (OSML's start_next_attempt). A delivery that
+ * finds the job's first region already finished runs nothing new — a delayed copy of the message waiting on another
+ * container's aggregation lease, a late duplicate — and is not counted.
+ */
+export function outstandingAttempt(ctx: ServiceContext, request: ImageRequest, imageId: string, firstRegionId: string, regionCount: number): Promise<void> {
   const table = ctx.outstanding;
   if (!table) return Promise.resolve();
-  return bestEffort(ctx, 'recording an attempt', { job_id: request.jobId }, () => table.startAttempt(request.imageProcessor.name, request.jobId, regionCount));
+  return bestEffort(ctx, 'recording an attempt', { job_id: request.jobId }, async () => {
+    const first = await ctx.regions.get(imageId, firstRegionId);
+    if (first && isRegionFinal(first)) return;
+    await table.startAttempt(request.imageProcessor.name, request.jobId, regionCount);
+  });
 }
 
 export function outstandingRegionDone(ctx: ServiceContext, modelName: string, jobId: string, regionId: string): Promise<void> {

@@ -1,4 +1,4 @@
-import type { ImageStatus, JobItem } from '../state/job-table.js';
+import type { ImageStatus, JobItem, JobUpdate } from '../state/job-table.js';
 import { imageStatusOf, isImageComplete } from '../state/job-table.js';
 import type { RegionItem } from '../state/region-table.js';
 import type { JobStore, RegionStore } from '../state/stores.js';
@@ -40,17 +40,40 @@ export type AggregateOnceResult =
   | { ran: false; ended: false; leaseRemainingMs: number };
 
 /**
+ * The aggregation lease as the aggregation holds it. Anything the aggregation does outside the job item (an output
+ * written) goes after `hold()`, and what it records as it goes goes through `record()`: both throw
+ * AggregationLeaseLostError once the lease is another's, so an aggregator that stalled past its lease (another
+ * container then took over) stops instead of writing the outputs a second time alongside the new owner.
+ */
+export interface AggregationLease {
+  readonly owner: string;
+  /** Renews the lease now (the next `leaseMs` are this owner's); throws AggregationLeaseLostError when it is lost. */
+  hold(): Promise<void>;
+  /** Sets attributes on the job item only while this owner holds the lease; else throws AggregationLeaseLostError. */
+  record(fields: JobUpdate): Promise<void>;
+}
+
+/** The aggregation lease is another owner's now (this one ran past it), or the job has ended. */
+export class AggregationLeaseLostError extends Error {
+  constructor(readonly imageId: string, owner: string) {
+    super(`the aggregation lease of ${imageId} is no longer held by ${owner} (another container took it over, or the job ended); this aggregation stops`);
+    this.name = 'AggregationLeaseLostError';
+  }
+}
+
+/**
  * Runs the image's aggregation at most once at a time across containers: takes the lease (renewed every third of
- * it while `aggregate` runs), and ends the job with its final status when `aggregate` resolves. If `aggregate`
- * throws, the lease is given back before the error propagates, so the redelivery can aggregate at once. A lease
- * left by a container that died expires on its own.
+ * it while `aggregate` runs), and ends the job with its final status when `aggregate` resolves. A renewal that finds
+ * the lease taken marks it lost: `aggregate`'s next `lease.hold()` or `lease.record()` throws, and the job is not
+ * ended by this owner. If `aggregate` throws, the lease is given back (only if still this owner's) before the error
+ * propagates, so the redelivery can aggregate at once. A lease left by a container that died expires on its own.
  */
 export async function aggregateOnce(
   jobs: JobStore,
   imageId: string,
   owner: string,
   leaseMs: number,
-  aggregate: (job: JobItem) => Promise<{ outputs: OutputsStatus; message?: string }>,
+  aggregate: (job: JobItem, lease: AggregationLease) => Promise<{ outputs: OutputsStatus; message?: string }>,
   now: () => number = Date.now,
 ): Promise<AggregateOnceResult> {
   if (!(await jobs.claimAggregation(imageId, owner, leaseMs))) {
@@ -58,13 +81,33 @@ export async function aggregateOnce(
     if (!job || job.end_time !== undefined) return { ran: false, ended: true, ...(job ? { job } : {}) };
     return { ran: false, ended: false, leaseRemainingMs: Math.max(0, (job.aggregation_lease_until ?? 0) - now()) };
   }
+  let lost = false;
+  const lease: AggregationLease = {
+    owner,
+    hold: async () => {
+      if (lost || !(await jobs.claimAggregation(imageId, owner, leaseMs))) {
+        lost = true;
+        throw new AggregationLeaseLostError(imageId, owner);
+      }
+    },
+    record: async (fields) => {
+      if (lost || !(await jobs.updateUnderLease(imageId, owner, fields))) {
+        lost = true;
+        throw new AggregationLeaseLostError(imageId, owner);
+      }
+    },
+  };
   let renewing: Promise<unknown> = Promise.resolve();
   const renew = setInterval(() => {
-    renewing = jobs.claimAggregation(imageId, owner, leaseMs).catch(() => undefined);
+    renewing = jobs.claimAggregation(imageId, owner, leaseMs).then((held) => {
+      if (!held) lost = true;
+    }, () => undefined);
   }, leaseMs / 3);
   try {
     const job = (await jobs.get(imageId))!;
-    const result = await aggregate(job);
+    const result = await aggregate(job, lease);
+    // Not ended by an owner that lost the lease: the new owner ends it.
+    await lease.hold();
     const status = finalImageStatus(imageStatusOf(job), result.outputs);
     const ended = await jobs.end(imageId, status, result.message);
     return { ran: true, job: ended.job };

@@ -142,7 +142,7 @@ export interface RegionOutcome {
  * when this region made it complete. Throws, without completing the region, on anything worth a retry
  * (feature storage, the tables, an aborted delivery): the message is then redelivered and resumes.
  */
-export async function processRegion(ctx: ServiceContext, work: RegionWork, signal?: AbortSignal, finalAttempt = false): Promise<RegionOutcome> {
+export async function processRegion(ctx: ServiceContext, work: RegionWork, signal?: AbortSignal, finalAttempt = false, delivery: RegionDelivery = {}): Promise<RegionOutcome> {
   const { request: r, info, region } = work;
   const log = { job_id: r.job_id, image_id: r.image_id, region_id: r.region_id };
   const started = performance.now();
@@ -158,6 +158,7 @@ export async function processRegion(ctx: ServiceContext, work: RegionWork, signa
     ...(r.image_read_role ? { image_read_role: r.image_read_role } : {}),
     region_request: JSON.stringify(r),
   });
+  delivery.regionStarted = true;
   const tiles = tilesOfRegion(work.plan, region);
   const dims = regionDimensions(r, info.format);
   let tally: TileFailureTally | undefined;
@@ -287,9 +288,18 @@ async function settleEndedJob(ctx: ServiceContext, r: RegionRequest, job: JobIte
   await publishImageEnd(ctx, job);
 }
 
+/**
+ * What one delivery of a region has done so far: `regionStarted` once processRegion has started (or restarted) the
+ * region item, which counts the delivery in `region_retry_count`; failRegion then does not start it again (a second
+ * start would count the same delivery twice).
+ */
+export interface RegionDelivery {
+  regionStarted?: boolean;
+}
+
 /** Records a region that cannot be processed (its image cannot be opened, or its deliveries ran out). */
-export async function failRegion(ctx: ServiceContext, r: RegionRequest, reason: string, signal?: AbortSignal, finalAttempt = false): Promise<RegionOutcome> {
-  await ctx.regions.start({ image_id: r.image_id, region_id: r.region_id, job_id: r.job_id, region_bounds: r.region_bounds, region_request: JSON.stringify(r) });
+export async function failRegion(ctx: ServiceContext, r: RegionRequest, reason: string, signal?: AbortSignal, finalAttempt = false, delivery: RegionDelivery = {}): Promise<RegionOutcome> {
+  if (!delivery.regionStarted) await ctx.regions.start({ image_id: r.image_id, region_id: r.region_id, job_id: r.job_id, region_bounds: r.region_bounds, region_request: JSON.stringify(r) });
   ctx.logger.error({ job_id: r.job_id, image_id: r.image_id, region_id: r.region_id, reason }, 'region failed');
   let tiles: Window[] = [];
   try {
@@ -300,31 +310,42 @@ export async function failRegion(ctx: ServiceContext, r: RegionRequest, reason: 
   return finishAndReport(ctx, r, tiles, regionDimensions(r), performance.now(), signal, reason, finalAttempt);
 }
 
+/**
+ * A region message this service refuses (malformed, for a job that does not exist, or not matching its job) goes,
+ * with the reason, to REGION_DLQ when it is set, else to IMAGE_DLQ: REGION_DLQ is Tessera's, so a deployment
+ * configured with OSML's variables has only IMAGE_DLQ, and a refused message must land somewhere with its reason
+ * rather than be deleted with a log line (what OSML does, reference §16). The `source_queue` attribute (the region
+ * queue) tells such a message from the image requests there.
+ */
+async function deadLetterRegionMessage(ctx: ServiceContext, message: QueueMessage, reason: string): Promise<void> {
+  await sendToDeadLetterQueue(ctx.regionDlq ?? ctx.imageDlq, message.body, reason, { sourceQueueUrl: ctx.config.queues.region });
+}
+
 /** The region-queue message handler. */
 export async function handleRegionMessage(ctx: ServiceContext, message: QueueMessage, context: MessageContext): Promise<MessageDisposition | void> {
+  const dlq = ctx.regionDlq ? 'REGION_DLQ' : 'IMAGE_DLQ';
   let request: RegionRequest;
   try {
     request = parseRegionRequest(message.body);
   } catch (err) {
     if (!(err instanceof InvalidRegionRequestError)) throw err;
-    ctx.logger.error({ messageId: message.id, problems: err.problems }, 'invalid region request');
-    if (!ctx.regionDlq) throw err; // left to the queue's redrive policy
-    await sendToDeadLetterQueue(ctx.regionDlq, message.body, err.message, { sourceQueueUrl: ctx.config.queues.region });
+    ctx.logger.error({ messageId: message.id, problems: err.problems, dead_letter_queue: dlq }, 'invalid region request: sent to the dead-letter queue');
+    await deadLetterRegionMessage(ctx, message, err.message);
     return 'delete';
   }
   const log = { job_id: request.job_id, image_id: request.image_id, region_id: request.region_id };
   const job = await ctx.jobs.get(request.image_id);
   if (!job) {
     const reason = `job ${request.image_id} not found in ${ctx.config.tables.job} (expired, or never started)`;
-    ctx.logger.error({ ...log }, reason);
-    if (ctx.regionDlq) await sendToDeadLetterQueue(ctx.regionDlq, message.body, reason, { sourceQueueUrl: ctx.config.queues.region });
+    ctx.logger.error({ ...log, dead_letter_queue: dlq }, reason);
+    await deadLetterRegionMessage(ctx, message, reason);
     return 'delete';
   }
   const mismatch = regionJobMismatch(request, job);
   if (mismatch) {
     const reason = `region message does not match its job: ${mismatch}`;
-    ctx.logger.error({ ...log }, reason);
-    if (ctx.regionDlq) await sendToDeadLetterQueue(ctx.regionDlq, message.body, reason, { sourceQueueUrl: ctx.config.queues.region });
+    ctx.logger.error({ ...log, dead_letter_queue: dlq }, reason);
+    await deadLetterRegionMessage(ctx, message, reason);
     return 'delete';
   }
   if (job.end_time !== undefined) {
@@ -333,15 +354,16 @@ export async function handleRegionMessage(ctx: ServiceContext, message: QueueMes
     return 'delete';
   }
   let outcome: RegionOutcome;
+  const delivery: RegionDelivery = {};
   try {
     const work = await regionWorkFromRequest(ctx, request);
-    outcome = await processRegion(ctx, work, context.signal, message.receiveCount >= ctx.config.maxDeliveries);
+    outcome = await processRegion(ctx, work, context.signal, message.receiveCount >= ctx.config.maxDeliveries, delivery);
   } catch (err) {
     // The work is recorded; only a status is missing: the redelivery publishes it.
     if (context.signal.aborted || err instanceof StatusNotPublishedError) throw err;
     // The image opened fine for the image handler, so a read failure here is more likely passing: retried like the rest.
     if (message.receiveCount < ctx.config.maxDeliveries) throw err;
-    outcome = await failRegion(ctx, request, failureReason(err, message.receiveCount), context.signal, true);
+    outcome = await failRegion(ctx, request, failureReason(err, message.receiveCount), context.signal, true, delivery);
   }
   return dispositionOf(outcome);
 }

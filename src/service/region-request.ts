@@ -126,7 +126,8 @@ export function regionJobMismatch(r: RegionRequest, job: Record<string, unknown>
     ['model_name', r.model_name, job.model_name],
     ['model_invoke_mode', r.model_invoke_mode, job.model_invoke_mode],
     ['image_read_role', r.image_read_role, job.image_read_role],
-    ['model_invocation_role', r.model_invocation_role, request.imageProcessor?.assumedRole],
+    // `|| undefined`: a job stored before "" was parsed as no role (image-request.ts) keeps "" in its request.
+    ['model_invocation_role', r.model_invocation_role, request.imageProcessor?.assumedRole || undefined],
     ['model_endpoint_parameters', r.model_endpoint_parameters ?? null, request.imageProcessorParameters ?? null],
     ['tiling (tile_size, tile_overlap, region_size, processing_bounds, tiling_strategy)', canonicalTiling(tilingSpecOf(r)), canonicalTiling(JSON.parse(job.tiling) as TilingSpec)],
   ];

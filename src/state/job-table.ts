@@ -266,6 +266,31 @@ export class JobTable {
   }
 
   /**
+   * Sets attributes on a job that has not ended, only while `owner` holds its aggregation lease (one conditional
+   * update): what an aggregation records as it goes (each output written, aggregation.ts), so that it is never
+   * recorded by an aggregator that lost its lease. False when the lease is another's (or none), or the job ended.
+   */
+  async updateUnderLease(imageId: string, owner: string, fields: JobUpdate): Promise<boolean> {
+    checkUpdatable(fields);
+    const x = new ExpressionBuilder();
+    const sets = x.sets(fields);
+    if (!sets.length) throw new Error('updateUnderLease needs at least one attribute to set');
+    try {
+      await this.ddb.send(new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: toItem({ image_id: imageId }),
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ConditionExpression: `attribute_exists(image_id) AND attribute_not_exists(${x.name('end_time')}) AND ${x.name('aggregation_owner')} = ${x.value(owner)}`,
+        ...x.params(),
+      }));
+      return true;
+    } catch (err) {
+      if (isConditionalCheckFailed(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
    * Records the end of a job once: `end_time`, `processing_duration` (s), the final status and an optional message.
    * `attributes` are set with the end, in the same write (e.g. what the end still owes). `ended` is false if the
    * job had already ended (the stored end is kept, `attributes` are not written).

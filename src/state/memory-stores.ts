@@ -102,6 +102,15 @@ export class MemoryJobStore implements JobStore {
     return true;
   }
 
+  async updateUnderLease(imageId: string, owner: string, fields: JobUpdate): Promise<boolean> {
+    checkUpdatable(fields);
+    if (!Object.values(fields).some((v) => v !== undefined)) throw new Error('updateUnderLease needs at least one attribute to set');
+    const job = this.items.get(imageId);
+    if (!job || job.end_time !== undefined || job.aggregation_owner !== owner) return false;
+    Object.assign(job, structuredClone(defined(fields)));
+    return true;
+  }
+
   async end(imageId: string, status: ImageStatus, message?: string, attributes: JobUpdate = {}): Promise<{ ended: boolean; job: JobItem }> {
     checkUpdatable(attributes);
     const job = this.require(imageId);

@@ -7,6 +7,6 @@ import type { JobTable } from './job-table.js';
 import type { RegionTable } from './region-table.js';
 import type { FeatureTable } from './feature-table.js';
 
-export type JobStore = Pick<JobTable, 'tableName' | 'claimJobId' | 'start' | 'get' | 'update' | 'completeRegion' | 'claimAggregation' | 'releaseAggregation' | 'end'>;
+export type JobStore = Pick<JobTable, 'tableName' | 'claimJobId' | 'start' | 'get' | 'update' | 'completeRegion' | 'claimAggregation' | 'releaseAggregation' | 'updateUnderLease' | 'end'>;
 export type RegionStore = Pick<RegionTable, 'tableName' | 'start' | 'get' | 'succeededTileIds' | 'recordTiles' | 'complete' | 'fail' | 'markStatusPublished'>;
 export type FeatureStore = Pick<FeatureTable, 'tableName' | 'writeTileFeatures' | 'featuresOfImage' | 'itemsOfImage'>;
