@@ -8,7 +8,7 @@
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readFileSync, unlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { prepareImage, runImage, workerConfigFor, type ImageJob } from '../src/pipeline/run-image.js';
 import { processTiles } from '../src/pipeline/process-tiles.js';
@@ -84,8 +84,9 @@ await pool.ready();
 if (job.tileSize <= 1024) await warmUp(job, pool);
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
-const main0 = mainThreadCpuMs();
+const threads0 = threadCpuMs();
 const result = await runImage(job, { pool });
+const threads = threadCpuMs(); // before the workers exit with the pool
 await pool.destroy();
 const w0 = performance.now();
 const out = join(tmpdir(), `tessera-bench-${process.pid}.geojson`);
@@ -94,7 +95,11 @@ unlinkSync(out);
 const writeMs = performance.now() - w0;
 const seconds = (performance.now() - t0) / 1000;
 const cpu = process.cpuUsage(cpu0);
-const mainCpuMs = mainThreadCpuMs() - main0;
+// By thread: the main thread, the workers, and the rest (GDAL's reads on the libuv pool, V8's GC and compiler threads).
+const cpuDelta = (tid: number) => (threads.get(tid) ?? 0) - (threads0.get(tid) ?? 0);
+const mainCpuMs = cpuDelta(process.pid);
+const workersCpuMs = [...pool.osThreadIds].reduce((sum, tid) => sum + cpuDelta(tid), 0);
+const otherCpuMs = [...threads.keys()].filter((tid) => tid !== process.pid && !pool.osThreadIds.has(tid)).reduce((sum, tid) => sum + cpuDelta(tid), 0);
 const megapixels = (result.plan.coveredBounds.width * result.plan.coveredBounds.height) / 1e6;
 process.stdout.write(
   JSON.stringify({
@@ -106,6 +111,8 @@ process.stdout.write(
     // Every thread of this process (main, workers, GDAL's reads on the libuv pool), per tile.
     cpuMsPerTile: (cpu.user + cpu.system) / 1000 / result.tiles.total,
     mainCpuMsPerTile: mainCpuMs / result.tiles.total,
+    workersCpuMsPerTile: workersCpuMs / result.tiles.total,
+    otherThreadsCpuMsPerTile: otherCpuMs / result.tiles.total,
     megapixelsPerSecond: megapixels / seconds,
     stagesMs: { ...result.stats.stages, writeMs },
     mainThreadBusy: result.stats.mainThreadBusy,
@@ -127,10 +134,19 @@ function peakRssMB(): number {
   return Number(kB[1]) / 1024;
 }
 
-/** CPU time of this (the main) thread so far, from /proc (utime + stime, clock ticks of 10 ms). */
-function mainThreadCpuMs(): number {
-  const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+/** CPU time of each thread of this process so far (kernel thread id -> ms), from /proc (utime + stime, 10 ms ticks). */
+function threadCpuMs(): Map<number, number> {
+  const times = new Map<number, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      times.set(Number(tid), (Number(fields[11]) + Number(fields[12])) * 10);
+    } catch {
+      // the thread ended between listing and reading
+    }
+  }
+  return times;
 }
 
 /**

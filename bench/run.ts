@@ -122,7 +122,7 @@ mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 const pad = (s: unknown, n: number) => String(s).padStart(n);
 const num = (v: unknown) => v as number;
 console.log(`\nmachine: ${machine.cpus} cores (${machine.cpuModel}), ${machine.memoryGB} GB, node ${machine.node}, GDAL ${machine.gdal}`);
-console.log(`${'case'.padEnd(22)}${pad('tiles', 6)}${pad('tiles/s', 8)}${pad('MP/s', 6)}${pad('read', 6)}${pad('conv', 6)}${pad('enc', 6)}${pad('invoke', 7)}${pad('dedup', 7)}${pad('write', 7)}${pad('main', 6)}${pad('wrk', 5)}${pad('RSS', 6)}${pad('limit/s', 8)}${pad('/limit', 7)}${pad('osml/s', 7)}${pad('/osml', 6)}`);
+console.log(`${'case'.padEnd(22)}${pad('tiles', 6)}${pad('tiles/s', 8)}${pad('MP/s', 6)}${pad('read', 6)}${pad('conv', 6)}${pad('enc', 6)}${pad('invoke', 7)}${pad('refine', 7)}${pad('dedup', 7)}${pad('write', 7)}${pad('main', 6)}${pad('wrk', 5)}${pad('RSS', 6)}${pad('limit/s', 8)}${pad('/limit', 7)}${pad('osml/s', 7)}${pad('/osml', 6)}`);
 const targets: string[] = [];
 const runLines: string[] = [];
 for (const r of results) {
@@ -134,7 +134,7 @@ for (const r of results) {
   const name = `${r.fixture} ${r.tile}/${r.overlap} ${r.format}`;
   console.log(
     `${name.padEnd(22)}${pad(r.tiles, 6)}${pad(num(r.tilesPerSecond).toFixed(0), 8)}${pad(num(r.megapixelsPerSecond).toFixed(0), 6)}` +
-      `${pad(per(s.readMs), 6)}${pad(per(s.convertMs), 6)}${pad(per(s.encodeMs), 6)}${pad(per(s.invokeMs), 7)}${pad(s.dedupMs.toFixed(0), 7)}${pad(s.writeMs.toFixed(0), 7)}` +
+      `${pad(per(s.readMs), 6)}${pad(per(s.convertMs), 6)}${pad(per(s.encodeMs), 6)}${pad(per(s.invokeMs), 7)}${pad((s.refineMs / num(r.tiles)).toFixed(2), 7)}${pad(s.dedupMs.toFixed(0), 7)}${pad(s.writeMs.toFixed(0), 7)}` +
       `${pad((num(r.mainThreadBusy) * 100).toFixed(0) + '%', 6)}${pad((num(r.workerUtilization) * 100).toFixed(0) + '%', 5)}${pad(num(r.peakRssMB).toFixed(0), 6)}` +
       `${pad(limit ? limit.tilesPerSecond.toFixed(0) : '-', 8)}${pad(limit ? vsLimit.toFixed(2) : '-', 7)}${pad(osml ? osml.tilesPerSecond.toFixed(0) : '-', 7)}${pad(osml ? vsOsml.toFixed(1) : '-', 6)}`,
   );
@@ -145,7 +145,8 @@ for (const r of results) {
     if (!limit?.cpuMsPerTile || r.cpuMsPerTile === undefined) return '';
     const own = num(r.cpuMsPerTile), mdl = num(r.modelCpuMsPerTile), lim = limit.cpuMsPerTile, main = num(r.mainCpuMsPerTile);
     const http = r.http as Record<string, number> | undefined;
-    let note = `; CPU per tile: limit ${lim.toFixed(2)} ms (read, convert, encode); pipeline ${own.toFixed(2)} ms (main thread ${main.toFixed(2)} ms) + loopback model ${mdl.toFixed(2)} ms, on the same ${cpus().length} cores`;
+    const workers = num(r.workersCpuMsPerTile), other = num(r.otherThreadsCpuMsPerTile);
+    let note = `; CPU per tile: limit ${lim.toFixed(2)} ms (read, convert, encode); pipeline ${own.toFixed(2)} ms (workers ${workers.toFixed(2)}, main thread ${main.toFixed(2)}, GDAL's reads on the libuv pool with V8's GC and compiler threads ${other.toFixed(2)}) + loopback model ${mdl.toFixed(2)} ms, on the same ${cpus().length} cores`;
     if (http) {
       const exchange = http.cpuMsPerCall + http.modelCpuMsPerCall;
       note += `; the HTTP exchange alone costs ${exchange.toFixed(2)} ms (client ${http.cpuMsPerCall.toFixed(2)} + model ${http.modelCpuMsPerCall.toFixed(2)}, measured without the pipeline) and would cap the pipeline at ${(lim / (lim + exchange)).toFixed(2)} of the limit; the rest, ${(own + mdl - lim - exchange).toFixed(2)} ms, is the hand-off to workers, the per-tile JavaScript (refinement, geolocation, results) and the main thread's scheduling`;
@@ -175,7 +176,7 @@ if (runLines.length) {
   console.log(`\n${'tessera run (handlers)'.padEnd(22)}${pad('tiles/s', 8)}${pad('/engine', 9)}${pad('main', 6)}${pad('RSS', 6)}`);
   for (const line of runLines) console.log(line);
 }
-console.log('(read/conv/enc/invoke: ms per tile, summed over threads; dedup/write: ms per run; main: main-thread busy share; wrk: worker CPU share; RSS: peak MB)');
+console.log('(read/conv/enc/invoke/refine (refinement and geolocation): ms per tile, summed over threads; dedup/write: ms per run; main: main-thread busy share; wrk: worker CPU share; RSS: peak MB)');
 const quarter = results.find((r) => r.fixture === 'quarter'), giga = results.find((r) => r.fixture === 'giga');
 if (quarter && giga) {
   const growth = num(giga.peakRssMB) / num(quarter.peakRssMB) - 1;

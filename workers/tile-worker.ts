@@ -4,6 +4,7 @@
  * the main thread can reuse it while this tile waits on the network.
  */
 import { performance } from 'node:perf_hooks';
+import { readlinkSync } from 'node:fs';
 import { parentPort, threadId } from 'node:worker_threads';
 import { outputBytesPerSample } from '../src/pixels/native.js';
 import { convertAnyBands } from '../src/pixels/convert-bands.js';
@@ -202,5 +203,14 @@ function tileCorners(model: SensorModel, w: { x: number; y: number; width: numbe
   return [c(w.x, w.y), c(w.x + w.width, w.y), c(w.x + w.width, w.y + w.height), c(w.x, w.y + w.height)] as [[number, number], [number, number], [number, number], [number, number]];
 }
 
-// Every module above has loaded: tell the pool (TilePool.ready).
-parentPort?.postMessage({ tesseraWorkerLoaded: threadId });
+// Every module above has loaded: tell the pool (TilePool.ready), with this thread's kernel id where Linux gives it
+// (/proc/thread-self -> <pid>/task/<tid>), which the bench uses to account the workers' CPU time.
+parentPort?.postMessage({ tesseraWorkerLoaded: threadId, osThreadId: kernelThreadId() });
+
+function kernelThreadId(): number | undefined {
+  try {
+    return Number(readlinkSync('/proc/thread-self').split('/').pop()) || undefined;
+  } catch {
+    return undefined;
+  }
+}

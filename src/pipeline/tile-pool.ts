@@ -23,6 +23,8 @@ export class TilePool {
   private fatalError: Error | null = null;
   private readonly fatalListeners = new Set<(err: Error) => void>();
   private readonly loadedWorkers = new Set<number>();
+  /** The workers' kernel thread ids (Linux), so a benchmark can tell their CPU time from the rest of the process. */
+  private readonly workerOsThreads = new Set<number>();
   private readonly whenLoaded: Promise<void>;
 
   constructor(options: TilePoolOptions = {}) {
@@ -38,9 +40,11 @@ export class TilePool {
     let allLoaded!: () => void;
     this.whenLoaded = new Promise<void>((resolve) => (allLoaded = resolve));
     this.piscina.on('message', (message: unknown) => {
-      const id = (message as { tesseraWorkerLoaded?: number } | null)?.tesseraWorkerLoaded;
+      const loaded = message as { tesseraWorkerLoaded?: number; osThreadId?: number } | null;
+      const id = loaded?.tesseraWorkerLoaded;
       if (id === undefined) return;
       this.loadedWorkers.add(id);
+      if (loaded?.osThreadId !== undefined) this.workerOsThreads.add(loaded.osThreadId);
       if (this.loadedWorkers.size >= this.workers) allLoaded();
     });
     // A worker that cannot start (missing build, native module that fails to load) would leave tiles waiting
@@ -56,6 +60,11 @@ export class TilePool {
   /** Tiles the pool can work on at once. */
   get capacity(): number {
     return this.workers * this.concurrencyPerWorker;
+  }
+
+  /** Kernel thread ids of the workers loaded so far (empty where /proc/thread-self does not exist). */
+  get osThreadIds(): ReadonlySet<number> {
+    return this.workerOsThreads;
   }
 
   get fatal(): Error | null {
