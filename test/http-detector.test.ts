@@ -303,6 +303,70 @@ describe('HttpDetector against scripted servers', () => {
     }
   });
 
+  it('an answer with more features than a tile may hold fails the tile (not retried); the limit itself passes', async () => {
+    const feature = { type: 'Feature', geometry: null, properties: { imageBBox: [1, 1, 2, 2] } };
+    const collection = (n: number) => JSON.stringify({ type: 'FeatureCollection', features: Array.from({ length: n }, () => feature) });
+    const endpoint = await startScriptedServer((index, response) => send(response, 200, collection(index === 0 ? 11 : 10)));
+    const detector = new HttpDetector({ url: endpoint.url, ...FAST, maxFeatures: 10 });
+    try {
+      const error = await detectError(detector, TILE);
+      expect(error.kind).toBe('too-many-features');
+      expect(error.attempts).toBe(1);
+      expect(error.message).toContain(`${LABEL}: model returned HTTP 200 with 11 features; a tile may hold at most 10`);
+      expect((await detector.detect(TILE, { tileLabel: LABEL })).features).toHaveLength(10);
+      expect(endpoint.received).toHaveLength(2);
+    } finally {
+      await detector.close();
+      await endpoint.close();
+    }
+  });
+
+  it('a body over the response limit fails the tile without being read, declared or not (chunked)', async () => {
+    const limit = 64 * 1024;
+    let sentWhenDropped = -1;
+    const endpoint = await startScriptedServer((index, response) => {
+      if (index === 0) {
+        // Declared too large: refused on the header alone.
+        response.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': String(limit + 1) });
+        response.end('x'.repeat(limit + 1));
+        return;
+      }
+      // Chunked (no length): counted as it arrives, cut off once past the limit although it would go on for 64 MB (more than loopback socket buffers take in).
+      response.writeHead(200, { 'Content-Type': 'application/json' });
+      response.write('{"type":"FeatureCollection","features":[');
+      let sent = 0;
+      const more = () => {
+        while (sent < 64 * 2 ** 20) {
+          sent += 1024;
+          if (!response.write(`${'{"type":"Feature"},'.repeat(53)}`)) return void response.once('drain', more);
+        }
+        response.end('{}]}');
+      };
+      response.on('close', () => {
+        sentWhenDropped = sent;
+        sent = Infinity;
+      });
+      more();
+    });
+    const detector = new HttpDetector({ url: endpoint.url, ...FAST, maxResponseBytes: limit });
+    try {
+      const declared = await detectError(detector, TILE);
+      expect(declared.kind).toBe('response-too-large');
+      expect(declared.attempts).toBe(1);
+      expect(declared.message).toContain(`${LABEL}: model returned HTTP 200 with a body of ${limit + 1} bytes, more than the ${limit} bytes a tile's answer may have`);
+      const chunked = await detectError(detector, TILE);
+      expect(chunked.kind).toBe('response-too-large');
+      expect(chunked.message).toContain(`with a body of more than the ${limit} bytes a tile's answer may have: "{\\"type\\":\\"FeatureCollection\\",\\"features\\":[`);
+      expect(endpoint.received).toHaveLength(2);
+      // The client dropped the connection long before the 64 MB were sent.
+      await expect.poll(() => sentWhenDropped).toBeGreaterThan(0);
+      expect(sentWhenDropped).toBeLessThan(64 * 2 ** 20);
+    } finally {
+      await detector.close();
+      await endpoint.close();
+    }
+  });
+
   it('connection refused: retried, then a clear connection error', async () => {
     const port = await closedPort();
     const url = `http://127.0.0.1:${port}/invocations`;

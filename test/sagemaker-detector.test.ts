@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DetectorError } from '../src/detectors/detector-error.js';
 import { filterInvokeParameters, SageMakerDetector, type SageMakerDetectorOptions } from '../src/detectors/sagemaker-detector.js';
 import { startModelServer, type ModelServer } from '../src/model-server/index.js';
+import { MAX_FEATURES_PER_TILE, MAX_MODEL_RESPONSE_BYTES } from '../src/util/limits.js';
 
 const LABEL = 'tile (0, 0)(512, 512)';
 const CREDENTIALS = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local-secret' };
@@ -208,6 +209,28 @@ describe('SageMakerDetector protocol details', () => {
     try {
       expect((await detectError(d, TILE)).kind).toBe('not-json');
       expect((await detectError(d, TILE)).kind).toBe('no-features');
+    } finally {
+      await d.close();
+      await rec.close();
+    }
+  });
+
+  it('an answer over the response limit or with more features than a tile may hold fails the tile', async () => {
+    const big = Buffer.alloc(MAX_MODEL_RESPONSE_BYTES + 1, 0x20);
+    big.write('{"type":"FeatureCollection","features":[]}');
+    const many = JSON.stringify({ type: 'FeatureCollection', features: Array.from({ length: MAX_FEATURES_PER_TILE + 1 }, () => ({})) });
+    const rec = await startRecordingServer((i, r) => {
+      r.writeHead(200, { 'Content-Type': 'application/json' });
+      r.end(i === 0 ? big : many);
+    });
+    const d = detector(rec.url, { maxAttempts: 1 });
+    try {
+      const tooLarge = await detectError(d, TILE);
+      expect(tooLarge.kind).toBe('response-too-large');
+      expect(tooLarge.message).toContain(`with a body of ${MAX_MODEL_RESPONSE_BYTES + 1} bytes, more than the ${MAX_MODEL_RESPONSE_BYTES} bytes a tile's answer may have`);
+      const tooMany = await detectError(d, TILE);
+      expect(tooMany.kind).toBe('too-many-features');
+      expect(tooMany.message).toContain(`with ${MAX_FEATURES_PER_TILE + 1} features; a tile may hold at most ${MAX_FEATURES_PER_TILE}`);
     } finally {
       await d.close();
       await rec.close();

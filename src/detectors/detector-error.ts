@@ -9,6 +9,8 @@ export type DetectorErrorKind =
   | 'not-json' // a 2xx answer whose body does not parse as JSON
   | 'not-feature-collection' // JSON, but not a GeoJSON FeatureCollection
   | 'no-features' // a FeatureCollection without a `features` array (OSML's failure model, "purple")
+  | 'too-many-features' // more features than a tile may hold (MAX_FEATURES_PER_TILE)
+  | 'response-too-large' // a body over MAX_MODEL_RESPONSE_BYTES (not read past the limit)
   | 'connection' // no HTTP answer: refused, reset, DNS, detector closed
   | 'timeout'; // no complete answer within the time limit
 

@@ -11,7 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import type { Detection, DetectionContext, Detector } from './detector.js';
 import { DetectorError, type DetectorErrorKind } from './detector-error.js';
-import { parseFeatureCollection, plural } from './feature-collection.js';
+import { parseFeatureCollection, plural, responseTooLarge } from './feature-collection.js';
+import { MAX_FEATURES_PER_TILE, MAX_MODEL_RESPONSE_BYTES } from '../util/limits.js';
 import { isRetryableStatus, parseRetryAfterMs, retryDelayMs, type BackoffSettings } from './retry-policy.js';
 
 export { DetectorError } from './detector-error.js';
@@ -33,6 +34,10 @@ export interface HttpDetectorOptions {
   backoffBaseMs?: number;
   /** Cap on any single wait, including one asked for by Retry-After. Default 10000. */
   backoffMaxMs?: number;
+  /** Largest answer body read (bytes); a larger one fails the tile unread. Default MAX_MODEL_RESPONSE_BYTES. */
+  maxResponseBytes?: number;
+  /** Most features a tile's answer may hold. Default MAX_FEATURES_PER_TILE. */
+  maxFeatures?: number;
 }
 
 const CUSTOM_ATTRIBUTES_HEADER = 'x-amzn-sagemaker-custom-attributes';
@@ -41,6 +46,7 @@ const MAX_CONNECT_TIMEOUT_MS = 10_000;
 /** The result of one attempt, before deciding whether to retry. */
 type AttemptOutcome =
   | { type: 'response'; status: number; retryAfter: string | string[] | undefined; body: string }
+  | { type: 'too-large'; status: number; excerpt: string; bytes?: number }
   | { type: 'failure'; kind: Extract<DetectorErrorKind, 'connection' | 'timeout'>; error: unknown };
 
 export class HttpDetector implements Detector {
@@ -50,6 +56,8 @@ export class HttpDetector implements Detector {
   readonly #timeoutMs: number;
   readonly #maxRetries: number;
   readonly #backoff: BackoffSettings;
+  readonly #maxResponseBytes: number;
+  readonly #maxFeatures: number;
   /** Aborted by close(): cuts back-off waits short. */
   readonly #closing = new AbortController();
   #closed: Promise<void> | undefined;
@@ -65,6 +73,8 @@ export class HttpDetector implements Detector {
       baseMs: Math.max(0, options.backoffBaseMs ?? 200),
       maxMs: Math.max(0, options.backoffMaxMs ?? 10_000),
     };
+    this.#maxResponseBytes = positiveOr(options.maxResponseBytes, MAX_MODEL_RESPONSE_BYTES);
+    this.#maxFeatures = positiveOr(options.maxFeatures, MAX_FEATURES_PER_TILE);
     this.#headers = lowerCaseKeys({
       'content-type': 'application/octet-stream',
       ...options.headers,
@@ -82,6 +92,7 @@ export class HttpDetector implements Detector {
     for (let attempt = 1; ; attempt += 1) {
       if (this.#closing.signal.aborted) throw this.#closedError(context, attempt - 1);
       const outcome = await this.#attempt(tile);
+      if (outcome.type === 'too-large') throw responseTooLarge(outcome.status, context, attempt, this.#maxResponseBytes, outcome.excerpt, outcome.bytes);
       const retryable = outcome.type === 'failure' || isRetryableStatus(outcome.status);
       if (retryable && attempt < maxAttempts) {
         const retryAfterMs = outcome.type === 'response' ? parseRetryAfterMs(outcome.retryAfter) : undefined;
@@ -118,8 +129,27 @@ export class HttpDetector implements Detector {
         body: tile,
         signal: timer.signal,
       });
-      const body = await response.body.text();
-      return { type: 'response', status: response.statusCode, retryAfter: response.headers['retry-after'], body };
+      const declared = Number(response.headers['content-length']);
+      if (declared > this.#maxResponseBytes) {
+        // Known too large before a byte is read: not read at all (the connection is dropped, not drained).
+        response.body.destroy();
+        return { type: 'too-large', status: response.statusCode, excerpt: '', bytes: declared };
+      }
+      // A declared length within the limit is held to by undici; without one, the body is counted as it arrives.
+      if (Number.isFinite(declared)) {
+        return { type: 'response', status: response.statusCode, retryAfter: response.headers['retry-after'], body: await response.body.text() };
+      }
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      for await (const chunk of response.body as AsyncIterable<Buffer>) {
+        bytes += chunk.length;
+        if (bytes > this.#maxResponseBytes) {
+          response.body.destroy();
+          return { type: 'too-large', status: response.statusCode, excerpt: Buffer.concat(chunks).subarray(0, 200).toString('utf8') };
+        }
+        chunks.push(chunk);
+      }
+      return { type: 'response', status: response.statusCode, retryAfter: response.headers['retry-after'], body: Buffer.concat(chunks).toString('utf8') };
     } catch (error) {
       const kind = timer.signal.aborted || isTimeoutError(error) ? 'timeout' : 'connection';
       return { type: 'failure', kind, error };
@@ -129,7 +159,7 @@ export class HttpDetector implements Detector {
   }
 
   #parseFeatures(status: number, body: string, context: DetectionContext, attempts: number): unknown[] {
-    return parseFeatureCollection(status, body, context, attempts);
+    return parseFeatureCollection(status, body, context, attempts, this.#maxFeatures);
   }
 
   #transportError(

@@ -15,7 +15,8 @@ import { assumedRoleCredentials, roleAssumptionErrorOf } from '../aws/assume-rol
 import { createStsClient, type AwsCredentials } from '../aws/clients.js';
 import type { Detection, DetectionContext, Detector } from './detector.js';
 import { DetectorError, type DetectorErrorKind } from './detector-error.js';
-import { BODY_EXCERPT_CHARS, bodyExcerpt, parseFeatureCollection, plural } from './feature-collection.js';
+import { BODY_EXCERPT_CHARS, bodyExcerpt, parseFeatureCollection, plural, responseTooLarge } from './feature-collection.js';
+import { MAX_MODEL_RESPONSE_BYTES } from '../util/limits.js';
 import { MAX_MODEL_ATTEMPTS } from './retry-policy.js';
 
 /** InvokeEndpoint parameters a request may set through `imageProcessorParameters`. */
@@ -132,8 +133,13 @@ export class SageMakerDetector implements Detector {
     try {
       const output = await call;
       const attempts = output.$metadata.attempts ?? 1;
+      const status = output.$metadata.httpStatusCode ?? 200;
+      // SageMaker caps real-time answers itself (6 MB); a compatible server on another URL may not.
+      if (output.Body && output.Body.byteLength > MAX_MODEL_RESPONSE_BYTES) {
+        throw responseTooLarge(status, context, attempts, MAX_MODEL_RESPONSE_BYTES, new TextDecoder().decode(output.Body.subarray(0, 200)), output.Body.byteLength);
+      }
       const body = output.Body ? new TextDecoder().decode(output.Body) : '';
-      return { features: parseFeatureCollection(output.$metadata.httpStatusCode ?? 200, body, context, attempts), attempts };
+      return { features: parseFeatureCollection(status, body, context, attempts), attempts };
     } catch (error) {
       if (error instanceof DetectorError) throw error;
       throw this.#mapError(error, context, deadline.aborted);

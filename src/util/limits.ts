@@ -32,3 +32,13 @@ export const MAX_TILE_SIZE = 8192;
  * 1 ms above that; nothing here needs a day, let alone that.
  */
 export const MAX_TIMER_SECONDS = 86_400;
+
+/**
+ * What one tile's model answer may hold. A model that answers with millions of detections per tile (a bug, or a
+ * hostile endpoint) made the workers parse, refine and hand back every one of them, several tiles at a time: 2 million
+ * per tile took a local run past 11 GB. Such a tile fails with a clear reason instead; the rest of the image goes on.
+ * 50,000 detections is one per 5 pixels of a 512² tile and far more than a detector finds on a 2048² one; 32 MiB holds
+ * 50,000 features with rich properties (about 400 bytes each) with room to spare.
+ */
+export const MAX_FEATURES_PER_TILE = 50_000;
+export const MAX_MODEL_RESPONSE_BYTES = 32 * 2 ** 20;
