@@ -6,6 +6,9 @@ import { describeRaster } from '../src/raster/raster-source.js';
 import { WindowReader } from '../src/raster/window-reader.js';
 import type { SlotHandle } from '../src/raster/slot-pool.js';
 import { realFixture } from './helpers/cli.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const tile = (x: number, y: number, size = 512): Window => ({ x, y, width: size, height: size });
 
@@ -117,5 +120,44 @@ describe('WindowReader streams', () => {
     // stream 2 is handle 0 as well (2 % 2): both waited behind the first read
     expect(outcomes.slice(1).map((o) => (o.status === 'rejected' ? String(o.reason.message) : 'fulfilled'))).toEqual([`reader of ${info.gdalPath} is closed`, `reader of ${info.gdalPath} is closed`]);
     await expect(reader.read(w(0), slots[1], 1)).rejects.toThrow('is closed');
+  });
+
+  test('a damaged image never reads as fill: a truncated JPEG NITF fails its reads instead of returning zeros', async () => {
+    // i_3309a.ntf cut to 300,000 of its 722,432 bytes (a copy: the shared fixture is never written). GDAL's NITF
+    // driver fails the first read of such a dataset and, on the same dataset, then returns its missing JPEG blocks
+    // as zeros without an error; gdal_translate of the copy fails on every block.
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-trunc-'));
+    try {
+      const original = realFixture('i_3309a.ntf');
+      const truncated = join(dir, 'truncated.ntf');
+      writeFileSync(truncated, readFileSync(original).subarray(0, 300_000));
+      const info = await describeRaster(truncated);
+      const reader = await WindowReader.open(info.gdalPath, info.dataType, info.bandCount, 1);
+      const intact = gdal.open(original).bands.get(1);
+      const outcomes: string[] = [];
+      for (let y = 0; y < info.height; y += 256) {
+        for (let x = 0; x < info.width; x += 256) {
+          const window: Window = { x, y, width: 256, height: 256 };
+          const s = slot(65536);
+          try {
+            await reader.read(window, s, 0);
+          } catch (err) {
+            outcomes.push('failed');
+            expect((err as Error).message).toContain(`reading ${truncated} at row ${y}, column ${x} (256x256 pixels) failed:`);
+            continue;
+          }
+          // A read that succeeds must hold the image's true pixels, as the intact file has them.
+          const truth = new Uint8Array(65536);
+          intact.pixels.read(x, y, 256, 256, truth);
+          expect(Buffer.compare(Buffer.from(new Uint8Array(s.buffer)), Buffer.from(truth)), `window at row ${y}, column ${x}`).toBe(0);
+          outcomes.push('read');
+        }
+      }
+      reader.close();
+      expect(outcomes).toHaveLength(64);
+      expect(outcomes.filter((o) => o === 'failed').length).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -24,6 +24,8 @@ interface Handle {
   queue: (() => void)[];
   /** Why this handle's last reopen failed (its old dataset is used meanwhile: its keys are still valid a while). */
   renewError?: string;
+  /** A read through this handle failed: it is opened again before its next read (see read). */
+  suspect?: boolean;
 }
 
 export class WindowReader {
@@ -74,6 +76,11 @@ export class WindowReader {
         await ds.bands.get(b + 1).pixels.readAsync(window.x, window.y, window.width, window.height, view);
       }
     } catch (err) {
+      // A GDAL dataset whose read failed may answer later reads with fill values and no error: a truncated JPEG NITF
+      // loses its block index on the first failed read and then returns every missing block as zeros, which would
+      // go to the model as black tiles counted as successes. The handle is opened afresh before its next read, so
+      // each tile that touches the damage fails on its own.
+      handle.suspect = true;
       const renewal = handle.renewError ? ` (opening it again with new S3 keys failed: ${handle.renewError})` : '';
       throw new Error(`reading ${this.gdalPath} at row ${window.y}, column ${window.x} (${window.width}x${window.height} pixels) failed: ${(err as Error).message}${renewal}`);
     } finally {
@@ -123,16 +130,21 @@ export class WindowReader {
     return new Error(`reader of ${this.gdalPath} is closed`);
   }
 
-  /** The handle's dataset, opened again first when its keys are due for renewal (the old one when that fails). */
+  /**
+   * The handle's dataset, opened again first when a read through it failed (that failing fails this read) or when
+   * its keys are due for renewal (the old one when that fails: its keys are still valid a while).
+   */
   private async fresh(handle: Handle): Promise<OpenedRaster> {
-    if (Date.now() < handle.raster.renewAt) return handle.raster;
+    if (!handle.suspect && Date.now() < handle.raster.renewAt) return handle.raster;
     let opened: OpenedRaster;
     try {
       opened = await openRaster(this.gdalPath, this.credentials, this.drivers);
     } catch (err) {
+      if (handle.suspect) throw err;
       handle.renewError = (err as Error).message;
       return handle.raster;
     }
+    handle.suspect = false;
     handle.renewError = undefined;
     closeQuietly(handle.raster.dataset);
     handle.raster = opened;
