@@ -101,6 +101,14 @@ describe('feature refinement (tile pixels -> image pixels -> WGS84)', () => {
     expect(() => refineFeatures([{ type: 'Feature', properties: {} }, { type: 'Nope' }], { tileX: 0, tileY: 0, inferenceTime: 0, sensorModel: null })).toThrow(/features\[1\] is not a GeoJSON Feature/);
     expect(() => refineFeatures([{ type: 'Feature', properties: { imageBBox: [1, 2] } }], { tileX: 0, tileY: 0, inferenceTime: 0, sensorModel: null })).toThrow(/features\[0\]\.properties\.imageBBox/);
   });
+
+  it('rejects a box whose minimum is greater than its maximum, naming the feature; an empty box is accepted', () => {
+    const ctx = { tileX: 0, tileY: 0, inferenceTime: 0, sensorModel: null };
+    const box = (imageBBox: number[]) => [{ type: 'Feature', geometry: null, properties: { imageBBox: [0, 0, 1, 1] } }, { type: 'Feature', geometry: null, properties: { imageBBox } }];
+    expect(() => refineFeatures(box([1e308, 1e308, -1e308, 5]), ctx)).toThrow('features[1].properties.imageBBox [1e+308,1e+308,-1e+308,5] is not [minx, miny, maxx, maxy]: a minimum is greater than its maximum');
+    expect(() => refineFeatures(box([10, 20, 30, 19]), ctx)).toThrow(/features\[1\]\.properties\.imageBBox \[10,20,30,19\] is not/);
+    expect(refineFeatures(box([10, 20, 10, 20]), ctx)[1].properties.imageBBox).toEqual([10, 20, 10, 20]);
+  });
 });
 
 describe('output properties', () => {

@@ -45,6 +45,8 @@ function refineFeature(raw: unknown, index: number, ctx: RefineContext): Feature
   let imageBBox: Bounds | null = null;
   if (bbox !== undefined) {
     if (!isBox(bbox)) throw new FeatureShapeError(`features[${index}].properties.imageBBox is not [minx, miny, maxx, maxy]`);
+    // Inverted, the box would go out as coordinates that contradict its own centre and geometry.
+    if (bbox[0] > bbox[2] || bbox[1] > bbox[3]) throw new FeatureShapeError(`features[${index}].properties.imageBBox ${JSON.stringify(bbox.slice(0, 4))} is not [minx, miny, maxx, maxy]: a minimum is greater than its maximum`);
     imageBBox = [bbox[0] + ctx.tileX, bbox[1] + ctx.tileY, bbox[2] + ctx.tileX, bbox[3] + ctx.tileY];
     properties.imageBBox = imageBBox;
   }
