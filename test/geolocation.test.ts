@@ -117,6 +117,9 @@ describe('region of interest', () => {
 
   it('rejects WKT that is not a lon/lat polygon', () => {
     expect(() => parseRoi('POLYGON ((1 2, 3')).toThrow(/not valid WKT/);
+    expect(() => parseRoi('POLYGON((85 32, 86 32, 86 33, 85 33))')).toThrow('polygon ring is not closed: it starts at (85 32) and ends at (85 33)');
+    expect(() => parseRoi('POLYGON((0 0, 4 0, 4 4, 0 4, 0 0), (1 1, 2 1, 2 2, 1 2))')).toThrow('polygon ring is not closed: it starts at (1 1) and ends at (1 2)');
+    expect(parseRoi('POLYGON((0 0, 4 0, 4 4, 0 4, 0 0), (1 1, 2 1, 2 2, 1 2, 1 1))')).toHaveLength(1);
     expect(() => parseRoi('POINT (1 2)')).toThrow(/POLYGON or MULTIPOLYGON/);
     expect(() => parseRoi('POLYGON ((500000 4000000, 500100 4000000, 500100 4000100, 500000 4000000))')).toThrow(/not a longitude\/latitude/);
   });

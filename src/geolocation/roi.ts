@@ -24,10 +24,15 @@ export function parseRoi(wkt: string): RoiPolygons {
   const polygons = geometry.type === 'Polygon' ? [geometry.coordinates as number[][][]] : geometry.type === 'MultiPolygon' ? (geometry.coordinates as number[][][][]) : null;
   if (!polygons) throw new RoiError(`must be a POLYGON or MULTIPOLYGON in lon/lat, got ${geometry.type}`);
   for (const polygon of polygons) {
-    const ring = polygon[0];
-    if (!ring || ring.length < 4) throw new RoiError('polygon ring needs at least 4 positions (closed)');
-    for (const [lon, lat] of ring) {
-      if (!(Math.abs(lon) <= 180 && Math.abs(lat) <= 90)) throw new RoiError(`coordinate (${lon}, ${lat}) is not a longitude/latitude`);
+    if (!polygon[0]) throw new RoiError('polygon ring needs at least 4 positions (closed)');
+    for (const ring of polygon) {
+      if (ring.length < 4) throw new RoiError('polygon ring needs at least 4 positions (closed)');
+      // As WKT and shapely (OSML) require: a ring ends where it starts.
+      const [first, last] = [ring[0], ring[ring.length - 1]];
+      if (first[0] !== last[0] || first[1] !== last[1]) throw new RoiError(`polygon ring is not closed: it starts at (${first[0]} ${first[1]}) and ends at (${last[0]} ${last[1]})`);
+      for (const [lon, lat] of ring) {
+        if (!(Math.abs(lon) <= 180 && Math.abs(lat) <= 90)) throw new RoiError(`coordinate (${lon}, ${lat}) is not a longitude/latitude`);
+      }
     }
   }
   return polygons;
