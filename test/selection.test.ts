@@ -18,6 +18,7 @@ import {
 } from '../src/selection/index.js';
 import { argsortDescending } from '../src/selection/argsort.js';
 import { spatialClusters } from '../src/selection/clusters.js';
+import { distillOffThread } from '../src/selection/off-thread.js';
 import { planTiling, windowFromImageRegion, type Size, type TilingStrategyName, type Window } from '../src/tiling/index.js';
 
 type Box = [number, number, number, number];
@@ -401,5 +402,39 @@ describe('distill', () => {
     expect(() => distill(dets, p, { algorithm: 'MAGIC' } as unknown as Distillation)).toThrow(
       'unknown distillation algorithm "MAGIC"',
     );
+  });
+});
+
+describe('distillOffThread', () => {
+  const plan = planTiling({ bounds: { x: 0, y: 0, width: 2048, height: 2048 }, tileSize: { width: 512, height: 512 }, overlap: { width: 128, height: 128 }, regionSize: { width: 10240, height: 10240 } });
+
+  it('de-duplicates on its own thread while the main thread keeps running its timers', async () => {
+    // 12,000 copies of one box in a tile overlap, each scored higher than the one before: NMS keeps the last alone.
+    // All of them overlap, the worst case of the clustering (quadratic): about a second of work.
+    const n = 12_000;
+    const packed = packDetections(Array.from({ length: n }, (_, i) => ({ bounds: [400, 400, 450, 450] as [number, number, number, number], label: 'x', score: i / n })));
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    let ticksWhenDone = -1;
+    const result = await distillOffThread(packed, plan, { algorithm: 'NMS', iouThreshold: 0.75 }, 0).finally(() => {
+      ticksWhenDone = ticks;
+      clearInterval(timer);
+    });
+    expect(Array.from(result.keep)).toEqual([n - 1]);
+    expect(Array.from(result.scores)).toEqual([(n - 1) / n]);
+    // Inline, not one tick could have run before the result.
+    expect(ticksWhenDone).toBeGreaterThan(5);
+    // The caller's arrays are its own still (copied into the thread, not moved).
+    expect(packed.boxes.length).toBe(4 * n);
+  });
+
+  it('runs small sets inline with the same result as distill', async () => {
+    const packed = packDetections([
+      { bounds: [400, 400, 450, 450], label: 'x', score: 0.9 },
+      { bounds: [402, 400, 452, 450], label: 'x', score: 0.8 },
+      { bounds: [10, 10, 20, 20], label: 'x', score: 0.7 },
+    ]);
+    const result = await distillOffThread(packed, plan, { algorithm: 'NMS', iouThreshold: 0.75 });
+    expect(Array.from(result.keep)).toEqual([0, 2]);
   });
 });

@@ -12,7 +12,8 @@ import { requestDistillation, requestOutputs } from '../api/image-request.js';
 import type { Feature } from '../features/geojson.js';
 import { imageBoundsOf, topClass } from '../features/refine.js';
 import { applyDecayedScore, finalizeFeature } from '../features/output.js';
-import { distill, type PackedDetections } from '../selection/index.js';
+import type { PackedDetections } from '../selection/index.js';
+import { distillOffThread } from '../selection/off-thread.js';
 import { sinksForOutputs } from '../sinks/sink-factory.js';
 import { outputsStatus, writeToSinks, type OutputsStatus, type Sink, type SinkOutcome } from '../sinks/sink.js';
 import { aggregateOnce, AggregationLeaseLostError, type AggregationLease } from './region-completion.js';
@@ -145,7 +146,8 @@ export async function aggregateFeatures(ctx: ServiceContext, job: JobItem, lease
   ctx.metrics.record('FeatureAggregation', { duration: (performance.now() - t1) / 1000, invocations: 1 }, {}, { imageId });
 
   const t2 = performance.now();
-  const { keep, scores } = distill(pass1.packed(), plan, distillation);
+  // Off the main thread for large sets: it keeps answering signals, heartbeats and health checks meanwhile.
+  const { keep, scores } = await distillOffThread(pass1.packed(), plan, distillation);
   // kept[item] = position → final score
   const kept = new Map<number, Map<number, number>>();
   const keptShards = new Set<number>();
