@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // A temporary folder of the run's own (TMPDIR), removed when the run ends.
+    globalSetup: ['test/global-setup.ts'],
     // gdal-async only works on a process's main thread: run test files in child processes, not worker threads.
     pool: 'forks',
     testTimeout: 60_000,
