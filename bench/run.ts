@@ -131,7 +131,9 @@ for (const r of results) {
   const limit = r.limit as Record<string, number> | undefined, osml = r.osml as Record<string, number> | undefined;
   const vsLimit = limit ? num(r.tilesPerSecond) / limit.tilesPerSecond : NaN, vsOsml = osml ? num(r.tilesPerSecond) / osml.tilesPerSecond : NaN;
   Object.assign(r, { ratioToLimit: vsLimit, ratioToOsml: vsOsml });
-  const name = `${r.fixture} ${r.tile}/${r.overlap} ${r.format}`;
+  // The memory fixtures by their size, as the README's table names them.
+  const fixtureName = r.fixture === 'quarter' ? '0.27 GP' : r.fixture === 'giga' ? '1.07 GP' : r.fixture;
+  const name = `${fixtureName} ${r.tile}/${r.overlap} ${r.format}`;
   console.log(
     `${name.padEnd(22)}${pad(r.tiles, 6)}${pad(num(r.tilesPerSecond).toFixed(0), 8)}${pad(num(r.megapixelsPerSecond).toFixed(0), 6)}` +
       `${pad(per(s.readMs), 6)}${pad(per(s.convertMs), 6)}${pad(per(s.encodeMs), 6)}${pad(per(s.invokeMs), 7)}${pad((s.refineMs / num(r.tiles)).toFixed(2), 7)}${pad(s.dedupMs.toFixed(0), 7)}${pad(s.writeMs.toFixed(0), 7)}` +
