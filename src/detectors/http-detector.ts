@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import type { Detection, DetectionContext, Detector } from './detector.js';
 import { DetectorError, type DetectorErrorKind } from './detector-error.js';
-import { parseFeatureCollection, plural, responseTooLarge } from './feature-collection.js';
+import { BODY_EXCERPT_CHARS, parseFeatureCollection, plural, responseTooLarge } from './feature-collection.js';
 import { MAX_FEATURES_PER_TILE, MAX_MODEL_RESPONSE_BYTES } from '../util/limits.js';
 import { isRetryableStatus, parseRetryAfterMs, retryDelayMs, type BackoffSettings } from './retry-policy.js';
 
@@ -145,7 +145,7 @@ export class HttpDetector implements Detector {
         bytes += chunk.length;
         if (bytes > this.#maxResponseBytes) {
           response.body.destroy();
-          return { type: 'too-large', status: response.statusCode, excerpt: Buffer.concat(chunks).subarray(0, 200).toString('utf8') };
+          return { type: 'too-large', status: response.statusCode, excerpt: Buffer.concat(chunks, Math.min(BODY_EXCERPT_CHARS, bytes - chunk.length)).toString('utf8') };
         }
         chunks.push(chunk);
       }
