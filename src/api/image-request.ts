@@ -60,7 +60,13 @@ const postProcessingStep = z
 
 export const imageRequestSchema = z
   .object({
-    jobId: z.string().min(1, 'must not be empty').refine((id) => !id.startsWith(JOB_ID_CLAIM_PREFIX), `must not start with ${JSON.stringify(JOB_ID_CLAIM_PREFIX)} (the job table keeps each jobId's claim under that key)`),
+    jobId: z
+      .string()
+      .min(1, 'must not be empty')
+      .refine((id) => !id.startsWith(JOB_ID_CLAIM_PREFIX), `must not start with ${JSON.stringify(JOB_ID_CLAIM_PREFIX)} (the job table keeps each jobId's claim under that key)`)
+      // It names the S3 object, the DynamoDB keys and the SNS attributes: a control character or a lone surrogate
+      // half (not text) passed here, then failed the job after every tile had run, or its status never published.
+      .refine((id) => !/[\u0000-\u001f\u007f]|\p{Cs}/u.test(id), 'must be text without control characters or lone surrogate halves'),
     jobName: z.string().optional(),
     imageUrls: z.array(z.string().min(1, 'must not be empty')).min(1, 'must hold one image').max(1, 'must hold exactly one image (Tessera processes one image per request)'),
     imageReadRole: role,
@@ -121,9 +127,36 @@ export class InvalidRequestError extends Error {
 }
 
 /** Parses a message body (string or object); throws InvalidRequestError listing every problem. */
+/**
+ * The largest request body: SQS's long-standing 256 KiB (the job item keeps the request, in DynamoDB's 400 KB items;
+ * a 1 MB request failed each delivery there with a reason naming no field).
+ */
+export const MAX_REQUEST_BYTES = 256 * 1024;
+/** The deepest nesting of arrays and objects in a request (OSML's has 4 levels): deeper ones overflowed the stack. */
+export const MAX_REQUEST_DEPTH = 32;
+
+/** How deep a JSON text nests its arrays and objects (outside strings), stopping once past `limit`. */
+function jsonDepth(text: string, limit: number): number {
+  let depth = 0, deepest = 0, inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > deepest && (deepest = depth) > limit) return deepest;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
+}
+
 export function parseImageRequest(body: unknown): ImageRequest {
   let value = body;
   if (typeof body === 'string') {
+    const bytes = Buffer.byteLength(body, 'utf8');
+    if (bytes > MAX_REQUEST_BYTES) throw new InvalidRequestError([`body is ${bytes} bytes; a request may have at most ${MAX_REQUEST_BYTES}`]);
+    if (jsonDepth(body, MAX_REQUEST_DEPTH) > MAX_REQUEST_DEPTH) throw new InvalidRequestError([`body nests arrays and objects more than ${MAX_REQUEST_DEPTH} levels deep`]);
     try {
       value = JSON.parse(body);
     } catch (err) {
