@@ -292,7 +292,7 @@ export async function aggregateImage(ctx: ServiceContext, imageId: string, optio
         if (job) await publishImageEnd(ctx, job);
         return { aggregated: false };
       }
-      return { aggregated: false, retryAfterSeconds: retryAfter(job.aggregation_lease_until) };
+      return { aggregated: false, retryAfterSeconds: retryAfterLease((job.aggregation_lease_until ?? 0) - Date.now()) };
     }
     // Worth another delivery (the tables did not answer ...), unless this was the last: then the job ends FAILED.
     if (!options.finalAttempt) throw err;
@@ -310,7 +310,7 @@ export async function aggregateImage(ctx: ServiceContext, imageId: string, optio
       if (outcome.job) await publishImageEnd(ctx, outcome.job);
       return { aggregated: false };
     }
-    const retryAfterSeconds = Math.min(MAX_VISIBILITY_SECONDS, Math.ceil(outcome.leaseRemainingMs / 1000) + 1);
+    const retryAfterSeconds = retryAfterLease(outcome.leaseRemainingMs);
     ctx.logger.info({ image_id: imageId, retry_seconds: retryAfterSeconds }, 'image complete: another container holds the aggregation lease; looking again when it runs out');
     return { aggregated: false, retryAfterSeconds };
   }
@@ -333,9 +333,9 @@ export function aggregationOwner(ctx: Pick<ServiceContext, 'owner'>): string {
 /** SQS's longest visibility timeout. */
 const MAX_VISIBILITY_SECONDS = 43_200;
 
-/** When to look again at an image whose aggregation lease runs until `leaseUntil` (epoch ms). */
-function retryAfter(leaseUntil: number | undefined): number {
-  return Math.min(MAX_VISIBILITY_SECONDS, Math.ceil(Math.max(0, (leaseUntil ?? 0) - Date.now()) / 1000) + 1);
+/** When to look again (s) at an image whose aggregation lease, another's, runs `remainingMs` more. */
+function retryAfterLease(remainingMs: number): number {
+  return Math.min(MAX_VISIBILITY_SECONDS, Math.ceil(Math.max(0, remainingMs) / 1000) + 1);
 }
 
 /** The final status could not be published: the message is kept, and its redelivery publishes again. */
